@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Create .venv with the pinned CPU torch first, so pip never resolves a CUDA build, then the project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q torch==2.13.0
+.venv/bin/pip install -q -e ".[test]"

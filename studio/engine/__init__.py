@@ -1,0 +1,1 @@
+"""The diffusion engine: pure torch, never Qt."""

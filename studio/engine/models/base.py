@@ -1,0 +1,73 @@
+"""The interface every model family implements for the runner.
+
+The runner drives a model only through this: text to conditioning, a denoiser,
+the training schedule, image <-> latent, and a cheap preview. Pixel-space models
+use the image itself (scaled to [-1, 1]) as the latent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from ..denoisers import Cond, Denoiser
+from ..schedules import DiscreteSchedule
+
+# grad(x, sigma, cond) -> d/dx log p(label | x, sigma), for classifier guidance.
+ClassifierGrad = Callable[[torch.Tensor, torch.Tensor, Cond], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str  # "embedded", "toy", "sd1", "sd2", "sdxl", ...
+    latent_channels: int
+    latent_scale: int  # image pixels per latent pixel (8 for SD's VAE, 1 in pixel space)
+    default_size: tuple[int, int]  # (width, height) the model was trained at
+    size_multiple: int = 8  # width and height must be multiples of this
+    has_classifier: bool = False
+
+
+class DiffusionModel(Protocol):
+    info: ModelInfo
+    schedule: DiscreteSchedule
+    device: torch.device
+    dtype: torch.dtype
+
+    def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
+        """Conditioning for the prompt and for the negative (unconditional) prompt, batch 1."""
+        ...
+
+    def denoiser(self) -> Denoiser: ...
+
+    def encode_image(self, image: np.ndarray) -> torch.Tensor:
+        """uint8 [H, W, 3] image -> latent [1, C, h, w] on the model's device."""
+        ...
+
+    def decode(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:
+        """Latent [1, C, h, w] -> final uint8 [H', W', 3] image (may upsample, e.g. a cascade)."""
+        ...
+
+    def preview(self, x0: torch.Tensor) -> np.ndarray:
+        """A cheap uint8 [h, w, 3] picture of a latent x0 prediction, for every step."""
+        ...
+
+    def classifier_grad(self) -> ClassifierGrad | None:
+        """The noisy classifier's gradient hook, or None when the model has no classifier."""
+        ...
+
+
+def image_to_unit(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float32 [1, 3, H, W] in [-1, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1).float()
+    return (t / 127.5 - 1).unsqueeze(0)
+
+
+def unit_to_image(x: torch.Tensor) -> np.ndarray:
+    """float [1, 3, H, W] in [-1, 1] -> uint8 [H, W, 3], rounding to nearest."""
+    x = ((x[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 0).cpu().numpy()

@@ -1,0 +1,60 @@
+"""Which models exist and how to load one by name."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import torch
+
+from .base import DiffusionModel
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    key: str  # what requests, settings and the command line use
+    label: str  # what the model picker shows
+    family: str
+    loader: str  # "module:function" taking (device) and returning a DiffusionModel
+
+
+BUILTIN = (
+    ModelEntry("embedded", "Diffusion Studio emoji (embedded)", "embedded",
+               "studio.engine.models.embedded:load_embedded_model"),
+    ModelEntry("toy", "Toy shapes (built-in test model)", "toy", "studio.engine.models.toy:ToyShapesModel"),
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says which and why."""
+
+
+def embedded_available() -> bool:
+    try:
+        from .embedded import embedded_weights_present
+    except ImportError:
+        return False
+    return embedded_weights_present()
+
+
+def available_models() -> list[ModelEntry]:
+    """Built-in models that can load on this install, the default first."""
+    return [e for e in BUILTIN if e.key != "embedded" or embedded_available()]
+
+
+def default_model_key() -> str:
+    return available_models()[0].key
+
+
+def load_model(key: str, device: str | torch.device = "cpu") -> DiffusionModel:
+    """Load a model by key; raise ModelLoadError with a readable reason."""
+    entry = next((e for e in BUILTIN if e.key == key), None)
+    if entry is None:
+        known = ", ".join(e.key for e in available_models())
+        raise ModelLoadError(f"unknown model {key!r}; available: {known}")
+    module_name, fn_name = entry.loader.split(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), fn_name)
+        return fn(device=device)
+    except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"could not load model {entry.label!r}: {exc}") from exc

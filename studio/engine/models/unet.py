@@ -1,0 +1,176 @@
+"""A small pixel-space UNet for the embedded model (base 32 px, super-resolution 64 px).
+
+Conditioning is one vector per image (a sentence embedding, optionally a low-res
+image for super-resolution, plus the noise-augmentation level), injected as a
+scale and shift after each block's norm (FiLM, as in improved DDPM's "scale-shift
+norm"); emoji are one centred object, so a pooled sentence vector is enough and
+far cheaper on a CPU than token-level cross-attention.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    in_channels: int = 3
+    out_channels: int = 3
+    base_channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 3)
+    blocks_per_level: int = 2
+    attention_levels: tuple[int, ...] = (2,)  # level indices (0 = full resolution) with self-attention
+    cond_dim: int = 384  # sentence-embedding size; 0 for an unconditional network
+    lowres_channels: int = 0  # 3 for super-resolution: the upsampled low-res image is concatenated
+    emb_dim: int = 256
+    groups: int = 16
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> UNetConfig:
+        d = dict(d)
+        for k in ("channel_mults", "attention_levels"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of a continuous timestep [B] -> [B, dim]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, emb_dim: int, groups: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, 2 * cout)
+        self.norm2 = nn.GroupNorm(groups, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # each block starts as identity: stabler early training
+        nn.init.zeros_(self.conv2.bias)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(F.silu(h))
+        return self.skip(x) + h
+
+
+class Attention(nn.Module):
+    def __init__(self, ch: int, groups: int, heads: int = 4):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.out = nn.Conv2d(ch, ch, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
+        o = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        return x + self.out(o.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class UNet(nn.Module):
+    """network(x_t, t, cond) -> prediction, the engine's discrete-time Network contract.
+
+    cond keys: "text" [B, cond_dim] (zeros mean unconditional), and for
+    super-resolution "lowres" [B, 3, H, W] (already upsampled) and "noise_level" [B]
+    (the timestep used to noise the low-res image, Ho et al. 2021's augmentation).
+    """
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = cfg = config
+        e = cfg.emb_dim
+        self.time_mlp = nn.Sequential(nn.Linear(cfg.base_channels, e), nn.SiLU(), nn.Linear(e, e))
+        self.cond_mlp = (
+            nn.Sequential(nn.Linear(cfg.cond_dim, e), nn.SiLU(), nn.Linear(e, e)) if cfg.cond_dim else None
+        )
+        self.aug_mlp = (
+            nn.Sequential(nn.Linear(cfg.base_channels, e), nn.SiLU(), nn.Linear(e, e))
+            if cfg.lowres_channels
+            else None
+        )
+        self.stem = nn.Conv2d(cfg.in_channels + cfg.lowres_channels, cfg.base_channels, 3, padding=1)
+        chans = [cfg.base_channels * m for m in cfg.channel_mults]
+        self.down = nn.ModuleList()
+        skips = [cfg.base_channels]
+        ch = cfg.base_channels
+        for level, cout in enumerate(chans):
+            for _ in range(cfg.blocks_per_level):
+                blocks = [ResBlock(ch, cout, e, cfg.groups)]
+                if level in cfg.attention_levels:
+                    blocks.append(Attention(cout, cfg.groups))
+                self.down.append(nn.ModuleList(blocks))
+                ch = cout
+                skips.append(ch)
+            if level < len(chans) - 1:
+                self.down.append(nn.ModuleList([nn.Conv2d(ch, ch, 3, stride=2, padding=1)]))
+                skips.append(ch)
+        self.mid1 = ResBlock(ch, ch, e, cfg.groups)
+        self.mid_attn = Attention(ch, cfg.groups)
+        self.mid2 = ResBlock(ch, ch, e, cfg.groups)
+        self.up = nn.ModuleList()
+        for level in reversed(range(len(chans))):
+            cout = chans[level]
+            for _ in range(cfg.blocks_per_level + 1):
+                blocks = [ResBlock(ch + skips.pop(), cout, e, cfg.groups)]
+                if level in cfg.attention_levels:
+                    blocks.append(Attention(cout, cfg.groups))
+                self.up.append(nn.ModuleList(blocks))
+                ch = cout
+            if level > 0:
+                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"),
+                                              nn.Conv2d(ch, ch, 3, padding=1)]))
+        self.out_norm = nn.GroupNorm(cfg.groups, ch)
+        self.out = nn.Conv2d(ch, cfg.out_channels, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def embed(self, t: torch.Tensor, cond: dict[str, torch.Tensor] | None, batch: int) -> torch.Tensor:
+        cfg = self.config
+        emb = self.time_mlp(timestep_embedding(t.expand(batch) if t.ndim == 0 else t, cfg.base_channels))
+        if self.cond_mlp is not None:
+            text = cond["text"] if cond is not None and "text" in cond else emb.new_zeros(batch, cfg.cond_dim)
+            emb = emb + self.cond_mlp(text.to(emb.dtype))
+        if self.aug_mlp is not None:
+            level = cond["noise_level"] if cond is not None and "noise_level" in cond else t.new_zeros(batch)
+            emb = emb + self.aug_mlp(timestep_embedding(level, cfg.base_channels))
+        return F.silu(emb)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        emb = self.embed(t, cond, x.shape[0])
+        if self.config.lowres_channels:
+            if cond is None or "lowres" not in cond:
+                raise ValueError("a super-resolution UNet needs cond['lowres']")
+            x = torch.cat([x, cond["lowres"].to(x.dtype)], dim=1)
+        h = self.stem(x)
+        hs = [h]
+        for blocks in self.down:
+            for b in blocks:
+                h = b(h, emb) if isinstance(b, ResBlock) else b(h)
+            hs.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
+        for blocks in self.up:
+            if isinstance(blocks[0], ResBlock):
+                h = torch.cat([h, hs.pop()], dim=1)
+            for b in blocks:
+                h = b(h, emb) if isinstance(b, ResBlock) else b(h)
+        return self.out(F.silu(self.out_norm(h)))

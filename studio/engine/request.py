@@ -1,0 +1,122 @@
+"""What crosses between the engine and its callers: frozen dataclasses and numpy arrays."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .samplers import SAMPLERS
+from .schedules import SPACINGS
+
+MAX_SEED = 2**63 - 1
+
+
+class RequestError(ValueError):
+    """A request the user can fix; ``field`` names the offending setting."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str = ""
+    negative_prompt: str = ""
+    model: str = ""
+    sampler: str = "dpmpp_2m"
+    spacing: str = "leading"  # or "trailing", "linspace", "karras"
+    steps: int = 20
+    cfg_scale: float = 5.0
+    guidance_rescale: float = 0.0
+    guidance_interval: tuple[float, float] | None = None  # (sigma_lo, sigma_hi)
+    classifier_scale: float = 0.0
+    dynamic_threshold: float | None = None  # percentile, e.g. 0.995; None is off
+    eta: float = 0.0  # DDIM only
+    seed: int = 0
+    width: int = 32
+    height: int = 32
+    strength: float = 1.0  # img2img / inpainting denoising strength
+    init_image: np.ndarray | None = field(default=None, compare=False, repr=False)  # uint8 [H, W, 3]
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)  # float [H, W], 1 = paint
+    mask_feather: float = 0.0  # pixels
+    resample: int = 0  # RePaint-style extra passes per step when inpainting
+
+    def with_changes(self, **changes) -> GenerationRequest:
+        return replace(self, **changes)
+
+
+def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
+    """Raise RequestError naming the first field that cannot work."""
+    if r.sampler.lower() not in SAMPLERS and r.sampler.lower() not in {s.label.lower() for s in SAMPLERS.values()}:
+        raise RequestError("sampler", f"unknown sampler {r.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if r.spacing not in SPACINGS:
+        raise RequestError("spacing", f"unknown spacing {r.spacing!r}; choose one of {', '.join(SPACINGS)}")
+    if not isinstance(r.steps, int) or r.steps < 1 or r.steps > 1000:
+        raise RequestError("steps", f"must be a whole number from 1 to 1000, got {r.steps!r}")
+    for name in ("cfg_scale", "guidance_rescale", "classifier_scale", "strength", "eta", "mask_feather"):
+        value = getattr(r, name)
+        if not math.isfinite(value):
+            raise RequestError(name, f"must be a finite number, got {value!r}")
+    if r.cfg_scale < 0:
+        raise RequestError("cfg_scale", f"must be 0 or more, got {r.cfg_scale}")
+    if not 0 <= r.guidance_rescale <= 1:
+        raise RequestError("guidance_rescale", f"must be between 0 and 1, got {r.guidance_rescale}")
+    if not 0 <= r.strength <= 1:
+        raise RequestError("strength", f"must be between 0 and 1, got {r.strength}")
+    if not 0 <= r.eta <= 1:
+        raise RequestError("eta", f"must be between 0 and 1, got {r.eta}")
+    if r.mask_feather < 0:
+        raise RequestError("mask_feather", f"must be 0 or more pixels, got {r.mask_feather}")
+    if r.resample < 0:
+        raise RequestError("resample", f"must be 0 or more, got {r.resample}")
+    if r.guidance_interval is not None:
+        lo, hi = r.guidance_interval
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or lo >= hi:
+            raise RequestError("guidance_interval", f"needs 0 <= low < high, got ({lo}, {hi})")
+    if r.dynamic_threshold is not None and not 0 < r.dynamic_threshold <= 1:
+        raise RequestError("dynamic_threshold", f"percentile must be in (0, 1], got {r.dynamic_threshold}")
+    if not isinstance(r.seed, int) or not 0 <= r.seed <= MAX_SEED:
+        raise RequestError("seed", f"must be a whole number from 0 to {MAX_SEED}, got {r.seed!r}")
+    for name, value in (("width", r.width), ("height", r.height)):
+        if not isinstance(value, int) or value < size_multiple or value % size_multiple:
+            raise RequestError(name, f"must be a positive multiple of {size_multiple} pixels, got {value!r}")
+    size = (r.height, r.width)
+    if r.init_image is not None:
+        img = r.init_image
+        if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype != np.uint8:
+            raise RequestError("init_image", f"must be a uint8 RGB image, got shape {img.shape} {img.dtype}")
+        if img.shape[:2] != size:
+            raise RequestError(
+                "init_image", f"is {img.shape[1]}x{img.shape[0]} but the request is {r.width}x{r.height}")
+    if r.mask is not None:
+        if r.init_image is None:
+            raise RequestError("mask", "inpainting needs an init image to keep outside the mask")
+        if r.mask.ndim != 2 or r.mask.shape != size:
+            raise RequestError("mask", f"must be {r.width}x{r.height} to match the image, got shape {r.mask.shape}")
+        if not np.isfinite(r.mask).all():
+            raise RequestError("mask", "contains NaN or infinite values")
+
+
+@dataclass(frozen=True, eq=False)
+class StepEvent:
+    run_id: int
+    index: int  # 0-based step within the run's schedule
+    total: int
+    sigma: float
+    preview: np.ndarray  # uint8 [h, w, 3] picture of the x0 prediction
+    latent: np.ndarray  # float32 [C, h, w], the state after the step
+    elapsed: float  # seconds since the run started
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    run_id: int
+    request: GenerationRequest
+    image: np.ndarray  # uint8 [H, W, 3]
+    latent: np.ndarray  # float32 [C, h, w]
+    steps_run: int
+    elapsed: float
+    parent: tuple[int, int] | None = None  # (run_id, step) this run branched from

@@ -1,0 +1,208 @@
+"""The runner: a GenerationRequest in, StepEvents out, a Result at the end.
+
+It keeps every run's step history (state, sampler carry and generator state
+after each step) so that a run can branch from any step k; branching with
+unchanged settings replays the uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .denoisers import Denoiser
+from .guidance import classifier_free_guidance, classifier_guidance, dynamic_thresholding
+from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
+from .models.base import DiffusionModel
+from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
+from .samplers import SamplerStep, get_sampler, randn_like
+from .schedules import sampling_sigmas
+
+
+class Cancelled(Exception):
+    """Raised out of Runner.run when the cancel check says stop; the runner stays usable."""
+
+    def __init__(self, run_id: int, step: int):
+        super().__init__(f"run {run_id} cancelled before step {step}")
+        self.run_id = run_id
+        self.step = step
+
+
+class NonFiniteError(RuntimeError):
+    """The model produced NaN or infinite values."""
+
+
+@dataclass(frozen=True, eq=False)
+class StepState:
+    sigma_next: float  # noise level of x
+    x: torch.Tensor  # state after the step, on the CPU
+    carry: Any  # sampler multistep memory
+    rng_state: torch.Tensor  # the generator's state after the step
+
+
+@dataclass(eq=False)
+class RunHistory:
+    run_id: int
+    request: GenerationRequest
+    sigmas: torch.Tensor
+    noise: torch.Tensor  # the initial noise draw (inpainting re-noises with it)
+    states: list[StepState]
+    parent: tuple[int, int] | None = None
+
+
+def _interpolation_sigmas(full: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Start a schedule at ``sigma``: keep the part of ``full`` strictly below it."""
+    below = full[full < sigma - 1e-6]
+    return torch.cat([full.new_tensor([sigma]), below])
+
+
+class Runner:
+    """Runs requests against one model; owned by a single thread."""
+
+    def __init__(self, model: DiffusionModel, keep_histories: int = 32):
+        self.model = model
+        self.keep_histories = keep_histories
+        self._histories: OrderedDict[int, RunHistory] = OrderedDict()
+        self._next_id = 1
+
+    def history(self, run_id: int) -> RunHistory | None:
+        return self._histories.get(run_id)
+
+    def run(
+        self,
+        request: GenerationRequest,
+        on_step: Callable[[StepEvent], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+        branch_from: tuple[int, int] | None = None,
+    ) -> Result:
+        """Run ``request``; with ``branch_from=(run_id, k)`` continue that run after its step k."""
+        model = self.model
+        validate_request(request, model.info.size_multiple)
+        spec = get_sampler(request.sampler)
+        run_id = self._next_id
+        self._next_id += 1
+        started = time.perf_counter()
+        device = model.device
+
+        scale = model.info.latent_scale
+        latent_shape = (1, model.info.latent_channels, request.height // scale, request.width // scale)
+        generator = torch.Generator("cpu").manual_seed(request.seed)
+        sigmas = sampling_sigmas(model.schedule, request.steps, request.spacing)
+
+        init_latent = None
+        if request.init_image is not None:
+            init_latent = model.encode_image(request.init_image)
+            if not torch.isfinite(init_latent).all():
+                raise RequestError("init_image", "encoding the init image gave non-finite values")
+            skip = request.steps - min(int(request.steps * request.strength), request.steps)
+            sigmas = sigmas[skip:]
+
+        parent = None
+        if branch_from is None:
+            noise = randn_like(torch.empty(latent_shape, device=device, dtype=model.dtype), generator)
+            x = noise * sigmas[0] if init_latent is None else init_latent + noise * sigmas[0]
+            start, carry, kept = 0, None, []
+        else:
+            x, sigmas, noise, start, carry, kept, parent = self._resume(branch_from, request, sigmas, generator)
+
+        cond, uncond = model.encode_prompt(request.prompt, request.negative_prompt, request.width, request.height)
+        denoise = self._guided_denoiser(request, uncond)
+        if request.mask is not None:
+            latent_mask = mask_to_latent(
+                feather_mask(request.mask, request.mask_feather / scale if scale > 1 else request.mask_feather),
+                latent_shape[-2:], device).to(model.dtype)
+            denoise = inpainting_denoiser(denoise, init_latent, latent_mask, noise)
+
+        history = RunHistory(run_id, request, sigmas, noise.cpu(), list(kept), parent)
+        # Event indices count from the start of the lineage, so a branch's steps follow its parent's.
+        offset = len(kept) - start
+        total = len(sigmas) - 1 + offset
+        captured: list[SamplerStep] = []
+        extra = {"eta": request.eta} if spec.name == "ddim" else {}
+        for i in range(start, len(sigmas) - 1):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(run_id, i + offset)
+            for _ in range(request.resample if request.mask is not None and i < len(sigmas) - 2 else 0):
+                # RePaint (Lugmayr et al. 2022): step down, re-noise back up, step again.
+                x = spec.fn(denoise, x, sigmas[i:i + 2], cond=cond, generator=generator, carry=carry, **extra)
+                x = x + randn_like(x, generator) * (sigmas[i] ** 2 - sigmas[i + 1] ** 2).sqrt()
+            captured.clear()
+            x = spec.fn(denoise, x, sigmas[i:i + 2], cond=cond, generator=generator, carry=carry,
+                        callback=captured.append, **extra)
+            step = captured[-1]
+            carry = step.carry
+            if not torch.isfinite(step.denoised).all():
+                raise NonFiniteError(
+                    f"the model produced NaN or infinite values at step {i + 1}; "
+                    "try a lower CFG scale, or full precision (fp32)")
+            history.states.append(StepState(float(sigmas[i + 1]), x.cpu(), carry, generator.get_state()))
+            if on_step is not None:
+                on_step(StepEvent(run_id, i + offset, total, float(sigmas[i]), model.preview(step.denoised),
+                                  x[0].float().cpu().numpy(), time.perf_counter() - started))
+
+        self._remember(history)
+        decode_gen = torch.Generator("cpu").manual_seed((request.seed + 1) % 2**63)
+        image = model.decode(x, generator=decode_gen)
+        if request.mask is not None:
+            image = self._paste_known(image, request)
+        return Result(run_id, request, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
+                      time.perf_counter() - started, parent)
+
+    def _guided_denoiser(self, request: GenerationRequest, uncond) -> Denoiser:
+        denoise = self.model.denoiser()
+        if request.cfg_scale != 1.0:
+            denoise = classifier_free_guidance(
+                denoise, uncond, request.cfg_scale, request.guidance_rescale, request.guidance_interval)
+        if request.classifier_scale != 0:
+            grad = self.model.classifier_grad()
+            if grad is None:
+                raise RequestError("classifier_scale", f"model {self.model.info.name!r} has no classifier; set it to 0")
+            denoise = classifier_guidance(denoise, grad, request.classifier_scale)
+        if request.dynamic_threshold is not None:
+            denoise = dynamic_thresholding(denoise, request.dynamic_threshold)
+        return denoise
+
+    def _resume(self, branch_from, request, sigmas, generator):
+        parent_id, k = branch_from
+        parent = self._histories.get(parent_id)
+        if parent is None:
+            raise RequestError("branch", f"run {parent_id} is no longer kept; branch from a recent run")
+        if not 0 <= k < len(parent.states):
+            raise RequestError("branch", f"run {parent_id} has steps 0 to {len(parent.states) - 1}, not {k}")
+        state = parent.states[k]
+        if not torch.isfinite(state.x).all():
+            raise RequestError("branch", f"the latent at step {k} holds NaN or infinite values")
+        generator.set_state(state.rng_state)
+        x = state.x.to(self.model.device)
+        same = torch.equal(sigmas, parent.sigmas)
+        if same:
+            start = k + 1
+            same_sampler = get_sampler(request.sampler).name == get_sampler(parent.request.sampler).name
+            carry = state.carry if same_sampler else None
+        else:
+            # New spacing or step count: continue from this noise level on the new schedule.
+            sigmas = _interpolation_sigmas(sigmas, state.sigma_next)
+            start, carry = 0, None
+        return x, sigmas, parent.noise.to(x.device), start, carry, parent.states[: k + 1], (parent_id, k)
+
+    def _remember(self, history: RunHistory) -> None:
+        self._histories[history.run_id] = history
+        while len(self._histories) > self.keep_histories:
+            self._histories.popitem(last=False)
+
+    @staticmethod
+    def _paste_known(image: np.ndarray, request: GenerationRequest) -> np.ndarray:
+        original, mask = request.init_image[..., :3], feather_mask(request.mask, request.mask_feather)
+        if image.shape[:2] != original.shape[:2]:
+            from PIL import Image
+
+            size = (image.shape[1], image.shape[0])
+            original = np.asarray(Image.fromarray(original).resize(size, Image.Resampling.LANCZOS))
+            mask = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize(size)) / 255.0
+        return composite(image, original, mask)

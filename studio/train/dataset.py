@@ -1,0 +1,162 @@
+"""Build the emoji training set from pinned npm packages.
+
+    python -m studio.train.dataset --cache /work/cache/diffusion-studio --out /work/cache/emoji.npz
+
+Fetches emoji-datasource-google and emoji-datasource-twitter (64 px PNGs) and
+emojibase-data (labels, tags) with ``npm pack`` into a cache outside the repo,
+composites every RGBA image on white, and writes one npz with uint8 images at
+32 and 64 px, caption strings, their MiniLM embeddings, category ids and the
+group id that ties skin-tone variants of one emoji together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# Pinned sources. Licences are recorded in resources/embedded/NOTICE.
+SOURCES = {
+    "emoji-datasource-google": "16.0.0",  # images Apache-2.0 (Noto Emoji)
+    "emoji-datasource-twitter": "16.0.0",  # images CC-BY-4.0 (Twemoji), credit required
+    "emojibase-data": "16.0.3",  # labels and tags, MIT
+}
+VENDORS = ("google", "twitter")
+# emoji-datasource's categories; "Component" (skin-tone swatches, hair) folds into Symbols.
+CATEGORIES = (
+    "Smileys & Emotion",
+    "People & Body",
+    "Animals & Nature",
+    "Food & Drink",
+    "Travel & Places",
+    "Activities",
+    "Objects",
+    "Symbols",
+    "Flags",
+)
+SKIN_WORDS = {
+    "1F3FB": "light skin tone",
+    "1F3FC": "medium-light skin tone",
+    "1F3FD": "medium skin tone",
+    "1F3FE": "medium-dark skin tone",
+    "1F3FF": "dark skin tone",
+}
+
+
+def fetch(cache: Path) -> dict[str, Path]:
+    """npm pack each pinned package into ``cache`` (once) and unpack it; returns package roots."""
+    cache.mkdir(parents=True, exist_ok=True)
+    roots = {}
+    for name, version in SOURCES.items():
+        root = cache / f"{name}-{version}"
+        if not (root / "package" / "package.json").is_file():
+            tgz = cache / f"{name}-{version}.tgz"
+            if not tgz.is_file():
+                subprocess.run(["npm", "pack", f"{name}@{version}"], cwd=cache, check=True)
+            root.mkdir(exist_ok=True)
+            with tarfile.open(tgz) as tar:
+                tar.extractall(root, filter="data")
+        roots[name] = root / "package"
+    return roots
+
+
+def on_white(path: Path) -> Image.Image:
+    """RGBA emoji over a white background, as RGB."""
+    rgba = Image.open(path).convert("RGBA")
+    if rgba.size != (64, 64):
+        rgba = rgba.resize((64, 64), Image.Resampling.LANCZOS)
+    bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(bg, rgba).convert("RGB")
+
+
+def _strip_fe0f(code: str) -> str:
+    return "-".join(p for p in code.upper().split("-") if p != "FE0F")
+
+
+def captions_for(entry: dict, labels: dict[str, dict], skin: str | None) -> list[str]:
+    """Several phrasings of one emoji, so the network learns meaning rather than one string."""
+    base = labels.get(_strip_fe0f(entry["unified"]), {})
+    names = [entry.get("name") or "", base.get("label", "")]
+    names += [s.replace("_", " ").replace("-", " ") for s in entry.get("short_names", [])]
+    names = [n.lower().strip() for n in names if n and n.strip()]
+    names = list(dict.fromkeys(names))
+    tags = [t for t in base.get("tags", []) if t.lower() not in names]
+    caps = list(names)
+    if names:
+        caps.append(f"{names[0]} emoji")
+    if tags:
+        caps.append(", ".join([names[0]] + tags[:5]) if names else ", ".join(tags[:5]))
+    if skin:
+        caps = [f"{c}: {SKIN_WORDS[skin]}" for c in caps]
+    return caps
+
+
+def build(cache: Path) -> dict[str, np.ndarray]:
+    roots = fetch(cache)
+    labels = {}
+    for e in json.loads((roots["emojibase-data"] / "en" / "data.json").read_text()):
+        labels[_strip_fe0f(e["hexcode"])] = e
+    entries = json.loads((roots["emoji-datasource-google"] / "emoji.json").read_text())
+    entries.sort(key=lambda e: e["sort_order"])
+    img64, cat_ids, groups, vendor_ids, cap_start, cap_count, captions, names = [], [], [], [], [], [], [], []
+    for group, entry in enumerate(entries):
+        category = entry["category"] if entry["category"] in CATEGORIES else "Symbols"
+        variants = [(entry["image"], None)]
+        for skin_key, var in sorted(entry.get("skin_variations", {}).items()):
+            if "-" not in skin_key:  # two-person mixed tones add little; keep single tones
+                variants.append((var["image"], skin_key))
+        for image, skin in variants:
+            caps = captions_for(entry, labels, skin)
+            if not caps:
+                continue
+            for v, vendor in enumerate(VENDORS):
+                path = roots[f"emoji-datasource-{vendor}"] / "img" / vendor / "64" / image
+                if not path.is_file():
+                    continue
+                img64.append(np.asarray(on_white(path), dtype=np.uint8))
+                cat_ids.append(CATEGORIES.index(category))
+                groups.append(group)
+                vendor_ids.append(v)
+                cap_start.append(len(captions))
+                cap_count.append(len(caps))
+                names.append(caps[0])
+            captions.extend(caps)  # both vendors' rows point at this one caption block
+    arr64 = np.stack(img64)
+    arr32 = np.stack(
+        [np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX)) for a in arr64]
+    ).astype(np.uint8)
+    return {
+        "images64": arr64,
+        "images32": arr32,
+        "category": np.asarray(cat_ids, dtype=np.int64),
+        "group": np.asarray(groups, dtype=np.int64),
+        "vendor": np.asarray(vendor_ids, dtype=np.int64),
+        "caption_start": np.asarray(cap_start, dtype=np.int64),
+        "caption_count": np.asarray(cap_count, dtype=np.int64),
+        "captions": np.asarray(captions),
+        "name": np.asarray(names),
+        "categories": np.asarray(CATEGORIES),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "diffusion-studio" / "npm")
+    p.add_argument("--out", type=Path, required=True, help="npz file to write")
+    args = p.parse_args(argv)
+    data = build(args.cache)
+    from studio.engine.models.text_encoder import TextEncoder
+
+    data["caption_emb"] = TextEncoder().encode(list(data["captions"])).numpy().astype(np.float16)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, **data)
+    print(f"wrote {args.out}: {len(data['images64'])} images, {len(data['captions'])} captions")
+
+
+if __name__ == "__main__":
+    main()
