@@ -1,0 +1,1 @@
+"""Qt user interface of Diffusion Studio (PySide6; never imports torch)."""
