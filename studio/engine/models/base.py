@@ -63,7 +63,7 @@ class DiffusionModel(Protocol):
 
 def image_to_unit(image: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> float32 [1, 3, H, W] in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1).float()
+    t = torch.from_numpy(np.array(image[..., :3], dtype=np.uint8)).permute(2, 0, 1).float()
     return (t / 127.5 - 1).unsqueeze(0)
 
 

@@ -1,0 +1,84 @@
+"""PNG parameters in the AUTOMATIC1111 format: write, read back, and read other tools' files."""
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from studio.engine.request import GenerationRequest
+from studio.io.parameters import format_parameters, parse_parameters
+from studio.io.png import load_image, read_parameters, save_image
+
+REQUEST = GenerationRequest(
+    prompt="a red heart, glossy\nsecond line", negative_prompt="blurry, text", model="toy", sampler="euler_a",
+    spacing="karras", steps=28, cfg_scale=6.5, guidance_rescale=0.7, guidance_interval=(0.28, 5.42),
+    classifier_scale=1.5, seed=1234567890123, width=64, height=48)
+
+
+def test_format_is_a1111_shaped():
+    text = format_parameters(REQUEST, "Toy shapes")
+    lines = text.split("\n")
+    assert lines[0] == "a red heart, glossy" and lines[2] == "Negative prompt: blurry, text"
+    assert lines[-1].startswith("Steps: 28, Sampler: Euler a, Schedule type: Karras, CFG scale: 6.5, "
+                                "Seed: 1234567890123, Size: 64x48, Model: Toy shapes")
+
+
+def test_round_trip_through_png(tmp_path):
+    path = save_image(tmp_path / "x.png", np.zeros((48, 64, 3), np.uint8), format_parameters(REQUEST, "Toy shapes"))
+    parsed = parse_parameters(read_parameters(path))
+    assert parsed.request == REQUEST
+    assert parsed.model_label == "Toy shapes" and parsed.unknown == {}
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp"])
+def test_jpeg_and_webp_carry_parameters_in_exif(tmp_path, suffix):
+    path = save_image(tmp_path / f"x{suffix}", np.full((16, 16, 3), 90, np.uint8), format_parameters(REQUEST))
+    assert parse_parameters(read_parameters(path)).request == REQUEST
+
+
+A1111_TEXT = """masterpiece, 1girl, (smile:1.2), <lora:foo:0.8>
+Negative prompt: lowres, bad anatomy
+Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 3054741874, Size: 512x768, Model hash: 6ce0161689, \
+Model: v1-5-pruned-emaonly, Denoising strength: 0.55, Clip skip: 2, Hires upscale: 2, \
+Lora hashes: "foo: 1234abcd", Version: v1.6.0"""
+
+FORGE_TEXT = """castle on a hill
+Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 4.5, Seed: 7, Size: 1024x1024, Model: sdxl"""
+
+
+def test_reads_automatic1111_files(tmp_path):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", A1111_TEXT)
+    path = tmp_path / "a1111.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    parsed = parse_parameters(read_parameters(path))
+    r = parsed.request
+    assert r.prompt == "masterpiece, 1girl, (smile:1.2), <lora:foo:0.8>"
+    assert r.negative_prompt == "lowres, bad anatomy"
+    assert (r.steps, r.sampler, r.spacing, r.cfg_scale, r.seed) == (30, "dpmpp_2m", "karras", 7.0, 3054741874)
+    assert (r.width, r.height, r.strength) == (512, 768, 0.55)
+    assert parsed.model_label == "v1-5-pruned-emaonly"
+    assert parsed.unknown["Lora hashes"] == "foo: 1234abcd" and parsed.unknown["Clip skip"] == "2"
+
+
+def test_reads_newer_schedule_type_and_no_negative():
+    r = parse_parameters(FORGE_TEXT).request
+    assert (r.prompt, r.negative_prompt, r.sampler, r.spacing) == ("castle on a hill", "", "euler_a", "leading")
+    assert (r.width, r.height, r.cfg_scale) == (1024, 1024, 4.5)
+
+
+def test_prompt_only_text_is_a_prompt():
+    assert parse_parameters("just words, here").request.prompt == "just words, here"
+
+
+def test_image_without_parameters(tmp_path):
+    path = tmp_path / "plain.png"
+    Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(path)
+    assert read_parameters(path) is None
+    assert load_image(path)[0, 0].tolist() == [255, 255, 255]  # transparent composited on white
+
+
+def test_unreadable_image_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="cannot read image bad.png"):
+        load_image(bad)
