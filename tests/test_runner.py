@@ -67,7 +67,7 @@ def test_cancel_then_next_run_is_identical_to_fresh(runner):
         seen = []
         with pytest.raises(Cancelled) as info:
             runner.run(BASE.with_changes(sampler="euler_a"), on_step=seen.append,
-                       should_cancel=lambda: len(seen) >= stop_at)
+                       should_cancel=lambda seen=seen, stop_at=stop_at: len(seen) >= stop_at)
         assert info.value.step == stop_at and len(seen) == stop_at
         assert np.array_equal(runner.run(BASE.with_changes(sampler="euler_a")).image, fresh.image)
 
