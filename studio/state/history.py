@@ -1,0 +1,169 @@
+"""The history of finished images, kept in the user data folder across restarts.
+
+Each entry is three files sharing a name: the PNG with its parameters embedded
+(readable by other tools), a small thumbnail, and a JSON sidecar with the panel
+values. Entries whose files are damaged are skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+
+from ..io.png import load_image, save_image
+from .files import write_text_atomic
+from .panel_values import PanelValues
+from .qimages import to_qimage
+from .timeline import shrink
+
+THUMB_SIDE = 96
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    entry_id: str
+    folder: Path
+    values: PanelValues
+    parameters: str
+    model_label: str
+    created: float
+    width: int
+    height: int
+
+    @property
+    def image_file(self) -> Path:
+        return self.folder / f"{self.entry_id}.png"
+
+    @property
+    def thumb_file(self) -> Path:
+        return self.folder / f"{self.entry_id}.thumb.png"
+
+    @property
+    def meta_file(self) -> Path:
+        return self.folder / f"{self.entry_id}.json"
+
+    def load_image(self) -> np.ndarray:
+        return load_image(self.image_file)
+
+
+class HistoryStore:
+    """The files behind the history, newest entry first."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def add(self, image: np.ndarray, values: PanelValues, parameters: str, model_label: str) -> HistoryEntry:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        created = time.time()
+        stem = time.strftime("%Y%m%d-%H%M%S", time.localtime(created)) + f"-{int(created * 1000) % 1000:03d}"
+        entry_id, n = stem, 1
+        while (self.folder / f"{entry_id}.json").exists():
+            n += 1
+            entry_id = f"{stem}-{n}"
+        entry = HistoryEntry(entry_id, self.folder, values, parameters, model_label, created,
+                             int(image.shape[1]), int(image.shape[0]))
+        save_image(entry.image_file, image, parameters)
+        Image.fromarray(_thumbnail(image)).save(entry.thumb_file)
+        meta = {"values": values.to_json(), "parameters": parameters, "model_label": model_label,
+                "created": created, "width": entry.width, "height": entry.height}
+        # The sidecar goes last: an entry counts only once its image is on disk.
+        write_text_atomic(entry.meta_file, json.dumps(meta, ensure_ascii=False, indent=1))
+        return entry
+
+    def entries(self) -> list[HistoryEntry]:
+        found = []
+        for meta_file in self.folder.glob("*.json") if self.folder.exists() else ():
+            try:
+                meta = json.loads(meta_file.read_text(encoding="utf-8"))
+                entry = HistoryEntry(meta_file.stem, self.folder, PanelValues.from_json(meta.get("values")),
+                                     str(meta.get("parameters", "")), str(meta.get("model_label", "")),
+                                     float(meta.get("created", 0)), int(meta.get("width", 0)),
+                                     int(meta.get("height", 0)))
+            except (OSError, ValueError, TypeError, AttributeError):
+                continue
+            if entry.image_file.exists():
+                found.append(entry)
+        return sorted(found, key=lambda e: (e.created, e.entry_id), reverse=True)
+
+    def delete(self, entry: HistoryEntry) -> None:
+        for path in (entry.meta_file, entry.image_file, entry.thumb_file):
+            path.unlink(missing_ok=True)
+
+
+def _thumbnail(image: np.ndarray) -> np.ndarray:
+    small = shrink(image[..., :3], THUMB_SIDE)
+    h, w = small.shape[:2]
+    if max(h, w) < THUMB_SIDE // 2:  # tiny images (32 px) get enlarged crisply instead
+        factor = THUMB_SIDE // max(h, w)
+        small = small.repeat(factor, axis=0).repeat(factor, axis=1)
+    return small
+
+
+class HistoryModel(QAbstractListModel):
+    """History entries for list views: prompt as text, thumbnail as decoration, parameters as tooltip."""
+
+    EntryRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, store: HistoryStore, parent: QObject | None = None):
+        super().__init__(parent)
+        self.store = store
+        self._entries = store.entries()
+        self._thumbs: dict[str, object] = {}
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._entries)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._entries):
+            return None
+        entry = self._entries[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            prompt = entry.values.prompt.strip().splitlines()[0] if entry.values.prompt.strip() else "(no prompt)"
+            return prompt if len(prompt) <= 24 else prompt[:23] + "…"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumb(entry)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return entry.parameters
+        if role == self.EntryRole:
+            return entry
+        return None
+
+    def entry(self, row: int) -> HistoryEntry:
+        return self._entries[row]
+
+    def entries(self) -> list[HistoryEntry]:
+        return list(self._entries)
+
+    def add(self, image: np.ndarray, values: PanelValues, parameters: str, model_label: str) -> HistoryEntry:
+        entry = self.store.add(image, values, parameters, model_label)
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._entries.insert(0, entry)
+        self.endInsertRows()
+        return entry
+
+    def delete(self, row: int) -> None:
+        entry = self._entries[row]
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._entries[row]
+        self._thumbs.pop(entry.entry_id, None)
+        self.endRemoveRows()
+        self.store.delete(entry)
+
+    def _thumb(self, entry: HistoryEntry):
+        from PySide6.QtGui import QPixmap
+
+        if entry.entry_id not in self._thumbs:
+            pixmap = QPixmap(str(entry.thumb_file))
+            if pixmap.isNull():
+                try:
+                    pixmap = QPixmap.fromImage(to_qimage(_thumbnail(entry.load_image())))
+                except ValueError:
+                    pixmap = QPixmap()
+            self._thumbs[entry.entry_id] = pixmap
+        return self._thumbs[entry.entry_id]

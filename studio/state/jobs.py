@@ -1,0 +1,89 @@
+"""What crosses between the UI and the engine thread, as frozen dataclasses and numpy arrays.
+
+Going in: a Job (panel values with the seed settled, the canvas image and mask
+when it inpaints or refines, and the step to branch from). Coming back: step
+previews, the finished image with its parameters text, or a readable failure.
+Latents stay in the engine: the UI keeps only small pictures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .panel_values import PanelValues
+
+
+@dataclass(frozen=True, eq=False)
+class Job:
+    job_id: int
+    values: PanelValues  # seed already resolved for this image
+    init_image: np.ndarray | None = field(default=None, repr=False)  # uint8 [H, W, 3], sized to the values
+    mask: np.ndarray | None = field(default=None, repr=False)  # float32 [H, W], 1 = repaint
+    branch_from: tuple[int, int] | None = None  # (engine run id, step index) to continue from
+    batch_index: int = 0
+    batch_count: int = 1
+
+    @property
+    def label(self) -> str:
+        text = self.values.prompt.strip().splitlines()[0] if self.values.prompt.strip() else "(no prompt)"
+        if self.branch_from is not None:
+            text += f" — from run {self.branch_from[0]} step {self.branch_from[1] + 1}"
+        if self.batch_count > 1:
+            text += f" [{self.batch_index + 1}/{self.batch_count}]"
+        return text
+
+
+@dataclass(frozen=True, eq=False)
+class StepPreview:
+    job_id: int
+    run_id: int
+    index: int  # 0-based step index within the run's lineage
+    total: int  # steps in the whole lineage
+    sigma: float
+    preview: np.ndarray  # uint8 [h, w, 3]
+    elapsed: float  # seconds since this run started
+    parent: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class JobResult:
+    job_id: int
+    run_id: int
+    values: PanelValues
+    image: np.ndarray  # uint8 [H, W, 3]
+    parameters: str  # AUTOMATIC1111 parameters text, written by the engine's formatter
+    model_label: str
+    steps_run: int
+    elapsed: float
+    parent: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    job_id: int
+    message: str  # readable, says what to fix
+    field: str | None = None  # the panel setting at fault, when there is one
+    cancelled: bool = False
+    step: int | None = None  # where a cancelled run stopped
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    key: str
+    label: str
+    has_classifier: bool | None = None  # None until the model has loaded once
+    default_size: tuple[int, int] | None = None
+    size_multiple: int = 8
+
+
+@dataclass(frozen=True)
+class EngineCatalog:
+    """What the engine offers, reported once torch has loaded."""
+
+    models: tuple[ModelChoice, ...]
+    samplers: tuple[tuple[str, str], ...]  # (key, label)
+    spacings: tuple[str, ...]
+    default_model: str
+    device: str

@@ -1,0 +1,104 @@
+"""The torch side of the engine thread: loads models, runs jobs, turns engine errors into readable failures.
+
+Everything handed back is numpy or a frozen dataclass from studio.state.jobs.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+
+import torch
+
+from ..engine.models.registry import ModelLoadError, available_models, default_model_key, load_model
+from ..engine.request import GenerationRequest, RequestError, StepEvent
+from ..engine.runner import Cancelled, NonFiniteError, Runner
+from ..engine.samplers import SAMPLERS
+from ..engine.schedules import SPACINGS
+from ..io.parameters import format_parameters, parse_parameters
+from ..state.jobs import EngineCatalog, Job, JobFailure, JobResult, ModelChoice, StepPreview
+
+
+def pick_device(preference: str) -> str:
+    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    mps = getattr(torch.backends, "mps", None)
+    if preference == "mps" or (preference == "auto" and mps is not None and mps.is_available()):
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    return "cpu"
+
+
+class EngineSession:
+    """One loaded model and its runner; every method runs on the engine thread."""
+
+    def __init__(self, device: str = "auto", threads: int = 0):
+        self.device = pick_device(device)
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.model_key: str | None = None
+        self.runner: Runner | None = None
+        self._labels = {e.key: e.label for e in available_models()}
+
+    def catalog(self) -> EngineCatalog:
+        models = tuple(ModelChoice(e.key, e.label) for e in available_models())
+        samplers = tuple((s.name, s.label) for s in SAMPLERS.values())
+        return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device)
+
+    def ensure_model(self, key: str) -> ModelChoice:
+        """Load ``key`` unless it is the model already loaded (raises ModelLoadError)."""
+        key = key or default_model_key()
+        if key != self.model_key or self.runner is None:
+            self.runner = None  # drop the old model before loading the next: memory
+            self.model_key = None
+            model = load_model(key, self.device)
+            self.runner, self.model_key = Runner(model), key
+        info = self.runner.model.info
+        return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
+                           info.size_multiple)
+
+    def run(self, job: Job, on_step: Callable[[StepPreview], None], should_cancel: Callable[[], bool]) -> JobResult:
+        choice = self.ensure_model(job.values.model)
+        fields = job.values.request_fields() | {"model": choice.key}
+        request = GenerationRequest(**fields, init_image=job.init_image, mask=job.mask)
+
+        def forward(event: StepEvent) -> None:
+            on_step(StepPreview(job.job_id, event.run_id, event.index, event.total, event.sigma, event.preview,
+                                event.elapsed, job.branch_from))
+
+        result = self.runner.run(request, on_step=forward, should_cancel=should_cancel, branch_from=job.branch_from)
+        values = job.values.with_changes(model=choice.key)
+        return JobResult(job.job_id, result.run_id, values, result.image, format_parameters(request, choice.label),
+                         choice.label, result.steps_run, result.elapsed, result.parent)
+
+    @staticmethod
+    def parse(text: str) -> tuple[dict, str]:
+        parsed = parse_parameters(text)
+        request = parsed.request
+        fields = {name: getattr(request, name) for name in (
+            "prompt", "negative_prompt", "model", "sampler", "spacing", "steps", "cfg_scale", "guidance_rescale",
+            "guidance_interval", "classifier_scale", "seed", "width", "height", "strength", "mask_feather")}
+        return fields, parsed.model_label
+
+
+def describe_failure(job_id: int, exc: BaseException) -> JobFailure:
+    """A message for the window that says what went wrong and what to try."""
+    if isinstance(exc, Cancelled):
+        return JobFailure(job_id, f"Cancelled at step {exc.step + 1}.", cancelled=True, step=exc.step)
+    if isinstance(exc, RequestError):
+        return JobFailure(job_id, f"Cannot generate — {exc}", field=exc.field)
+    if isinstance(exc, NonFiniteError):
+        return JobFailure(job_id, f"The image went bad: {exc}.")
+    if isinstance(exc, ModelLoadError):
+        return JobFailure(job_id, f"{exc}.", field="model")
+    if _out_of_memory(exc):
+        return JobFailure(job_id, "Out of memory: try a smaller width and height, fewer steps of Heun, "
+                                  "or the CPU device in Settings.")
+    traceback.print_exception(exc, file=sys.stderr)
+    return JobFailure(job_id, f"The engine failed: {type(exc).__name__}: {exc}")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())

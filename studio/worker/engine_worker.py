@@ -1,0 +1,107 @@
+"""The QObject that lives on the engine thread; its slots run there, its signals reach the UI queued.
+
+torch is imported inside ``start`` — on this thread — so the window never waits for it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from ..state.jobs import Job, JobFailure
+
+
+class EngineWorker(QObject):
+    status = Signal(str)
+    ready = Signal(object)  # EngineCatalog
+    start_failed = Signal(str)
+    model_loaded = Signal(object)  # ModelChoice
+    step = Signal(object)  # StepPreview
+    finished = Signal(object)  # JobResult
+    failed = Signal(object)  # JobFailure (cancelled runs too)
+    parsed = Signal(int, object, str)  # token, request fields, model label
+    parse_failed = Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._session = None
+        # Set from the UI thread; read by the runner once per step.
+        self._cancel_job = -1
+        self._cancel_lock = threading.Lock()
+        self._running_job = -1
+
+    # -- called from the UI thread directly (thread-safe) --------------------------------------------
+    def cancel(self, job_id: int | None = None) -> None:
+        with self._cancel_lock:
+            self._cancel_job = self._running_job if job_id is None else job_id
+
+    def _should_cancel(self) -> bool:
+        with self._cancel_lock:
+            return self._cancel_job == self._running_job
+
+    # -- slots, run on the engine thread -------------------------------------------------------------
+    @Slot(str, int, str)
+    def start(self, device: str, threads: int, model_key: str) -> None:
+        self.status.emit("Loading torch…")
+        try:
+            from .engine_session import EngineSession
+
+            self._session = EngineSession(device, threads)
+        except Exception as exc:  # a broken torch install must not take the window down
+            traceback.print_exception(exc, file=sys.stderr)
+            self.start_failed.emit(f"The engine could not start: {type(exc).__name__}: {exc}")
+            return
+        catalog = self._session.catalog()
+        self.ready.emit(catalog)
+        self.preload(model_key)
+
+    @Slot(str)
+    def preload(self, model_key: str) -> None:
+        if self._session is None:
+            return
+        from .engine_session import describe_failure
+
+        self.status.emit("Loading model…")
+        try:
+            choice = self._session.ensure_model(model_key)
+        except Exception as exc:
+            self.failed.emit(describe_failure(-1, exc))
+            return
+        self.model_loaded.emit(choice)
+        self.status.emit(f"Ready · {choice.label} on {self._session.device}")
+
+    @Slot(object)
+    def run_job(self, job: Job) -> None:
+        if self._session is None:
+            self.failed.emit(JobFailure(job.job_id, "The engine is not running; see the message above."))
+            return
+        from .engine_session import describe_failure
+
+        self._running_job = job.job_id
+        try:
+            if job.values.model and job.values.model != self._session.model_key:
+                self.status.emit("Loading model…")
+            result = self._session.run(job, self.step.emit, self._should_cancel)
+        except BaseException as exc:  # every engine error becomes a message; the thread stays alive
+            self.failed.emit(describe_failure(job.job_id, exc))
+        else:
+            self.finished.emit(result)
+        finally:
+            self._running_job = -1
+        if self._session.model_key:
+            choice = self._session.ensure_model(self._session.model_key)
+            self.model_loaded.emit(choice)
+
+    @Slot(int, str)
+    def parse_parameters(self, token: int, text: str) -> None:
+        try:
+            from .engine_session import EngineSession
+
+            fields, label = EngineSession.parse(text)
+        except Exception as exc:
+            self.parse_failed.emit(token, f"Could not read the parameters: {exc}")
+            return
+        self.parsed.emit(token, fields, label)
