@@ -1,0 +1,79 @@
+"""The canvas document: the RGB image and the mask, changed only through committed edits."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QColor, QImage
+
+from .mask_layer import Box, MaskLayer
+from .qimage import rgb_owned
+
+
+class CanvasDocument(QObject):
+    """Image + mask, with signals for edits that are complete.
+
+    Live brush strokes paint ``mask_layer`` directly (the view repaints them itself);
+    everything that goes through this class is an applied edit or an undo/redo, so
+    its signals are what the rest of the window should react to.
+    """
+
+    image_replaced = Signal()  # the image changed, possibly its size (the mask came along)
+    mask_edited = Signal(object)  # the Box that changed, or None for the whole mask
+
+    def __init__(self, width: int = 512, height: int = 512, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.mask_layer = MaskLayer(width, height, QColor(255, 60, 60))
+        # Mid grey is what an empty canvas looks like before anything is loaded or generated.
+        self._set_image_array(np.full((height, width, 3), 128, np.uint8))
+
+    # -- image ------------------------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        return self._image.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self._image.shape[0]
+
+    @property
+    def image(self) -> np.ndarray:
+        """The live image array (read-only by convention)."""
+        return self._image
+
+    @property
+    def qimage(self) -> QImage:
+        return self._qimage
+
+    def _set_image_array(self, image: np.ndarray) -> None:
+        self._image = image
+        self._image.setflags(write=False)  # shared with undo commands: an in-place edit would corrupt history
+        self._qimage = rgb_owned(image)
+
+    def set_state(self, image: np.ndarray, mask: np.ndarray | None) -> None:
+        """Replace image and mask together (both the document's new size; mask None = empty)."""
+        h, w = image.shape[:2]
+        self._set_image_array(image)
+        if (self.mask_layer.height, self.mask_layer.width) != (h, w):
+            self.mask_layer.reset(w, h)
+        self._put_mask(mask)
+        self.image_replaced.emit()
+
+    # -- mask -------------------------------------------------------------------------------
+    def mask_snapshot(self) -> np.ndarray | None:
+        """A copy of the mask, or None when it is empty (empty masks cost no undo memory)."""
+        return None if self.mask_layer.is_empty() else self.mask_layer.array.copy()
+
+    def replace_mask(self, mask: np.ndarray | None) -> None:
+        self._put_mask(mask)
+        self.mask_edited.emit(None)
+
+    def write_mask(self, box: Box, values: np.ndarray) -> None:
+        self.mask_layer.write(box, values)
+        self.mask_edited.emit(box)
+
+    def _put_mask(self, mask: np.ndarray | None) -> None:
+        if mask is None:
+            self.mask_layer.replace(np.zeros((self.mask_layer.height, self.mask_layer.width), np.float32))
+        else:
+            self.mask_layer.replace(mask)
