@@ -1,0 +1,12 @@
+"""Stable Diffusion 1.x, 2.x and XL checkpoints, run through the studio's own engine.
+
+diffusers and transformers provide only the networks (UNet, VAE, text encoders);
+sampling, guidance, inpainting and step history are the engine's. Importing this
+package needs neither library: discovery and detection read file headers only,
+and loading says what to install when the optional ``[sd]`` extra is missing.
+"""
+
+from __future__ import annotations
+
+FAMILIES = ("sd1", "sd2", "sdxl")
+FAMILY_LABELS = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "unknown": "Stable Diffusion?"}

@@ -1,0 +1,122 @@
+"""Which Stable Diffusion family a checkpoint is, from its tensor names alone.
+
+Names, not shapes, decide the family (so tiny test models detect like real ones):
+SD 1.x carries OpenAI CLIP under ``cond_stage_model.transformer``, SD 2.x an
+OpenCLIP model under ``cond_stage_model.model``, SDXL base two encoders under
+``conditioner.embedders.0`` (CLIP) and ``.1`` (OpenCLIP bigG).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..registry import ModelLoadError
+
+UNET = "model.diffusion_model."
+VAE = "first_stage_model."
+SD1_TEXT = "cond_stage_model.transformer."
+SD2_TEXT = "cond_stage_model.model."
+XL_TEXT_1 = "conditioner.embedders.0.transformer."
+XL_TEXT_2 = "conditioner.embedders.1.model."
+XL_REFINER_TEXT = "conditioner.embedders.0.model."
+
+# Tell-tale names of layouts this loader does not handle, to name them in the error.
+OTHER_LAYOUTS = (
+    ("joint_blocks.", "Stable Diffusion 3"),
+    ("double_blocks.", "Flux"),
+    ("lora_", "a LoRA (put it in a LoRA folder, it is not a full model)"),
+    ("lora_unet", "a LoRA (put it in a LoRA folder, it is not a full model)"),
+    ("down_blocks.0.resnets.0.conv1.weight", "a lone diffusers UNet or VAE (load the whole diffusers folder instead)"),
+    ("encoder.down.0.block.0.conv1.weight", "a standalone VAE (not a full model)"),
+)
+
+
+@dataclass(frozen=True)
+class Detection:
+    family: str  # "sd1", "sd2" or "sdxl"
+    prediction: str | None  # "epsilon" / "v_prediction" when the file says so, None for the family default
+
+
+def _has(keys, prefix: str) -> bool:
+    return any(k.startswith(prefix) for k in keys)
+
+
+def detect_keys(shapes: Mapping[str, tuple[int, ...]], name: str = "checkpoint") -> Detection:
+    """Family of an original-layout (CompVis / Stability) state dict; ModelLoadError naming what is wrong."""
+    keys = shapes.keys()
+    if not _has(keys, UNET):
+        for marker, what in OTHER_LAYOUTS:
+            if any(marker in k for k in keys):
+                raise ModelLoadError(f"{name} looks like {what}; it is not a Stable Diffusion 1.x/2.x/XL checkpoint")
+        sample = ", ".join(sorted(keys)[:3]) or "no tensors at all"
+        raise ModelLoadError(
+            f"{name} is not a Stable Diffusion checkpoint this studio knows: it has no UNet weights under "
+            f"'{UNET}' (first names: {sample})")
+    conv_in = shapes.get(UNET + "input_blocks.0.0.weight")
+    if conv_in is not None and len(conv_in) == 4 and conv_in[1] != 4:
+        kind = {9: "an inpainting model", 8: "an InstructPix2Pix model"}.get(conv_in[1], "a model")
+        raise ModelLoadError(
+            f"{name} is {kind} with {conv_in[1]} input channels; only regular 4-channel checkpoints are supported "
+            "(the studio inpaints with any regular model)")
+    if _has(keys, XL_TEXT_2) and _has(keys, XL_TEXT_1):
+        family = "sdxl"
+    elif _has(keys, XL_REFINER_TEXT):
+        raise ModelLoadError(f"{name} is an SDXL refiner; load the SDXL base model (refiners are not supported)")
+    elif _has(keys, SD2_TEXT):
+        family = "sd2"
+    elif _has(keys, SD1_TEXT):
+        family = "sd1"
+    else:
+        raise ModelLoadError(
+            f"{name} has UNet weights but no text encoder this studio recognises (expected '{SD1_TEXT}', "
+            f"'{SD2_TEXT}' or '{XL_TEXT_1}' + '{XL_TEXT_2}'); it may be a UNet-only file")
+    if not _has(keys, VAE):
+        raise ModelLoadError(f"{name} has no VAE weights under '{VAE}'; use a checkpoint with its VAE baked in")
+    prediction = "v_prediction" if "v_pred" in keys else None  # ComfyUI's marker for v-prediction models
+    return Detection(family, prediction)
+
+
+def prediction_hint(path: Path, family: str) -> str | None:
+    """v-prediction or not, from a sidecar .yaml (as AUTOMATIC1111 uses) or the file name for SD 2.x."""
+    yaml = path.with_suffix(".yaml")
+    if yaml.is_file():
+        text = yaml.read_text(errors="replace")
+        return "v_prediction" if re.search(r"parameterization:\s*[\"']?v[\"']?\s*$", text, re.M) else "epsilon"
+    if family == "sd2":
+        # SD 2.x 768 models predict v; the 512 "base" models predict epsilon.
+        stem = path.stem.lower()
+        return "epsilon" if ("512" in stem or "base" in stem) and "768" not in stem else "v_prediction"
+    return None
+
+
+def detect_diffusers_folder(folder: Path) -> Detection:
+    """Family of a diffusers pipeline folder, from its config files."""
+    folder = Path(folder)
+    unet_cfg = _read_json(folder / "unet" / "config.json")
+    if unet_cfg.get("in_channels", 4) != 4:
+        raise ModelLoadError(
+            f"{folder.name} has a UNet with {unet_cfg['in_channels']} input channels (an inpainting or "
+            "pix2pix model); only regular 4-channel models are supported")
+    if unet_cfg.get("addition_embed_type") == "text_time" or (folder / "text_encoder_2").is_dir():
+        if not (folder / "text_encoder").is_dir():
+            raise ModelLoadError(f"{folder.name} is an SDXL refiner; load the SDXL base model instead")
+        family = "sdxl"
+    else:
+        te = _read_json(folder / "text_encoder" / "config.json")
+        family = "sd2" if te.get("hidden_act") == "gelu" else "sd1"  # OpenCLIP uses gelu, OpenAI CLIP quick_gelu
+    sched_file = folder / "scheduler" / "scheduler_config.json"
+    prediction = _read_json(sched_file).get("prediction_type") if sched_file.is_file() else None
+    return Detection(family, prediction)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{path.parent.parent.name}: missing {path.parent.name}/{path.name}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not valid JSON ({exc})") from exc

@@ -1,0 +1,117 @@
+"""Random-weight Stable Diffusion models built in code, for tests and benchmarks.
+
+``build_random`` makes a family's networks at any width (tiny ones for tests,
+SD 1.5-sized for the benchmark); ``save_diffusers`` and ``save_single_file`` write
+them in the two on-disk layouts the loader reads, plus a weightless config
+folder such as resources/sd_configs holds for real models.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .load import SHARED_TOKENIZER
+from .original_layout import pipeline_to_original
+
+
+@dataclass
+class RandomSD:
+    family: str
+    unet: torch.nn.Module
+    vae: torch.nn.Module
+    text_encoders: list[torch.nn.Module]
+    scheduler_config: dict = field(default_factory=dict)
+
+
+def _clip_config(hidden: int, layers: int, act: str, projection: int | None = None):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(vocab_size=49408, hidden_size=hidden, intermediate_size=hidden * 2 + 5,
+                          num_attention_heads=max(1, hidden // 16), num_hidden_layers=layers,
+                          max_position_embeddings=77, hidden_act=act, projection_dim=projection or hidden,
+                          bos_token_id=0, eos_token_id=2, pad_token_id=1)
+
+
+def build_random(family: str, *, size: str = "tiny", seed: int = 0, prediction: str | None = None) -> RandomSD:
+    """A family's UNet, VAE and text encoder(s) with seeded random weights; ``size`` 'tiny' or 'sd15'."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    if size == "sd15":
+        if family != "sd1":
+            raise ValueError("the full-size random model is built for sd1 only")
+        unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)  # diffusers' defaults are SD 1.5's
+        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                            up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, sample_size=512)
+        encoders = [CLIPTextModel(_clip_config(768, 12, "quick_gelu"))]
+    else:
+        xl = family == "sdxl"
+        ctx = 64 if xl else 32
+        unet_kwargs = dict(
+            sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+            norm_num_groups=8, cross_attention_dim=ctx, attention_head_dim=(2, 4),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D") if xl else (
+                "CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D") if xl else ("UpBlock2D", "CrossAttnUpBlock2D"),
+            use_linear_projection=family != "sd1")
+        if xl:
+            unet_kwargs.update(addition_embed_type="text_time", addition_time_embed_dim=8,
+                               projection_class_embeddings_input_dim=8 * 6 + 32, transformer_layers_per_block=(1, 2))
+        unet = UNet2DConditionModel(**unet_kwargs)
+        vae = AutoencoderKL(block_out_channels=(8, 8, 16, 16), down_block_types=("DownEncoderBlock2D",) * 4,
+                            up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, norm_num_groups=4,
+                            latent_channels=4, sample_size=64, scaling_factor=0.13025 if xl else 0.18215)
+        act = "quick_gelu" if family in ("sd1", "sdxl") else "gelu"
+        encoders = [CLIPTextModel(_clip_config(32, 2, act))]
+        if xl:
+            encoders.append(CLIPTextModelWithProjection(_clip_config(32, 2, "gelu", projection=32)))
+    sched = dict(_class_name="EulerDiscreteScheduler", beta_schedule="scaled_linear", beta_start=0.00085,
+                 beta_end=0.012, num_train_timesteps=1000, steps_offset=1, timestep_spacing="leading",
+                 prediction_type=prediction or ("v_prediction" if family == "sd2" else "epsilon"))
+    return RandomSD(family, unet.eval(), vae.eval(), [e.eval() for e in encoders], sched)
+
+
+def save_configs(model: RandomSD, folder: Path) -> Path:
+    """The weightless config folder (model_index, unet/vae/text encoder/scheduler configs, tokenizer settings)."""
+    folder = Path(folder)
+    model.unet.save_config(folder / "unet")
+    model.vae.save_config(folder / "vae")
+    subs = ["text_encoder", "text_encoder_2"][: len(model.text_encoders)]
+    for sub, enc in zip(subs, model.text_encoders, strict=True):
+        enc.config.save_pretrained(str(folder / sub))
+    (folder / "scheduler").mkdir(parents=True, exist_ok=True)
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(model.scheduler_config))
+    pads = {"sd1": ["<|endoftext|>"], "sd2": ["!"], "sdxl": ["<|endoftext|>", "!"]}[model.family]
+    for sub, pad in zip(["tokenizer", "tokenizer_2"], pads, strict=False):
+        (folder / sub).mkdir(exist_ok=True)
+        (folder / sub / "tokenizer_config.json").write_text(json.dumps({"pad_token": pad, "model_max_length": 77}))
+    index = {"_class_name": "StableDiffusionXLPipeline" if model.family == "sdxl" else "StableDiffusionPipeline"}
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+def save_diffusers(model: RandomSD, folder: Path) -> Path:
+    """A complete diffusers pipeline folder, tokenizer files included."""
+    folder = save_configs(model, folder)
+    model.unet.save_pretrained(str(folder / "unet"))
+    model.vae.save_pretrained(str(folder / "vae"))
+    for sub, enc in zip(["text_encoder", "text_encoder_2"], model.text_encoders, strict=False):
+        enc.save_pretrained(str(folder / sub))
+    for sub in ("tokenizer", "tokenizer_2")[: len(model.text_encoders)]:
+        for name in ("vocab.json", "merges.txt"):
+            shutil.copy(SHARED_TOKENIZER / name, folder / sub / name)
+    return folder
+
+
+def save_single_file(model: RandomSD, path: Path) -> Path:
+    """One original-layout .safetensors file, as the CompVis / Stability releases are laid out."""
+    from safetensors.torch import save_file
+
+    save_file(pipeline_to_original(model.family, model.unet, model.vae, model.text_encoders), str(path))
+    return Path(path)
