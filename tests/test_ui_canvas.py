@@ -1,0 +1,417 @@
+"""CanvasView and CanvasToolbar, driven with real Qt mouse/key events (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPalette, QWheelEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget  # noqa: E402
+
+from studio.ui.canvas import CanvasToolbar, CanvasView  # noqa: E402
+
+SIZE = 200
+
+
+def gradient(h: int = SIZE, w: int = SIZE) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), np.full_like(x, 90)], -1).astype(np.uint8)
+
+
+@pytest.fixture
+def canvas(qtbot) -> CanvasView:
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.resize(440, 440)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_image(gradient(), undoable=False)
+    view.set_zoom(2.0)  # 2 widget px per image px: mouse positions land on exact pixels
+    return view
+
+
+def at(view: CanvasView, x: float, y: float) -> QPoint:
+    """The widget point over image pixel centre (x, y)."""
+    return view.map_from_image(QPointF(x + 0.5, y + 0.5)).toPoint()
+
+
+def stroke(view: CanvasView, points: list[tuple[float, float]], modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    QTest.mousePress(view, Qt.MouseButton.LeftButton, modifiers, at(view, *points[0]))
+    for p in points[1:]:
+        QTest.mouseMove(view, at(view, *p))
+    QTest.mouseRelease(view, Qt.MouseButton.LeftButton, modifiers, at(view, *points[-1]))
+
+
+# ---------------------------------------------------------------------------------- painting
+def test_mask_is_none_until_painted(canvas):
+    assert canvas.mask() is None
+    assert not canvas.has_mask()
+
+
+def test_stroke_paints_where_painted_and_nowhere_else(canvas, qtbot):
+    canvas.set_brush_size(20)
+    canvas.set_hardness(1.0)
+    with qtbot.waitSignal(canvas.mask_changed):
+        stroke(canvas, [(40, 100), (70, 100), (100, 100), (160, 100)])
+    m = canvas.mask()
+    assert m is not None and m.dtype == np.float32 and m.shape == (SIZE, SIZE)
+    assert np.all(m[95:106, 40:161] == 1.0)  # the whole path, not beads at the mouse events
+    assert np.all(m[:85, :] == 0) and np.all(m[116:, :] == 0)  # beyond the 10 px radius
+    assert np.all(m[:, :28] == 0) and np.all(m[:, 173:] == 0)
+    assert canvas.has_mask()
+    assert canvas.undo_stack().count() == 1
+
+
+def test_a_whole_stroke_is_one_undo_step_and_one_signal(canvas, qtbot):
+    emitted = []
+    canvas.mask_changed.connect(lambda: emitted.append(1))
+    stroke(canvas, [(20 + 10 * i, 50 + (i % 3) * 5) for i in range(15)])
+    assert canvas.undo_stack().count() == 1
+    assert len(emitted) == 1  # not once per mouse move
+
+
+def test_eraser_removes(canvas):
+    canvas.set_brush_size(30)
+    canvas.set_hardness(1.0)
+    stroke(canvas, [(30, 100), (170, 100)])
+    canvas.set_tool("eraser")
+    stroke(canvas, [(100, 60), (100, 140)])
+    m = canvas.mask()
+    assert np.all(m[90:111, 90:111] == 0)
+    assert np.all(m[90:111, 40:70] == 1)  # the rest of the stroke is untouched
+    assert canvas.undo_stack().count() == 2
+
+
+def test_soft_brush_has_feathered_edges(canvas):
+    canvas.set_brush_size(40)
+    canvas.set_hardness(0.2)
+    stroke(canvas, [(100, 100)])
+    m = canvas.mask()
+    profile = m[100, 100:125]
+    assert profile[0] == pytest.approx(1.0, abs=1e-6)
+    partial = profile[(profile > 0) & (profile < 1)]
+    assert len(partial) >= 8  # a real ramp, not an anti-aliased rim
+    assert np.all(np.diff(profile) <= 1e-6)  # falls off monotonically
+
+
+def test_hard_brush_only_antialiases_its_rim(canvas):
+    canvas.set_brush_size(40)
+    canvas.set_hardness(1.0)
+    stroke(canvas, [(100, 100)])
+    profile = canvas.mask()[100, 100:125]
+    partial = profile[(profile > 0) & (profile < 1)]
+    assert len(partial) <= 1
+
+
+def test_shift_click_draws_a_straight_line_from_the_last_stroke(canvas):
+    canvas.set_brush_size(6)
+    canvas.set_hardness(1.0)
+    stroke(canvas, [(20, 20)])
+    stroke(canvas, [(180, 20)], modifiers=Qt.KeyboardModifier.ShiftModifier)
+    assert np.all(canvas.mask()[20, 20:181] == 1.0)
+
+
+# ---------------------------------------------------------------------------------- undo
+def test_undo_redo_restore_the_exact_mask(canvas):
+    canvas.set_hardness(0.35)
+    stroke(canvas, [(30, 30), (120, 90)])
+    first = canvas.mask()
+    canvas.set_brush_size(70)
+    stroke(canvas, [(100, 150), (60, 60)])
+    second = canvas.mask()
+    stack = canvas.undo_stack()
+    stack.undo()
+    assert np.array_equal(canvas.mask(), first)
+    stack.undo()
+    assert canvas.mask() is None
+    stack.redo()
+    assert np.array_equal(canvas.mask(), first)
+    stack.redo()
+    assert np.array_equal(canvas.mask(), second)
+
+
+def test_undo_keys(canvas):
+    stroke(canvas, [(50, 50), (90, 90)])
+    painted = canvas.mask()
+    canvas.setFocus()
+    QTest.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.mask() is None
+    QTest.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert np.array_equal(canvas.mask(), painted)
+    QTest.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(canvas.mask(), painted)
+
+
+def test_clear_and_invert_are_undoable(canvas):
+    canvas.set_hardness(0.5)
+    stroke(canvas, [(60, 60), (140, 140)])
+    painted = canvas.mask()
+    canvas.invert_mask()
+    np.testing.assert_allclose(canvas.mask(), 1.0 - painted, atol=1e-7)
+    canvas.clear_mask()
+    assert canvas.mask() is None and not canvas.has_mask()
+    canvas.clear_mask()  # already empty: no extra undo step
+    assert canvas.undo_stack().count() == 3
+    canvas.undo_stack().undo()
+    np.testing.assert_allclose(canvas.mask(), 1.0 - painted, atol=1e-7)
+    canvas.undo_stack().undo()
+    assert np.array_equal(canvas.mask(), painted)
+
+
+def test_invert_of_an_empty_mask_masks_everything(canvas):
+    canvas.invert_mask()
+    assert np.all(canvas.mask() == 1.0)
+
+
+def test_set_mask_accepts_float_bool_and_uint8(canvas):
+    m = np.zeros((SIZE, SIZE), np.float32)
+    m[10:20, 30:40] = 0.5
+    canvas.set_mask(m)
+    assert np.array_equal(canvas.mask(), m)
+    canvas.set_mask(m > 0)
+    assert canvas.mask()[15, 35] == 1.0
+    canvas.set_mask((m * 2 * 255).astype(np.uint8))
+    assert canvas.mask()[15, 35] == 1.0 and canvas.mask()[0, 0] == 0.0
+    canvas.set_mask(np.zeros((SIZE, SIZE)))
+    assert canvas.mask() is None
+    with pytest.raises(ValueError):
+        canvas.set_mask(np.zeros((10, 10)))
+
+
+# ---------------------------------------------------------------------------------- image
+def test_set_image_with_a_new_size_resets_the_mask(canvas, qtbot):
+    stroke(canvas, [(50, 50)])
+    with qtbot.waitSignal(canvas.image_changed):
+        canvas.set_image(gradient(64, 96))
+    assert canvas.image().shape == (64, 96, 3)
+    assert canvas.mask() is None
+    canvas.undo_stack().undo()
+    assert canvas.image().shape == (SIZE, SIZE, 3) and canvas.has_mask()
+
+
+def test_set_image_with_the_same_size_keeps_the_mask(canvas):
+    stroke(canvas, [(50, 50)])
+    painted = canvas.mask()
+    canvas.set_image(255 - gradient())
+    assert np.array_equal(canvas.image(), 255 - gradient())
+    assert np.array_equal(canvas.mask(), painted)
+
+
+def test_image_returns_a_copy(canvas):
+    img = canvas.image()
+    img[:] = 0
+    assert canvas.image().max() > 0
+
+
+def test_extend_grows_image_and_mask_and_undo_restores(canvas):
+    canvas.set_brush_size(10)
+    stroke(canvas, [(100, 100)])
+    before_img, before_mask = canvas.image(), canvas.mask()
+    canvas.extend(10, 20, 30, 40)
+    img, m = canvas.image(), canvas.mask()
+    assert img.shape == (SIZE + 60, SIZE + 40, 3) and m.shape == (SIZE + 60, SIZE + 40)
+    assert np.array_equal(img[20:220, 10:210], before_img)
+    assert np.array_equal(m[20:220, 10:210], before_mask)  # the old mask is kept inside
+    new_area = np.ones_like(m, bool)
+    new_area[20:220, 10:210] = False
+    assert np.all(m[new_area] == 1.0)
+    assert np.array_equal(img[0, 10:210], before_img[0])  # edge-replicated fill
+    assert canvas.undo_stack().count() == 2
+    canvas.undo_stack().undo()
+    assert np.array_equal(canvas.image(), before_img)
+    assert np.array_equal(canvas.mask(), before_mask)
+    canvas.undo_stack().redo()
+    assert canvas.image().shape == (SIZE + 60, SIZE + 40, 3)
+
+
+def test_extend_with_grey_fill_and_rejects_shrinking(canvas):
+    canvas.extend(0, 0, 8, 0, fill="grey")
+    assert np.all(canvas.image()[:, SIZE:] == 128)
+    with pytest.raises(ValueError):
+        canvas.extend(-1, 0, 0, 0)
+
+
+def test_show_frame_leaves_document_and_undo_alone(canvas):
+    canvas.set_overlay(opacity=0.0)
+    stroke(canvas, [(50, 50)])
+    doc, mask, count = canvas.image(), canvas.mask(), canvas.undo_stack().count()
+    frame = np.zeros((16, 16, 3), np.uint8)
+    frame[..., 2] = 255
+    canvas.show_frame(frame)
+    assert canvas.is_showing_frame()
+    assert np.array_equal(canvas.image(), doc) and np.array_equal(canvas.mask(), mask)
+    assert canvas.undo_stack().count() == count
+    centre = at(canvas, 100, 100)
+    assert QColor(canvas.grab().toImage().pixel(centre)) == QColor(0, 0, 255)  # stretched over the document
+    canvas.show_document()
+    assert QColor(canvas.grab().toImage().pixel(centre)) != QColor(0, 0, 255)
+    canvas.show_frame(np.zeros((1024, 1024), np.uint8))  # greyscale and large frames too
+    canvas.set_image(gradient())  # a new document replaces the preview
+    assert not canvas.is_showing_frame()
+
+
+def test_overlay_is_drawn_in_its_colour(canvas):
+    canvas.set_overlay(QColor(0, 255, 0), 1.0)
+    canvas.set_mask(np.ones((SIZE, SIZE), np.float32))
+    assert QColor(canvas.grab().toImage().pixel(at(canvas, 100, 100))) == QColor(0, 255, 0)
+
+
+# ---------------------------------------------------------------------------------- keys, zoom, pan
+def test_bracket_keys_change_the_brush_size(canvas, qtbot):
+    canvas.set_brush_size(40)
+    canvas.setFocus()
+    with qtbot.waitSignal(canvas.brush_size_changed):
+        QTest.keyClick(canvas, Qt.Key.Key_BracketRight)
+    assert canvas.brush_size > 40
+    QTest.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    QTest.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    assert canvas.brush_size < 40
+    canvas.brush_size = 1
+    QTest.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    assert canvas.brush_size == 1
+
+
+def test_tool_keys(canvas):
+    canvas.setFocus()
+    QTest.keyClick(canvas, Qt.Key.Key_E)
+    assert canvas.tool() == "eraser"
+    QTest.keyClick(canvas, Qt.Key.Key_X)
+    assert canvas.tool() == "brush"
+
+
+def test_zoom_fit_and_100(canvas, qtbot):
+    with qtbot.waitSignal(canvas.zoom_changed):
+        canvas.zoom_100()
+    assert canvas.zoom() == 1.0
+    canvas.zoom_fit()
+    assert canvas.zoom() == pytest.approx((440 - 24) / SIZE)
+    canvas.set_image(gradient(32, 32))  # a tiny image fits magnified, shown with crisp pixels
+    assert canvas.zoom() > 10
+    assert not canvas._smooth_scaling()
+
+
+def test_wheel_zooms_around_the_cursor(canvas):
+    pos = QPointF(at(canvas, 40, 60))
+    under = canvas.map_to_image(pos)
+    zoom = canvas.zoom()
+    event = QWheelEvent(
+        pos, canvas.mapToGlobal(pos), QPoint(), QPoint(0, 120), Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )
+    QApplication.sendEvent(canvas, event)
+    assert canvas.zoom() > zoom
+    after = canvas.map_to_image(pos)
+    assert after.x() == pytest.approx(under.x(), abs=1e-6) and after.y() == pytest.approx(under.y(), abs=1e-6)
+
+
+def test_middle_drag_pans_without_painting(canvas):
+    origin = canvas.map_from_image(QPointF(0, 0))
+    start, end = at(canvas, 100, 100), at(canvas, 100, 100) + QPoint(30, -20)
+    QTest.mousePress(canvas, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(canvas, end)
+    QTest.mouseRelease(canvas, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, end)
+    moved = canvas.map_from_image(QPointF(0, 0)) - origin
+    assert (moved.x(), moved.y()) == (30, -20)
+    assert canvas.mask() is None
+
+
+def test_space_drag_pans_without_painting(canvas):
+    canvas.setFocus()
+    origin = canvas.map_from_image(QPointF(0, 0))
+    QTest.keyPress(canvas, Qt.Key.Key_Space)
+    stroke(canvas, [(100, 100), (110, 110)])
+    QTest.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.mask() is None
+    assert canvas.map_from_image(QPointF(0, 0)) != origin
+    stroke(canvas, [(100, 100)])  # after release, the brush paints again
+    assert canvas.has_mask()
+
+
+def _drag_events(path, pos=QPointF(50, 50)):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    rest = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:
+        enter = QDragEnterEvent(pos, *rest)
+    except TypeError:  # PySide6 < 6.12 only takes a QPoint here
+        enter = QDragEnterEvent(pos.toPoint(), *rest)
+    return mime, enter, QDropEvent(pos, *rest)
+
+
+def test_dropping_an_image_file_emits_its_path(canvas, qtbot, tmp_path):
+    path = tmp_path / "photo.png"
+    path.write_bytes(b"")
+    _mime, enter, drop = _drag_events(path)
+    QApplication.sendEvent(canvas, enter)
+    assert enter.isAccepted()
+    with qtbot.waitSignal(canvas.image_dropped) as blocker:
+        QApplication.sendEvent(canvas, drop)
+    assert blocker.args == [str(path)]
+
+
+def test_dragging_a_non_image_file_is_refused(canvas, tmp_path):
+    _mime, enter, _drop = _drag_events(tmp_path / "notes.txt")
+    QApplication.sendEvent(canvas, enter)
+    assert not enter.isAccepted()
+
+
+# ---------------------------------------------------------------------------------- toolbar
+def test_toolbar_drives_and_follows_the_canvas(canvas, qtbot):
+    bar = CanvasToolbar(canvas)
+    qtbot.addWidget(bar)
+    QTest.mouseClick(bar.eraser_button, Qt.MouseButton.LeftButton)
+    assert canvas.tool() == "eraser"
+    canvas.set_tool("brush")
+    assert bar.brush_button.isChecked()
+    canvas.set_brush_size(100)
+    assert bar.size_label.text() == "100 px"
+    bar.hardness_slider.setValue(25)
+    assert canvas.hardness == pytest.approx(0.25)
+    bar.opacity_slider.setValue(70)
+    assert canvas.overlay_opacity() == pytest.approx(0.7)
+    assert not bar.clear_button.isEnabled()
+    QTest.mouseClick(bar.invert_button, Qt.MouseButton.LeftButton)
+    assert canvas.has_mask() and bar.clear_button.isEnabled()
+    QTest.mouseClick(bar.clear_button, Qt.MouseButton.LeftButton)
+    assert not canvas.has_mask()
+    canvas.zoom_100()
+    assert bar.zoom_label.text() == "100 %"
+    assert "Ctrl+0" in bar.fit_button.toolTip() and "(B)" in bar.brush_button.toolTip()
+
+
+def test_toolbar_renders_in_a_dark_palette(qtbot):
+    host = QWidget()
+    qtbot.addWidget(host)
+    dark = QPalette()
+    for role, colour in [
+        (QPalette.ColorRole.Window, QColor(37, 37, 40)),
+        (QPalette.ColorRole.WindowText, QColor(220, 220, 220)),
+        (QPalette.ColorRole.Button, QColor(50, 50, 54)),
+        (QPalette.ColorRole.ButtonText, QColor(220, 220, 220)),
+    ]:
+        dark.setColor(role, colour)
+    host.setPalette(dark)
+    layout = QVBoxLayout(host)
+    view = CanvasView()
+    layout.addWidget(CanvasToolbar(view))
+    layout.addWidget(view)
+    host.resize(900, 500)
+    host.show()
+    qtbot.waitExposed(host)
+    img = host.grab().toImage()
+    # No light patches: the surround and the toolbar background come from the dark palette.
+    assert QColor(img.pixel(3, 3)).lightness() < 80
+    assert QColor(img.pixel(5, 480)).lightness() < 80
+
+
+def test_canvas_package_does_not_import_torch():
+    code = "import sys, studio.ui.canvas; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], env={"QT_QPA_PLATFORM": "offscreen"}).returncode == 0
