@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 SEED_MODES = ("fixed", "random", "reuse")  # reuse: the seed of the last finished image
-MAX_SEED = 2**32 - 1  # what the seed box offers; the engine takes up to 2**63 - 1
+MAX_SEED = 2**31 - 1  # what the seed box (a 32-bit QSpinBox) offers; the engine takes up to 2**63 - 1
 NON_KARRAS_SPACING = "leading"
 
 
@@ -21,7 +21,7 @@ class PanelValues:
     negative_prompt: str = ""
     model: str = ""  # empty: the engine's default model
     sampler: str = "dpmpp_2m"
-    spacing: str = "karras"
+    spacing: str = "leading"
     steps: int = 20
     cfg_scale: float = 5.0
     guidance_rescale: float = 0.0

@@ -1,0 +1,64 @@
+"""Start the studio: the window first, then the engine thread (torch and the model load there)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads anywhere: see DESIGN.md
+
+from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from .state.history import HistoryModel, HistoryStore  # noqa: E402
+from .state.paths import StudioPaths  # noqa: E402
+from .state.settings import load_settings  # noqa: E402
+from .state.timeline import TimelineModel  # noqa: E402
+from .ui.main_window import MainWindow  # noqa: E402
+from .ui.studio_controller import StudioController  # noqa: E402
+from .ui.theme import apply_theme  # noqa: E402
+from .worker import EngineClient  # noqa: E402
+
+
+@dataclass
+class Studio:
+    window: MainWindow
+    controller: StudioController
+    engine: EngineClient
+
+    def start_engine(self) -> None:
+        s = self.controller.settings
+        self.engine.start(s.device, s.threads, self.window.panel.values().model)
+
+
+def create_studio(paths: StudioPaths | None = None, app: QApplication | None = None) -> Studio:
+    """Build the window and its controller, restore the last session; the engine is not started yet."""
+    paths = paths or StudioPaths.default()
+    loaded = load_settings(paths.settings_file)
+    if app is not None:
+        apply_theme(app, loaded.settings.theme)
+    timeline = TimelineModel()
+    history = HistoryModel(HistoryStore(paths.history_dir))
+    window = MainWindow(timeline, history)
+    engine = EngineClient(window)
+    controller = StudioController(window, engine, timeline, paths, loaded.settings, window)
+    controller.restore()
+    if loaded.message:
+        window.banner.show_error(loaded.message)
+    return Studio(window, controller, engine)
+
+
+def main(argv: list[str] | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    app.setApplicationName("Diffusion Studio")
+    app.setOrganizationName("DiffusionStudio")
+    studio = create_studio(app=app)
+    studio.window.show()
+    # After the first paint: torch loads on the engine thread while the window is already up.
+    QTimer.singleShot(0, studio.start_engine)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

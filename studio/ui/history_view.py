@@ -1,0 +1,90 @@
+"""The history gallery: every finished image with its parameters; open, reuse settings, delete."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
+
+from ..state.history import THUMB_SIDE, HistoryEntry, HistoryModel
+
+
+class HistoryView(QFrame):
+    open_requested = Signal(object)  # HistoryEntry
+    settings_requested = Signal(object)  # HistoryEntry
+
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("history")
+        self.model = model
+        title = QLabel("History")
+        title.setObjectName("sectionTitle")
+        self.count_label = QLabel()
+        self.count_label.setObjectName("hint")
+        self.list = QListView()
+        self.list.setObjectName("historyList")
+        self.list.setModel(model)
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
+        self.list.setGridSize(QSize(THUMB_SIDE + 16, THUMB_SIDE + 30))
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setUniformItemSizes(True)
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.doubleClicked.connect(lambda index: self.open_requested.emit(model.entry(index.row())))
+        self.list.selectionModel().selectionChanged.connect(self._sync)
+
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Put this image on the canvas")
+        self.reuse_button = QPushButton("Use settings")
+        self.reuse_button.setToolTip("Load this image's settings into the prompt panel")
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setObjectName("deleteButton")
+        self.open_button.clicked.connect(lambda: self._emit(self.open_requested))
+        self.reuse_button.clicked.connect(lambda: self._emit(self.settings_requested))
+        self.delete_button.clicked.connect(self.delete_selected)
+        QShortcut(QKeySequence.StandardKey.Delete, self.list, self.delete_selected,
+                  Qt.ShortcutContext.WidgetShortcut)
+
+        buttons = QHBoxLayout()
+        buttons.setSpacing(4)
+        for button in (self.open_button, self.reuse_button, self.delete_button):
+            buttons.addWidget(button)
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.count_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(header)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+        self.setMinimumWidth(260)
+        model.rowsInserted.connect(self._sync)
+        model.rowsRemoved.connect(self._sync)
+        self._sync()
+
+    def selected(self) -> HistoryEntry | None:
+        rows = self.list.selectionModel().selectedRows()
+        return self.model.entry(rows[0].row()) if rows else None
+
+    def select_row(self, row: int) -> None:
+        self.list.setCurrentIndex(self.model.index(row))
+
+    def delete_selected(self) -> None:
+        rows = sorted((i.row() for i in self.list.selectionModel().selectedRows()), reverse=True)
+        for row in rows:
+            self.model.delete(row)
+
+    def _emit(self, signal) -> None:
+        entry = self.selected()
+        if entry is not None:
+            signal.emit(entry)
+
+    def _sync(self, *_: object) -> None:
+        has = self.selected() is not None
+        for button in (self.open_button, self.reuse_button, self.delete_button):
+            button.setEnabled(has)
+        n = self.model.rowCount()
+        self.count_label.setText(f"{n} image{'s' if n != 1 else ''}")

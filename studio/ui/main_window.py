@@ -1,0 +1,138 @@
+"""The studio window: layout and menus only. What the widgets do together lives in StudioController."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
+
+from ..state.history import HistoryModel
+from ..state.timeline import TimelineModel
+from .canvas import CanvasToolbar, CanvasView
+from .history_view import HistoryView
+from .message_banner import MessageBanner
+from .prompt_panel import PromptPanel
+from .status_strip import StatusStrip
+from .timeline_view import TimelineView
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+class MainWindow(QMainWindow):
+    file_dropped = Signal(str)
+    closing = Signal()
+
+    def __init__(self, timeline: TimelineModel, history: HistoryModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Diffusion Studio")
+        self.setObjectName("mainWindow")
+        self.setAcceptDrops(True)
+        self.resize(1400, 880)
+
+        self.banner = MessageBanner()
+        self.panel = PromptPanel()
+        self.canvas = CanvasView()
+        self.canvas.setObjectName("canvas")
+        self.canvas_toolbar = CanvasToolbar(self.canvas)
+        self.timeline_view = TimelineView(timeline)
+        self.history_view = HistoryView(history)
+        self.status = StatusStrip()
+        self.statusBar().addPermanentWidget(self.status, 1)
+        self.statusBar().setSizeGripEnabled(False)
+
+        middle = QWidget()
+        middle.setObjectName("canvasArea")
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(0, 0, 0, 0)
+        middle_layout.setSpacing(0)
+        middle_layout.addWidget(self.canvas_toolbar)
+        middle_layout.addWidget(self.canvas, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.panel)
+        self.splitter.addWidget(middle)
+        self.splitter.addWidget(self.history_view)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([330, 800, 270])
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.timeline_view)
+        self.setCentralWidget(central)
+        self._build_actions()
+
+    def _action(self, text: str, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("Open image…", QKeySequence.StandardKey.Open)
+        self.paste_action = self._action("Paste image", "Ctrl+Shift+V")
+        self.export_action = self._action("Export image…", "Ctrl+E", "PNG with parameters, JPEG or WebP")
+        self.export_animation_action = self._action("Export run as animation…", "Ctrl+Shift+E")
+        self.copy_action = self._action("Copy image", "Ctrl+Shift+C")
+        self.settings_action = self._action("Settings…", "Ctrl+,")
+        self.quit_action = self._action("Quit", QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.close)
+        self.generate_action = self._action("Generate", "Ctrl+Return")
+        self.generate_enter_action = self._action("Generate (keypad)", "Ctrl+Enter")
+        self.cancel_action = self._action("Cancel", "Escape")
+        self.branch_action = self._action("Continue from this step", "Ctrl+B")
+        undo = self.canvas.undo_stack().createUndoAction(self, "Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.canvas.undo_stack().createRedoAction(self, "Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.clear_mask_action = self._action("Clear mask")
+        self.invert_mask_action = self._action("Invert mask", "Ctrl+Shift+I")
+        self.extend_action = self._action("Extend canvas for outpainting…")
+        self.zoom_fit_action = self._action("Zoom to fit", "Ctrl+0")
+        self.zoom_100_action = self._action("Zoom 100 %", "Ctrl+1")
+        self.clear_mask_action.triggered.connect(self.canvas.clear_mask)
+        self.invert_mask_action.triggered.connect(self.canvas.invert_mask)
+        self.zoom_fit_action.triggered.connect(self.canvas.zoom_fit)
+        self.zoom_100_action.triggered.connect(self.canvas.zoom_100)
+        # The canvas handles these keys itself while it has focus; window-wide they would be ambiguous.
+        for action in (undo, redo, self.invert_mask_action, self.zoom_fit_action, self.zoom_100_action):
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for action in (self.open_action, self.paste_action, None, self.export_action,
+                       self.export_animation_action, self.copy_action, None, self.settings_action, None,
+                       self.quit_action):
+            file_menu.addSeparator() if action is None else file_menu.addAction(action)
+        edit_menu = bar.addMenu("&Edit")
+        for action in (undo, redo, None, self.clear_mask_action, self.invert_mask_action, self.extend_action):
+            edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
+        generate_menu = bar.addMenu("&Generate")
+        for action in (self.generate_action, self.cancel_action, self.branch_action):
+            generate_menu.addAction(action)
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.zoom_fit_action)
+        view_menu.addAction(self.zoom_100_action)
+
+    # -- drag and drop: a PNG with parameters restores its settings ------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if any(u.toLocalFile().lower().endswith(IMAGE_SUFFIXES) for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(IMAGE_SUFFIXES):
+                self.file_dropped.emit(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.closing.emit()
+        super().closeEvent(event)

@@ -1,0 +1,333 @@
+"""What the studio's widgets do together: generate, stream steps, scrub, branch, history, export, autosave.
+
+The controller lives on the UI thread and only ever talks to the engine through EngineClient's queued
+signals; it never waits on torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QObject, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog
+
+from ..io.png import load_image, read_parameters
+from ..state.autosave import Autosave, Snapshot
+from ..state.history import HistoryEntry
+from ..state.job_builder import build_branch, build_jobs
+from ..state.job_queue import JobQueue
+from ..state.jobs import EngineCatalog, JobFailure, JobResult, ModelChoice, StepPreview
+from ..state.panel_values import PanelValues
+from ..state.paths import StudioPaths
+from ..state.progress import measure
+from ..state.qimages import from_qimage
+from ..state.settings import Settings, save_settings
+from ..state.timeline import TimelineModel
+from ..worker import EngineClient
+from .export import ANIMATION_FILTER, IMAGE_FILTER, copy_to_clipboard, export_animation, export_image
+from .main_window import MainWindow
+
+AUTOSAVE_DELAY_MS = 300  # short: the document must survive a kill -9 soon after an edit
+
+
+class StudioController(QObject):
+    # After the window has taken in a finished (JobResult) or failed/cancelled (JobFailure) job.
+    job_settled = Signal(object)
+    settings_restored = Signal(str)  # file name, after a dropped image's parameters reached the panel
+
+    def __init__(self, window: MainWindow, engine: EngineClient, timeline: TimelineModel, paths: StudioPaths,
+                 settings: Settings, parent: QObject | None = None):
+        super().__init__(parent)
+        self.window = window
+        self.engine = engine
+        self.timeline = timeline
+        self.paths = paths
+        self.settings = settings
+        self.queue = JobQueue(self)
+        self.history = window.history_view.model
+        self.autosave = Autosave(paths.autosave_dir)
+        self.last_seed: int | None = None
+        self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
+        self.catalog: EngineCatalog | None = None
+        self._parse_tokens: dict[int, str] = {}
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave_timer.timeout.connect(self.save_now)
+        self._connect()
+
+    # -- wiring --------------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        w, worker = self.window, self.engine.worker
+        worker.status.connect(w.status.set_engine_status)
+        worker.ready.connect(self._on_ready)
+        worker.start_failed.connect(self._on_start_failed)
+        worker.model_loaded.connect(self._on_model_loaded)
+        worker.step.connect(self._on_step)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.parsed.connect(self._on_parsed)
+        worker.parse_failed.connect(lambda _token, message: w.banner.show_error(message))
+
+        w.panel.generate_requested.connect(self.generate)
+        w.panel.model_selected.connect(self._on_model_selected)
+        w.panel.values_changed.connect(self._schedule_autosave)
+        w.generate_action.triggered.connect(self.generate)
+        w.generate_enter_action.triggered.connect(self.generate)
+        w.cancel_action.triggered.connect(self.cancel)
+        w.status.cancel_button.clicked.connect(self.cancel)
+        w.branch_action.triggered.connect(lambda: w.timeline_view.branch_button.click())
+        w.timeline_view.branch_requested.connect(self.branch)
+        self.timeline.position_changed.connect(self._show_position)
+        self.queue.changed.connect(self._on_queue_changed)
+
+        w.canvas.mask_changed.connect(self._schedule_autosave)
+        w.canvas.image_changed.connect(self._schedule_autosave)
+        w.canvas.image_dropped.connect(self.open_file)
+        w.canvas.status_message.connect(lambda text: w.statusBar().showMessage(text, 4000))
+        w.file_dropped.connect(self.open_file)
+        w.history_view.open_requested.connect(self.open_history_entry)
+        w.history_view.settings_requested.connect(self.use_history_settings)
+
+        w.open_action.triggered.connect(self._ask_open)
+        w.paste_action.triggered.connect(self.paste_image)
+        w.export_action.triggered.connect(self._ask_export_image)
+        w.export_animation_action.triggered.connect(self._ask_export_animation)
+        w.copy_action.triggered.connect(self.copy_image)
+        w.extend_action.triggered.connect(lambda: w.canvas.extend(8, 8, 8, 8))
+        w.closing.connect(self.shutdown)
+
+    # -- generating ----------------------------------------------------------------------------------
+    def generate(self) -> None:
+        """Queue one job per image of the batch from the panel and the canvas."""
+        values = self.window.panel.values()
+        self.window.panel.mark_field(None)
+        canvas = self.window.canvas
+        jobs = build_jobs(values, canvas.image(), canvas.mask(), self.last_seed, self.queue.next_id)
+        self.queue.add(jobs)
+        self._dispatch()
+
+    def branch(self, run_id: int, step: int) -> None:
+        """Continue ``run_id`` after ``step`` with the panel's current settings, as a new run."""
+        track = self.timeline.run(run_id)
+        if track is None:
+            return
+        canvas = self.window.canvas
+        job = build_branch(self.window.panel.values(), track.values, run_id, step, canvas.image(), canvas.mask(),
+                           self.queue.next_id())
+        self.queue.add([job])
+        self._dispatch()
+
+    def cancel(self) -> None:
+        """Stop the running image before its next step and drop everything waiting."""
+        self.queue.clear_pending()
+        if self.queue.running is not None:
+            self.engine.cancel(self.queue.running.job_id)
+
+    def _dispatch(self) -> None:
+        job = self.queue.take_next()
+        if job is not None:
+            self.window.status.set_progress(measure(0, job.values.steps, 0))
+            self.engine.submit(job)
+
+    def _on_queue_changed(self) -> None:
+        self.window.status.set_queue(self.queue.running is not None, len(self.queue.pending()))
+
+    # -- engine events -------------------------------------------------------------------------------
+    def _on_ready(self, catalog: EngineCatalog) -> None:
+        self.catalog = catalog
+        self.window.panel.set_catalog(catalog)
+
+    def _on_start_failed(self, message: str) -> None:
+        self.window.status.set_engine_status("Engine not running")
+        self.window.banner.show_error(message)
+
+    def _on_model_loaded(self, choice: ModelChoice) -> None:
+        self.window.panel.set_model_info(choice)
+
+    def _on_model_selected(self, key: str) -> None:
+        if key:
+            self.engine.preload(key)
+
+    def _on_step(self, event: StepPreview) -> None:
+        job = self.queue.running
+        if job is None or job.job_id != event.job_id:
+            return
+        first = 0 if event.parent is None else event.parent[1] + 1
+        self.window.status.set_progress(measure(event.index - first + 1, event.total - first, event.elapsed))
+        self.timeline.add_step(event, job.values)
+
+    def _on_finished(self, result: JobResult) -> None:
+        self.window.canvas.set_image(result.image)
+        self.document_parameters = result.parameters
+        self.last_seed = result.values.seed
+        self.timeline.finish(result)
+        try:
+            self.history.add(result.image, result.values, result.parameters, result.model_label)
+        except OSError as exc:
+            self.window.banner.show_error(f"Could not save to the history folder {self.paths.history_dir}: {exc}")
+        self.window.status.set_progress(None)
+        self.window.statusBar().showMessage(
+            f"Done: {result.steps_run} steps in {result.elapsed:.1f} s (seed {result.values.seed})", 5000)
+        self.queue.finish(result.job_id)
+        self.job_settled.emit(result)
+        self._dispatch()
+
+    def _on_failed(self, failure: JobFailure) -> None:
+        track = next((t for t in self.timeline.runs() if t.job_id == failure.job_id), None)
+        if track is not None:
+            self.timeline.stop(track.run_id, "cancelled" if failure.cancelled else "failed")
+        self.window.status.set_progress(None)
+        if failure.cancelled:
+            self.window.banner.show_notice(failure.message)
+            self.window.canvas.show_document()
+        else:
+            self.window.banner.show_error(failure.message)
+            self.window.panel.mark_field(failure.field)
+            self.window.canvas.show_document()
+        self.queue.finish(failure.job_id)
+        self.job_settled.emit(failure)
+        self._dispatch()
+
+    # -- timeline ------------------------------------------------------------------------------------
+    def _show_position(self, position: int) -> None:
+        track = self.timeline.current
+        image = self.timeline.image_at(position)
+        if track is None or image is None:
+            return
+        if image is track.final:
+            self.window.canvas.show_frame(image) if self._document_is_not(image) else self.window.canvas.show_document()
+        else:
+            self.window.canvas.show_frame(image)
+
+    def _document_is_not(self, image: np.ndarray) -> bool:
+        doc = self.window.canvas.image()
+        return doc.shape != image.shape or not np.array_equal(doc, image)
+
+    # -- files ---------------------------------------------------------------------------------------
+    def open_file(self, path: str) -> None:
+        """Load an image onto the canvas; when it carries generation parameters, restore them in the panel."""
+        try:
+            image = load_image(path)
+            parameters = read_parameters(path)
+        except (OSError, ValueError) as exc:
+            self.window.banner.show_error(f"Could not open {Path(path).name}: {exc}")
+            return
+        self.window.canvas.set_image(image)
+        self.document_parameters = parameters
+        if parameters:
+            self._parse_tokens[self.engine.parse(parameters)] = Path(path).name
+        else:
+            self.window.banner.show_notice(f"Opened {Path(path).name} (it has no generation parameters).")
+
+    def _on_parsed(self, token: int, fields: dict, model_label: str) -> None:
+        name = self._parse_tokens.pop(token, "the image")
+        panel = self.window.panel
+        values = PanelValues.from_request_fields(fields, base=panel.values())
+        known = {m.key for m in self.catalog.models} if self.catalog else set()
+        if values.model not in known and known:
+            values = values.with_changes(model=panel.values().model)
+        panel.set_values(values)
+        self.window.banner.show_notice(f"Settings restored from {name}.")
+        self.settings_restored.emit(name)
+
+    def open_history_entry(self, entry: HistoryEntry) -> None:
+        try:
+            self.window.canvas.set_image(entry.load_image())
+        except ValueError as exc:
+            self.window.banner.show_error(str(exc))
+            return
+        self.document_parameters = entry.parameters
+
+    def use_history_settings(self, entry: HistoryEntry) -> None:
+        self.window.panel.set_values(entry.values.with_changes(seed_mode="fixed"))
+
+    def paste_image(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.window.banner.show_notice("The clipboard holds no image.")
+            return
+        self.window.canvas.set_image(from_qimage(image))
+        self.document_parameters = None
+
+    def export_image(self, path: str | Path) -> Path | None:
+        try:
+            saved = export_image(path, self.window.canvas.image(), self.document_parameters)
+        except (OSError, ValueError) as exc:
+            self.window.banner.show_error(f"Export failed: {exc}")
+            return None
+        self.window.statusBar().showMessage(f"Saved {saved}", 5000)
+        return saved
+
+    def export_run(self, path: str | Path) -> Path | None:
+        track = self.timeline.current
+        try:
+            if track is None:
+                raise ValueError("there is no run to export yet: generate an image first")
+            saved = export_animation(path, track.frames, track.final)
+        except (OSError, ValueError) as exc:
+            self.window.banner.show_error(f"Export failed: {exc}")
+            return None
+        self.window.statusBar().showMessage(f"Saved {saved}", 5000)
+        return saved
+
+    def copy_image(self) -> None:
+        copy_to_clipboard(self.window.canvas.image())
+        self.window.statusBar().showMessage("Image copied to the clipboard", 3000)
+
+    def _ask_open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp)")
+        if path:
+            self.open_file(path)
+
+    def _ask_export_image(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export image", "image.png", IMAGE_FILTER)
+        if path:
+            self.export_image(path)
+
+    def _ask_export_animation(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export run", "run.gif", ANIMATION_FILTER)
+        if path:
+            self.export_run(path)
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Put back the autosaved document and panel (after a crash too); else the settings' panel values."""
+        snapshot = self.autosave.load()
+        panel = snapshot.panel or self.settings.panel
+        self.window.panel.set_values(panel)
+        canvas = self.window.canvas
+        if snapshot.image is not None:
+            canvas.set_image(snapshot.image, undoable=False)
+            if snapshot.mask is not None:
+                canvas.set_mask(snapshot.mask, undoable=False)
+        else:
+            canvas.set_image(np.full((panel.height, panel.width, 3), 48, np.uint8), undoable=False)
+        if self.settings.window_geometry:
+            self.window.restoreGeometry(QByteArray.fromHex(self.settings.window_geometry.encode()))
+        self._autosave_timer.stop()
+
+    def _schedule_autosave(self) -> None:
+        self._autosave_timer.start()
+
+    def save_now(self) -> None:
+        canvas = self.window.canvas
+        try:
+            self.autosave.save(Snapshot(canvas.image(), canvas.mask(), self.window.panel.values()))
+        except OSError as exc:
+            self.window.banner.show_error(f"Autosave failed ({self.paths.autosave_dir}): {exc}")
+
+    def save_settings(self) -> None:
+        geometry = bytes(self.window.saveGeometry().toHex()).decode()
+        self.settings = self.settings.with_changes(panel=self.window.panel.values(), window_geometry=geometry)
+        try:
+            save_settings(self.paths.settings_file, self.settings)
+        except OSError as exc:
+            self.window.banner.show_error(f"Could not save settings to {self.paths.settings_file}: {exc}")
+
+    def shutdown(self) -> None:
+        self.save_now()
+        self.save_settings()
+        self.engine.stop()
