@@ -11,9 +11,9 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPalette, QWheelEvent  # noqa: E402
+from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QKeySequence, QPalette, QWheelEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget  # noqa: E402
 
 from studio.ui.canvas import CanvasToolbar, CanvasView  # noqa: E402
 
@@ -148,6 +148,46 @@ def test_undo_keys(canvas):
     QTest.keyClick(canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClick(canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(canvas.mask(), painted)
+
+
+def test_canvas_keys_win_over_window_shortcuts_while_it_has_focus(qtbot):
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    central = QWidget()
+    view = CanvasView(central)
+    other = QWidget(central)
+    other.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    row = QVBoxLayout(central)
+    row.addWidget(view)
+    row.addWidget(other)
+    window.setCentralWidget(central)
+    fired = []
+    action = QAction("Window undo", window)
+    action.setShortcut(QKeySequence("Ctrl+Z"))
+    action.triggered.connect(lambda: fired.append(1))
+    window.addAction(action)
+    window.resize(400, 400)
+    window.show()
+    window.activateWindow()
+    assert QTest.qWaitForWindowActive(window)  # window shortcuts only fire in the active window
+    view.setFocus()
+    view.set_image(gradient(), undoable=False)
+    stroke(view, [(100, 100)])
+    QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert view.mask() is None and fired == []
+    other.setFocus()  # elsewhere in the window, the window's shortcut applies
+    QTest.keyClick(other, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert fired == [1]
+
+
+def test_a_lost_release_still_commits_the_stroke(canvas):
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(canvas, 50, 50))
+    # No release (another window took it); the next press starts a new stroke.
+    stroke(canvas, [(150, 150)])
+    assert canvas.undo_stack().count() == 2
+    canvas.undo_stack().undo()
+    canvas.undo_stack().undo()
+    assert canvas.mask() is None
 
 
 def test_clear_and_invert_are_undoable(canvas):

@@ -110,7 +110,8 @@ class CanvasView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(96, 96)
         self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setToolTip("")
+        self.setAccessibleName("Canvas")
+        self.setAccessibleDescription("The image and its inpainting mask; paint with the left button")
 
     # ===================================================================== document API
     def set_image(self, img: np.ndarray, *, undoable: bool = True) -> None:
@@ -342,11 +343,17 @@ class CanvasView(QWidget):
         self.mask_changed.emit()
 
     def _on_mask_edited(self, box: Box | None) -> None:
+        if self._stroking:
+            # An undo/redo landed mid-stroke (e.g. from a window action): the stroke's "before"
+            # is stale, so the stroke's undo step restarts from the mask as it is now.
+            self._stroke_before = self._doc.mask_layer.array.copy()
+            self._stroke_box = None
         self.update() if box is None else self.update(self._widget_rect(box))
         self.mask_changed.emit()
 
     # ===================================================================== strokes
     def _begin_stroke(self, p: QPointF, straight_line: bool) -> None:
+        self._finish_stroke()  # a release lost to another window must not drop the last stroke from history
         self._stroking = True
         self._stroke_before = self._doc.mask_layer.array.copy()
         self._stroke_box = None
@@ -479,7 +486,10 @@ class CanvasView(QWidget):
             self._view.keep_visible(self._image_sizef(), QSizeF(self.size()))
             self.update()
         elif self._stroking:
-            self._paint_to(self._view.to_image(pos))
+            if event.buttons() & Qt.MouseButton.LeftButton:
+                self._paint_to(self._view.to_image(pos))
+            else:
+                self._finish_stroke()  # the release went elsewhere (e.g. a popup grabbed the mouse)
         self._move_cursor(pos)
         self._report_position(pos)
         event.accept()
