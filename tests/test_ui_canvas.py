@@ -338,6 +338,16 @@ def test_zoom_fit_and_100(canvas, qtbot):
     assert not canvas._smooth_scaling()
 
 
+def test_zoomed_out_fine_detail_averages_instead_of_aliasing(canvas):
+    checker = np.indices((512, 512)).sum(0) % 2 * 255
+    canvas.set_image(np.repeat(checker[:, :, None], 3, 2).astype(np.uint8), undoable=False)
+    canvas.set_zoom(0.2)
+    img = canvas.grab().toImage()
+    centre = canvas.rect().center()
+    values = [QColor(img.pixel(centre.x() + d, centre.y() + d)).red() for d in range(-20, 21, 5)]
+    assert all(abs(v - 127) < 25 for v in values), values
+
+
 def test_wheel_zooms_around_the_cursor(canvas):
     pos = QPointF(at(canvas, 40, 60))
     under = canvas.map_to_image(pos)

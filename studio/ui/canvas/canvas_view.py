@@ -419,7 +419,7 @@ class CanvasView(QWidget):
         if target.intersects(QRectF(clip)):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self._smooth_scaling())
             showing_frame = self._frame is not None
-            p.drawImage(target, self._frame if showing_frame else self._doc.qimage)
+            p.drawImage(target, self._frame if showing_frame else self._doc.display_image(self._view.zoom))
             if self._overlay_opacity > 0 and (not showing_frame or self._stroking):
                 p.setOpacity(self._overlay_opacity)
                 p.drawImage(target, self._doc.mask_layer.overlay_image())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QImage
 
 from .mask_layer import Box, MaskLayer
@@ -45,10 +45,33 @@ class CanvasDocument(QObject):
     def qimage(self) -> QImage:
         return self._qimage
 
+    def display_image(self, zoom: float) -> QImage:
+        """The image to draw at ``zoom``: below 50 % a pre-halved copy (a mip level).
+
+        Bilinear filtering alone aliases badly when shrinking more than 2x (fine
+        detail shimmers as the view pans); Qt's smooth scale averages whole areas, so
+        halving once per level and caching gives a clean zoomed-out view for the
+        cost of one scale per level and document.
+        """
+        level = 0
+        while zoom * (2 ** (level + 1)) <= 1.0 and min(self.width, self.height) >> (level + 1) >= 16:
+            level += 1
+        while len(self._mips) <= level:
+            prev = self._mips[-1]
+            half = prev.scaled(
+                max(prev.width() // 2, 1),
+                max(prev.height() // 2, 1),
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+            self._mips.append(half)
+        return self._mips[level]
+
     def _set_image_array(self, image: np.ndarray) -> None:
         self._image = image
         self._image.setflags(write=False)  # shared with undo commands: an in-place edit would corrupt history
         self._qimage = rgb_owned(image)
+        self._mips = [self._qimage]
 
     def set_state(self, image: np.ndarray, mask: np.ndarray | None) -> None:
         """Replace image and mask together (both the document's new size; mask None = empty)."""
