@@ -435,6 +435,9 @@ def test_toolbar_drives_and_follows_the_canvas(canvas, qtbot):
     canvas.zoom_100()
     assert bar.zoom_label.text() == "100 %"
     assert "Ctrl+0" in bar.fit_button.toolTip() and "(B)" in bar.brush_button.toolTip()
+    before = bar.color_button.icon().pixmap(16, 16).toImage()
+    canvas.set_overlay(QColor(0, 0, 255))
+    assert bar.color_button.icon().pixmap(16, 16).toImage() != before  # the swatch follows the colour
 
 
 def test_toolbar_renders_in_a_dark_palette(qtbot):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QColorDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -76,6 +78,10 @@ class CanvasToolbar(QWidget):
             row, "Overlay", 0, 100, "Opacity of the mask overlay (display only)", width_hint="100 %"
         )
         self.opacity_slider.valueChanged.connect(lambda v: canvas.set_overlay(opacity=v / 100.0))
+        self.color_button = self._button("", "Colour of the mask overlay")
+        self.color_button.clicked.connect(self._pick_color)
+        row.addWidget(self.color_button)
+        row.addSpacing(6)
         self.clear_button = self._button("Clear", "Clear the mask (Delete)")
         self.clear_button.clicked.connect(canvas.clear_mask)
         self.invert_button = self._button("Invert", "Invert the mask (Ctrl+Shift+I)")
@@ -113,11 +119,12 @@ class CanvasToolbar(QWidget):
     def _button(self, text: str, tip: str, checkable: bool = False) -> QToolButton:
         b = QToolButton(self)
         b.setText(text)
+        b.setAccessibleName(text or tip)
         b.setToolTip(tip)
         b.setCheckable(checkable)
         b.setAutoRaise(True)
         b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly if text else Qt.ToolButtonStyle.ToolButtonIconOnly)
         return b
 
     def _slider(
@@ -166,7 +173,27 @@ class CanvasToolbar(QWidget):
         self.hardness_slider.setValue(round(h * 100))
         self.hardness_slider.blockSignals(False)
 
+    def _pick_color(self) -> None:
+        color = QColorDialog.getColor(self._canvas.overlay_color(), self, "Mask overlay colour")
+        if color.isValid():
+            self._canvas.set_overlay(color=color)
+
+    def _swatch(self, color: QColor) -> QIcon:
+        # A rounded swatch with a palette-coloured rim, so it reads on dark and light themes.
+        side = self.fontMetrics().height()
+        pixmap = QPixmap(round(side * self.devicePixelRatioF()), round(side * self.devicePixelRatioF()))
+        pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(self.palette().color(QPalette.ColorRole.WindowText), 1))
+        painter.setBrush(color)
+        painter.drawRoundedRect(QRectF(0.5, 0.5, side - 1, side - 1), 3, 3)
+        painter.end()
+        return QIcon(pixmap)
+
     def _sync_overlay(self) -> None:
+        self.color_button.setIcon(self._swatch(self._canvas.overlay_color()))
         opacity = self._canvas.overlay_opacity()
         self.opacity_label.setText(f"{round(opacity * 100)} %")
         self.opacity_slider.blockSignals(True)
