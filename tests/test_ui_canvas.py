@@ -305,6 +305,13 @@ def test_overlay_is_drawn_in_its_colour(canvas):
 
 
 # ---------------------------------------------------------------------------------- keys, zoom, pan
+def test_hovering_reports_the_pixel_and_its_mask_value(canvas, qtbot):
+    canvas.set_mask(np.ones((SIZE, SIZE), np.float32))
+    with qtbot.waitSignal(canvas.pixel_hovered) as blocker:
+        QTest.mouseMove(canvas, at(canvas, 37, 81))
+    assert blocker.args == [37, 81, 1.0]
+
+
 def test_bracket_keys_change_the_brush_size(canvas, qtbot):
     canvas.set_brush_size(40)
     canvas.setFocus()

@@ -12,7 +12,8 @@ Public API (numpy and Qt only; never torch):
     overlay_color(), overlay_opacity(); zoom(), zoom_fit(), zoom_100(), set_zoom(z), zoom_by(f, anchor=None);
     map_to_image(p), map_from_image(p).
     Signals: mask_changed(), image_changed(), image_dropped(str), status_message(str), zoom_changed(float),
-    tool_changed(str), brush_size_changed(int), hardness_changed(float), overlay_changed().
+    tool_changed(str), brush_size_changed(int), hardness_changed(float), overlay_changed(),
+    pixel_hovered(int x, int y, float mask).
 
 ``CanvasToolbar(canvas, parent=None)``: the tool strip to dock above the canvas.
 """

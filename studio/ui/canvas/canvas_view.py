@@ -72,6 +72,9 @@ class CanvasView(QWidget):
     brush_size_changed = Signal(int)
     hardness_changed = Signal(float)
     overlay_changed = Signal()
+    # (x, y, mask value) of the document pixel under the mouse. Not a status_message: at one
+    # per mouse move it would bury the window's own messages (saved, finished...).
+    pixel_hovered = Signal(int, int, float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -532,8 +535,7 @@ class CanvasView(QWidget):
         q = self._view.to_image(pos)
         x, y = int(np.floor(q.x())), int(np.floor(q.y()))
         if 0 <= x < self._doc.width and 0 <= y < self._doc.height:
-            value = float(self._doc.mask_layer.array[y, x])
-            self.status_message.emit(f"{x}, {y} px   mask {value:.2f}   zoom {self._view.zoom * 100:.0f} %")
+            self.pixel_hovered.emit(x, y, float(self._doc.mask_layer.array[y, x]))
 
     def _restore_cursor(self) -> None:
         if self._space_held:
