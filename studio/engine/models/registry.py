@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -37,9 +39,22 @@ def embedded_available() -> bool:
     return embedded_weights_present()
 
 
-def available_models() -> list[ModelEntry]:
-    """Built-in models that can load on this install, the default first."""
-    return [e for e in BUILTIN if e.key != "embedded" or embedded_available()]
+SD_PREFIX = "sd:"  # "sd:<path>" keys name Stable Diffusion checkpoints and diffusers folders on disk
+SD_LOADER = "studio.engine.models.sd.load:load_sd_model"
+
+
+def sd_models(sd_dirs: Sequence[str | Path] = ()) -> list[ModelEntry]:
+    """Stable Diffusion checkpoints found in ``sd_dirs`` and the usual places (see models/sd/discovery.py)."""
+    from .sd import FAMILY_LABELS
+    from .sd.discovery import discover
+
+    return [ModelEntry(SD_PREFIX + str(m.path), f"{m.name} ({FAMILY_LABELS[m.family]})", m.family, SD_LOADER)
+            for m in discover(sd_dirs)]
+
+
+def available_models(sd_dirs: Sequence[str | Path] = ()) -> list[ModelEntry]:
+    """Built-in models that can load on this install, the default first, then Stable Diffusion checkpoints."""
+    return [e for e in BUILTIN if e.key != "embedded" or embedded_available()] + sd_models(sd_dirs)
 
 
 def default_model_key() -> str:
@@ -47,7 +62,17 @@ def default_model_key() -> str:
 
 
 def load_model(key: str, device: str | torch.device = "cpu") -> DiffusionModel:
-    """Load a model by key; raise ModelLoadError with a readable reason."""
+    """Load a model by key (or "sd:<path>"); raise ModelLoadError with a readable reason."""
+    if key.startswith(SD_PREFIX):
+        from .sd.load import load_sd_model
+
+        path = key[len(SD_PREFIX):]
+        try:
+            return load_sd_model(path, device=device)
+        except ModelLoadError:
+            raise
+        except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
+            raise ModelLoadError(f"could not load Stable Diffusion model {path}: {exc}") from exc
     entry = next((e for e in BUILTIN if e.key == key), None)
     if entry is None:
         known = ", ".join(e.key for e in available_models())

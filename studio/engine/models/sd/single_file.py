@@ -33,8 +33,9 @@ def _diffusers_component(cls, state, config_dir: Path, subfolder: str, name: str
     try:
         model = cls.from_single_file(state, config=str(config_dir), subfolder=subfolder, local_files_only=True)
     except (KeyError, ValueError, RuntimeError, OSError) as exc:
+        reason = str(exc).split(". If you")[0].splitlines()[0][:300]  # diffusers appends long advice that misleads
         raise ModelLoadError(f"{name}: its {subfolder.upper()} weights do not fit the {config_dir.name} layout "
-                             f"({type(exc).__name__}: {exc})") from exc
+                             f"({reason})") from exc
     missing = [n for n, p in model.named_parameters() if p.is_meta]
     if missing:
         raise ModelLoadError(f"{name}: the checkpoint lacks {len(missing)} {subfolder.upper()} weights "

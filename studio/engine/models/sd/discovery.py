@@ -1,0 +1,127 @@
+"""Find Stable Diffusion checkpoints the user already has on disk.
+
+Looks in folders the user configures plus the usual places: AUTOMATIC1111's
+models/Stable-diffusion, ComfyUI's models/checkpoints and the Hugging Face hub
+cache. Single files are classified from their safetensors header alone (no
+weights read, nothing unpickled); .ckpt files are listed with their family
+unknown until loaded. Needs neither diffusers nor transformers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..registry import ModelLoadError
+from .detect import detect_diffusers_folder, detect_keys
+from .safety import PICKLE_SUFFIXES, read_safetensors_header
+
+ENV_DIRS = "DIFFUSION_STUDIO_SD_DIRS"  # extra folders, separated by os.pathsep
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
+MAX_DEPTH = 3  # A1111 users sort checkpoints into sub-folders; do not walk whole disks
+
+
+@dataclass(frozen=True)
+class FoundModel:
+    path: Path
+    name: str
+    family: str  # "sd1", "sd2", "sdxl", or "unknown" (a .ckpt, classified when loaded)
+    layout: str  # "single_file" or "diffusers"
+
+
+def default_search_dirs() -> list[Path]:
+    """AUTOMATIC1111, Forge and ComfyUI model folders in common install places, and the HF hub cache."""
+    home = Path.home()
+    roots = [home, home / "AI", home / "ai", home / "apps", home / "Documents", home / "Desktop"]
+    out = []
+    for root in roots:
+        for app in ("stable-diffusion-webui", "stable-diffusion-webui-forge", "sd-webui", "webui"):
+            out.append(root / app / "models" / "Stable-diffusion")
+        for app in ("ComfyUI", "comfyui", "ComfyUI_windows_portable/ComfyUI"):
+            out.append(root / app / "models" / "checkpoints")
+    return out + [hf_hub_cache()]
+
+
+def hf_hub_cache() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"),
+                                                       "huggingface")
+    return Path(hf_home) / "hub"
+
+
+def configured_dirs() -> list[Path]:
+    return [Path(p).expanduser() for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p.strip()]
+
+
+def discover(extra_dirs=(), include_defaults: bool = True) -> list[FoundModel]:
+    """Checkpoints in ``extra_dirs``, the $DIFFUSION_STUDIO_SD_DIRS folders and (optionally) the usual places."""
+    dirs = [Path(d).expanduser() for d in extra_dirs] + configured_dirs()
+    if include_defaults:
+        dirs += default_search_dirs()
+    found: dict[Path, FoundModel] = {}
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        scan = _scan_hub_cache if any(d.glob("models--*")) else _scan_folder
+        for m in scan(d):
+            found.setdefault(m.path.resolve(), m)
+    return sorted(found.values(), key=lambda m: (m.name.lower(), str(m.path)))
+
+
+def classify_file(path: Path) -> FoundModel | None:
+    """A FoundModel for a checkpoint file, or None when it is not a loadable SD 1.x/2.x/XL model."""
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        return FoundModel(path, path.stem, "unknown", "single_file")
+    try:
+        header = read_safetensors_header(path)
+        family = detect_keys({k: s for k, (_, s) in header.items()}, path.name).family
+    except (ModelLoadError, OSError):
+        return None  # a LoRA, a VAE, a damaged file: loading it by hand still says exactly why
+    return FoundModel(path, path.stem, family, "single_file")
+
+
+def classify_folder(folder: Path, name: str | None = None) -> FoundModel | None:
+    if not (folder / "unet" / "config.json").is_file():
+        return None
+    try:
+        family = detect_diffusers_folder(folder).family
+    except (ModelLoadError, OSError):
+        return None
+    return FoundModel(folder, name or folder.name, family, "diffusers")
+
+
+def _scan_folder(root: Path, depth: int = 0):
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_file() and entry.suffix.lower() in CHECKPOINT_SUFFIXES:
+            m = classify_file(entry)
+            if m is not None:
+                yield m
+        elif entry.is_dir() and not entry.name.startswith("."):
+            folder = classify_folder(entry)
+            if folder is not None:
+                yield folder
+            elif depth < MAX_DEPTH:
+                yield from _scan_folder(entry, depth + 1)
+
+
+def _scan_hub_cache(hub: Path):
+    """models--org--name/snapshots/<revision>/: a diffusers pipeline, else single files; the newest revision wins."""
+    for repo in sorted(hub.glob("models--*")):
+        name = repo.name.removeprefix("models--").replace("--", "/")
+        snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for snap in snapshots[:1]:
+            m = classify_folder(snap, name)
+            if m is not None:
+                yield m
+                continue
+            for f in sorted(snap.glob("*.safetensors")):
+                single = classify_file(f)
+                if single is not None:
+                    yield FoundModel(single.path, f"{name}/{f.stem}", single.family, single.layout)
