@@ -25,6 +25,7 @@ class TrainData:
     images32: torch.Tensor  # uint8 [N, 3, 32, 32]
     images64: torch.Tensor | None  # uint8 [N, 3, 64, 64]
     category: torch.Tensor  # int64 [N]
+    group: torch.Tensor  # int64 [N]: one id per emoji, shared by its skin tones and vendors
     caption_start: torch.Tensor  # int64 [N]
     caption_count: torch.Tensor  # int64 [N]
     caption_emb: torch.Tensor  # float32 [C, D]
@@ -50,6 +51,7 @@ def load(path: Path, with64: bool = False) -> TrainData:
         images32=torch.from_numpy(z["images32"]).permute(0, 3, 1, 2).contiguous(),
         images64=torch.from_numpy(z["images64"]).permute(0, 3, 1, 2).contiguous() if with64 else None,
         category=category,
+        group=group,
         caption_start=torch.from_numpy(z["caption_start"]),
         caption_count=torch.from_numpy(z["caption_count"]),
         caption_emb=torch.from_numpy(z["caption_emb"].astype(np.float32)),

@@ -1,6 +1,7 @@
 """Build the emoji training set from pinned npm packages.
 
-    python -m studio.train.dataset --cache /work/cache/diffusion-studio --out /work/cache/emoji.npz
+    python -m studio.train.dataset emoji --cache ~/.cache/diffusion-studio/npm --out emoji.npz
+    python -m studio.train.dataset folder --images my_pictures/ --out mine.npz
 
 Fetches emoji-datasource-google and emoji-datasource-twitter (64 px PNGs) and
 emojibase-data (labels, tags) with ``npm pack`` into a cache outside the repo,
@@ -78,6 +79,14 @@ def _strip_fe0f(code: str) -> str:
     return "-".join(p for p in code.upper().split("-") if p != "FE0F")
 
 
+def _vendor_has(entry: dict, image: str, vendor: str) -> bool:
+    """Only the vendor's own drawing: never a fallback image borrowed from another (licence!)."""
+    if entry["image"] == image:
+        return bool(entry.get(f"has_img_{vendor}", False))
+    var = next((v for v in entry.get("skin_variations", {}).values() if v["image"] == image), {})
+    return bool(var.get(f"has_img_{vendor}", False))
+
+
 def captions_for(entry: dict, labels: dict[str, dict], skin: str | None) -> list[str]:
     """Several phrasings of one emoji, so the network learns meaning rather than one string."""
     base = labels.get(_strip_fe0f(entry["unified"]), {})
@@ -116,7 +125,7 @@ def build(cache: Path) -> dict[str, np.ndarray]:
                 continue
             for v, vendor in enumerate(VENDORS):
                 path = roots[f"emoji-datasource-{vendor}"] / "img" / vendor / "64" / image
-                if not path.is_file():
+                if not path.is_file() or not _vendor_has(entry, image, vendor):
                     continue
                 img64.append(np.asarray(on_white(path), dtype=np.uint8))
                 cat_ids.append(CATEGORIES.index(category))
@@ -144,12 +153,68 @@ def build(cache: Path) -> dict[str, np.ndarray]:
     }
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+
+
+def build_folder(folder: Path) -> dict[str, np.ndarray]:
+    """Your own pictures: every image under ``folder``, centre-cropped square and resized to 64 px.
+
+    The caption is the text of a ``<name>.txt`` next to the image if there is one,
+    else the file name with ``_`` and ``-`` as spaces; the category is the
+    sub-folder name (or "images" for files at the top).
+    """
+    if not folder.is_dir():
+        raise ValueError(f"image folder not found: {folder}")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
+    cats = sorted({p.parent.name if p.parent != folder else "images" for p in paths})
+    img64, cat_ids, captions = [], [], []
+    for p in paths:
+        im = Image.open(p)
+        im = on_white_any(im)
+        side = min(im.size)
+        left, top = (im.width - side) // 2, (im.height - side) // 2
+        im = im.crop((left, top, left + side, top + side)).resize((64, 64), Image.Resampling.LANCZOS)
+        img64.append(np.asarray(im, dtype=np.uint8))
+        cat_ids.append(cats.index(p.parent.name if p.parent != folder else "images"))
+        txt = p.with_suffix(".txt")
+        captions.append(txt.read_text().strip() if txt.is_file() else p.stem.replace("_", " ").replace("-", " "))
+    arr64 = np.stack(img64)
+    n = len(paths)
+    return {
+        "images64": arr64,
+        "images32": np.stack([np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX))
+                              for a in arr64]).astype(np.uint8),
+        "category": np.asarray(cat_ids, dtype=np.int64),
+        "group": np.arange(n, dtype=np.int64),
+        "vendor": np.zeros(n, dtype=np.int64),
+        "caption_start": np.arange(n, dtype=np.int64),
+        "caption_count": np.ones(n, dtype=np.int64),
+        "captions": np.asarray(captions),
+        "name": np.asarray(captions),
+        "categories": np.asarray(cats),
+    }
+
+
+def on_white_any(im: Image.Image) -> Image.Image:
+    """Any PIL image as RGB, transparent parts on white."""
+    rgba = im.convert("RGBA")
+    bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(bg, rgba).convert("RGB")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "diffusion-studio" / "npm")
-    p.add_argument("--out", type=Path, required=True, help="npz file to write")
+    sub = p.add_subparsers(dest="source", required=True)
+    e = sub.add_parser("emoji", help="the pinned emoji packages (the embedded model's data)")
+    e.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "diffusion-studio" / "npm")
+    e.add_argument("--out", type=Path, required=True, help="npz file to write")
+    f = sub.add_parser("folder", help="a folder of your own images")
+    f.add_argument("--images", type=Path, required=True)
+    f.add_argument("--out", type=Path, required=True, help="npz file to write")
     args = p.parse_args(argv)
-    data = build(args.cache)
+    data = build(args.cache) if args.source == "emoji" else build_folder(args.images)
     from studio.engine.models.text_encoder import TextEncoder
 
     data["caption_emb"] = TextEncoder().encode(list(data["captions"])).numpy().astype(np.float16)
