@@ -79,24 +79,32 @@ def load_sd_model(
         det, nets, sched_cfg, extra = _load_folder(path)
     else:
         det, nets, sched_cfg, extra = _load_single_file(path, None if config_dir is None else Path(config_dir))
+    label = name or f"{path.stem if path.is_file() else path.name} ({FAMILY_LABELS[det.family]})"
+    return assemble(label, det, nets, sched_cfg, extra, dev, wdtype, prediction)
+
+
+def assemble(
+    label: str, det: Detection, nets: Networks, sched_cfg: dict, index: dict, device: torch.device,
+    weights_dtype: torch.dtype, prediction: str | None = None,
+) -> StableDiffusionModel:
+    """Put loaded networks on the device and behind the engine's model interface."""
     prediction = prediction or det.prediction or sched_cfg.get("prediction_type", "epsilon")
     if prediction not in ("epsilon", "v_prediction"):
-        raise ModelLoadError(f"{path.name}: unsupported prediction type {prediction!r} (epsilon or v_prediction)")
+        raise ModelLoadError(f"{label}: unsupported prediction type {prediction!r} (epsilon or v_prediction)")
     try:
         for module in (nets.unet, nets.vae, *nets.text_encoders):
-            module.to(dev, wdtype).eval().requires_grad_(False)
+            module.to(device, weights_dtype).eval().requires_grad_(False)
     except RuntimeError as exc:
         if _is_oom(exc):
-            raise ModelLoadError(f"{path.name} does not fit in {dev} memory; try fp16, or the CPU") from exc
+            raise ModelLoadError(f"{label} does not fit in {device} memory; try fp16, or the CPU") from exc
         raise
     size = DEFAULT_SIZES[det.family]
     if det.family == "sd2" and prediction == "epsilon":
         size = 512  # SD 2.x 512-base
-    label = name or f"{path.stem if path.is_file() else path.name} ({FAMILY_LABELS[det.family]})"
     return StableDiffusionModel(
         name=label, family=det.family, nets=nets, schedule=schedule_from_config(sched_cfg), prediction=prediction,
-        device=dev, weights_dtype=wdtype, default_size=(size, size),
-        zeros_for_empty_negative=bool(extra.get("force_zeros_for_empty_prompt", det.family == "sdxl")))
+        device=device, weights_dtype=weights_dtype, default_size=(size, size),
+        zeros_for_empty_negative=bool(index.get("force_zeros_for_empty_prompt", det.family == "sdxl")))
 
 
 def schedule_from_config(cfg: dict) -> DiscreteSchedule:
