@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PIL import Image
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from ..io.png import load_image, save_image
+from .background_writer import BackgroundWriter
 from .files import write_text_atomic
 from .panel_values import PanelValues
 from .qimages import to_qimage
@@ -57,23 +59,33 @@ class HistoryStore:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self._reserved: set[str] = set()
 
-    def add(self, image: np.ndarray, values: PanelValues, parameters: str, model_label: str) -> HistoryEntry:
+    def new_entry(self, image: np.ndarray, values: PanelValues, parameters: str, model_label: str) -> HistoryEntry:
+        """An entry with a fresh unique name; ``write`` puts its files on disk."""
         self.folder.mkdir(parents=True, exist_ok=True)
         created = time.time()
         stem = time.strftime("%Y%m%d-%H%M%S", time.localtime(created)) + f"-{int(created * 1000) % 1000:03d}"
         entry_id, n = stem, 1
-        while (self.folder / f"{entry_id}.json").exists():
+        while (self.folder / f"{entry_id}.json").exists() or entry_id in self._reserved:
             n += 1
             entry_id = f"{stem}-{n}"
-        entry = HistoryEntry(entry_id, self.folder, values, parameters, model_label, created,
-                             int(image.shape[1]), int(image.shape[0]))
-        save_image(entry.image_file, image, parameters)
-        Image.fromarray(_thumbnail(image)).save(entry.thumb_file)
-        meta = {"values": values.to_json(), "parameters": parameters, "model_label": model_label,
-                "created": created, "width": entry.width, "height": entry.height}
+        self._reserved.add(entry_id)
+        return HistoryEntry(entry_id, self.folder, values, parameters, model_label, created,
+                            int(image.shape[1]), int(image.shape[0]))
+
+    @staticmethod
+    def write(entry: HistoryEntry, image: np.ndarray, thumbnail: np.ndarray | None = None) -> None:
+        save_image(entry.image_file, image, entry.parameters)
+        Image.fromarray(thumbnail if thumbnail is not None else make_thumbnail(image)).save(entry.thumb_file)
+        meta = {"values": entry.values.to_json(), "parameters": entry.parameters, "model_label": entry.model_label,
+                "created": entry.created, "width": entry.width, "height": entry.height}
         # The sidecar goes last: an entry counts only once its image is on disk.
         write_text_atomic(entry.meta_file, json.dumps(meta, ensure_ascii=False, indent=1))
+
+    def add(self, image: np.ndarray, values: PanelValues, parameters: str, model_label: str) -> HistoryEntry:
+        entry = self.new_entry(image, values, parameters, model_label)
+        self.write(entry, image)
         return entry
 
     def entries(self) -> list[HistoryEntry]:
@@ -96,7 +108,7 @@ class HistoryStore:
             path.unlink(missing_ok=True)
 
 
-def _thumbnail(image: np.ndarray) -> np.ndarray:
+def make_thumbnail(image: np.ndarray) -> np.ndarray:
     small = shrink(image[..., :3], THUMB_SIDE)
     h, w = small.shape[:2]
     if max(h, w) < THUMB_SIDE // 2:  # tiny images (32 px) get enlarged crisply instead
@@ -110,9 +122,10 @@ class HistoryModel(QAbstractListModel):
 
     EntryRole = Qt.ItemDataRole.UserRole + 1
 
-    def __init__(self, store: HistoryStore, parent: QObject | None = None):
+    def __init__(self, store: HistoryStore, writer: BackgroundWriter | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.store = store
+        self.writer = writer or BackgroundWriter()
         self._entries = store.entries()
         self._thumbs: dict[str, object] = {}
 
@@ -140,8 +153,15 @@ class HistoryModel(QAbstractListModel):
     def entries(self) -> list[HistoryEntry]:
         return list(self._entries)
 
-    def add(self, image: np.ndarray, values: PanelValues, parameters: str, model_label: str) -> HistoryEntry:
-        entry = self.store.add(image, values, parameters, model_label)
+    def add(self, image: np.ndarray, values: PanelValues, parameters: str, model_label: str,
+            on_error: Callable[[BaseException], None] | None = None) -> HistoryEntry:
+        """Show the entry at once; its files are written on the background writer."""
+        from PySide6.QtGui import QPixmap
+
+        entry = self.store.new_entry(image, values, parameters, model_label)
+        thumbnail = make_thumbnail(image)
+        self._thumbs[entry.entry_id] = QPixmap.fromImage(to_qimage(thumbnail))
+        self.writer.submit(lambda: self.store.write(entry, image, thumbnail), on_error)
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._entries.insert(0, entry)
         self.endInsertRows()
@@ -153,7 +173,7 @@ class HistoryModel(QAbstractListModel):
         del self._entries[row]
         self._thumbs.pop(entry.entry_id, None)
         self.endRemoveRows()
-        self.store.delete(entry)
+        self.writer.submit(lambda: self.store.delete(entry))
 
     def _thumb(self, entry: HistoryEntry):
         from PySide6.QtGui import QPixmap
@@ -162,7 +182,7 @@ class HistoryModel(QAbstractListModel):
             pixmap = QPixmap(str(entry.thumb_file))
             if pixmap.isNull():
                 try:
-                    pixmap = QPixmap.fromImage(to_qimage(_thumbnail(entry.load_image())))
+                    pixmap = QPixmap.fromImage(to_qimage(make_thumbnail(entry.load_image())))
                 except ValueError:
                     pixmap = QPixmap()
             self._thumbs[entry.entry_id] = pixmap

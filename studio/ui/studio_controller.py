@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from ..io.png import load_image, read_parameters
 from ..state.autosave import Autosave, Snapshot
@@ -28,7 +28,10 @@ from ..state.timeline import TimelineModel
 from ..worker import EngineClient
 from .export import ANIMATION_FILTER, IMAGE_FILTER, copy_to_clipboard, export_animation, export_image
 from .main_window import MainWindow
+from .settings_dialog import SettingsDialog
+from .theme import apply_theme
 
+STEP_BATCH_MS = 30  # about 30 canvas updates a second while a run streams in
 AUTOSAVE_DELAY_MS = 300  # short: the document must survive a kill -9 soon after an edit
 
 
@@ -36,6 +39,8 @@ class StudioController(QObject):
     # After the window has taken in a finished (JobResult) or failed/cancelled (JobFailure) job.
     job_settled = Signal(object)
     settings_restored = Signal(str)  # file name, after a dropped image's parameters reached the panel
+    _autosave_failed = Signal(object)  # from the writer thread, shown on the UI thread
+    _history_failed = Signal(object)
 
     def __init__(self, window: MainWindow, engine: EngineClient, timeline: TimelineModel, paths: StudioPaths,
                  settings: Settings, parent: QObject | None = None):
@@ -47,11 +52,17 @@ class StudioController(QObject):
         self.settings = settings
         self.queue = JobQueue(self)
         self.history = window.history_view.model
+        self.writer = self.history.writer  # one writer thread: autosave and history files, in order
         self.autosave = Autosave(paths.autosave_dir)
         self.last_seed: int | None = None
         self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
         self.catalog: EngineCatalog | None = None
         self._parse_tokens: dict[int, str] = {}
+        self._pending_steps: list[StepPreview] = []
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(STEP_BATCH_MS)
+        self._step_timer.timeout.connect(self._flush_steps)
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -61,6 +72,9 @@ class StudioController(QObject):
     # -- wiring --------------------------------------------------------------------------------------
     def _connect(self) -> None:
         w, worker = self.window, self.engine.worker
+        self._autosave_failed.connect(self._show_autosave_error)
+        self._history_failed.connect(lambda exc: w.banner.show_error(
+            f"Could not save to the history folder {self.paths.history_dir}: {exc}"))
         worker.status.connect(w.status.set_engine_status)
         worker.ready.connect(self._on_ready)
         worker.start_failed.connect(self._on_start_failed)
@@ -97,6 +111,7 @@ class StudioController(QObject):
         w.export_animation_action.triggered.connect(self._ask_export_animation)
         w.copy_action.triggered.connect(self.copy_image)
         w.extend_action.triggered.connect(lambda: w.canvas.extend(8, 8, 8, 8))
+        w.settings_action.triggered.connect(self._ask_settings)
         w.closing.connect(self.shutdown)
 
     # -- generating ----------------------------------------------------------------------------------
@@ -152,22 +167,34 @@ class StudioController(QObject):
             self.engine.preload(key)
 
     def _on_step(self, event: StepPreview) -> None:
+        # Steps are taken in batches, at most every STEP_BATCH_MS: the timeline keeps every one, but the
+        # canvas, strip and progress repaint once per batch instead of once per step (fast models make
+        # hundreds of steps a second, and each repaint would delay the UI's other events).
+        self._pending_steps.append(event)
+        if not self._step_timer.isActive():
+            self._step_timer.start()
+
+    def _flush_steps(self) -> None:
+        self._step_timer.stop()
+        events, self._pending_steps = self._pending_steps, []
         job = self.queue.running
-        if job is None or job.job_id != event.job_id:
+        events = [e for e in events if job is not None and e.job_id == job.job_id]
+        if not events:
             return
-        first = 0 if event.parent is None else event.parent[1] + 1
-        self.window.status.set_progress(measure(event.index - first + 1, event.total - first, event.elapsed))
-        self.timeline.add_step(event, job.values)
+        last = events[-1]
+        first = 0 if last.parent is None else last.parent[1] + 1
+        # Before the steps land: QProgressBar.setValue repaints at once, so it is called once per batch.
+        self.window.status.set_progress(measure(last.index - first + 1, last.total - first, last.elapsed))
+        for event in events:
+            self.timeline.add_step(event, job.values)
 
     def _on_finished(self, result: JobResult) -> None:
+        self._flush_steps()
         self.window.canvas.set_image(result.image)
         self.document_parameters = result.parameters
         self.last_seed = result.values.seed
         self.timeline.finish(result)
-        try:
-            self.history.add(result.image, result.values, result.parameters, result.model_label)
-        except OSError as exc:
-            self.window.banner.show_error(f"Could not save to the history folder {self.paths.history_dir}: {exc}")
+        self.history.add(result.image, result.values, result.parameters, result.model_label, self._history_failed.emit)
         self.window.status.set_progress(None)
         self.window.statusBar().showMessage(
             f"Done: {result.steps_run} steps in {result.elapsed:.1f} s (seed {result.values.seed})", 5000)
@@ -176,6 +203,7 @@ class StudioController(QObject):
         self._dispatch()
 
     def _on_failed(self, failure: JobFailure) -> None:
+        self._flush_steps()
         track = next((t for t in self.timeline.runs() if t.job_id == failure.job_id), None)
         if track is not None:
             self.timeline.stop(track.run_id, "cancelled" if failure.cancelled else "failed")
@@ -292,6 +320,22 @@ class StudioController(QObject):
         if path:
             self.export_run(path)
 
+    def _ask_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.window)
+        if dialog.exec():
+            self.apply_settings(dialog.settings())
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Keep and save new settings; the theme changes at once, device and threads at the next start."""
+        restart = (settings.device, settings.threads) != (self.settings.device, self.settings.threads)
+        self.settings = settings
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, settings.theme)
+        self.save_settings()
+        if restart:
+            self.window.banner.show_notice("The new device and thread settings apply after a restart.")
+
     # -- persistence ---------------------------------------------------------------------------------
     def restore(self) -> None:
         """Put back the autosaved document and panel (after a crash too); else the settings' panel values."""
@@ -313,11 +357,13 @@ class StudioController(QObject):
         self._autosave_timer.start()
 
     def save_now(self) -> None:
+        """Autosave the document; the copies are taken here, the files written on the background writer."""
         canvas = self.window.canvas
-        try:
-            self.autosave.save(Snapshot(canvas.image(), canvas.mask(), self.window.panel.values()))
-        except OSError as exc:
-            self.window.banner.show_error(f"Autosave failed ({self.paths.autosave_dir}): {exc}")
+        snapshot = Snapshot(canvas.image(), canvas.mask(), self.window.panel.values())
+        self.writer.submit(lambda: self.autosave.save(snapshot), self._autosave_failed.emit)
+
+    def _show_autosave_error(self, exc: BaseException) -> None:
+        self.window.banner.show_error(f"Autosave failed ({self.paths.autosave_dir}): {exc}")
 
     def save_settings(self) -> None:
         geometry = bytes(self.window.saveGeometry().toHex()).decode()
@@ -328,6 +374,8 @@ class StudioController(QObject):
             self.window.banner.show_error(f"Could not save settings to {self.paths.settings_file}: {exc}")
 
     def shutdown(self) -> None:
+        self._autosave_timer.stop()
         self.save_now()
         self.save_settings()
         self.engine.stop()
+        self.writer.flush()

@@ -31,15 +31,21 @@ class ThumbStrip(QWidget):
 
     def set_frames(self, frames: list[np.ndarray], final: np.ndarray | None, first_own: int,
                    branches: set[int]) -> None:
+        old_count = self.count()
+        grew = (frames is self._frames and final is self._final and first_own == self._first_own
+                and branches == self._branches)
         self._frames = frames
         self._final = final
         self._first_own = first_own
         self._branches = branches
-        live = {id(f) for f in frames} | ({id(final)} if final is not None else set())
-        self._pixmaps = {k: v for k, v in self._pixmaps.items() if k in live}
+        if grew:  # a step arrived: paint only the new thumbnails, not the whole strip
+            for i in range(old_count, self.count()):
+                self.update(self.thumb_rect(i).adjusted(-3, -3, 3, 3))
+        else:
+            live = {id(f) for f in frames} | ({id(final)} if final is not None else set())
+            self._pixmaps = {k: v for k, v in self._pixmaps.items() if k in live}
+            self.update()
         self.setMinimumWidth(self.count() * (THUMB + GAP) + GAP)
-        self.updateGeometry()
-        self.update()
 
     def count(self) -> int:
         return len(self._frames) + (self._final is not None)

@@ -1,0 +1,81 @@
+"""Settings: model folders, device, threads and theme. Device and threads apply at the next start."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..state.settings import DEVICES, THEMES, Settings
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(460)
+        self.folders = QListWidget()
+        self.folders.addItems(list(settings.model_folders))
+        add = QPushButton("Add folder…")
+        remove = QPushButton("Remove")
+        add.clicked.connect(self._add_folder)
+        remove.clicked.connect(lambda: [self.folders.takeItem(self.folders.row(i))
+                                        for i in self.folders.selectedItems()])
+        folder_buttons = QHBoxLayout()
+        folder_buttons.addWidget(add)
+        folder_buttons.addWidget(remove)
+        folder_buttons.addStretch(1)
+
+        self.device = QComboBox()
+        for device in DEVICES:
+            self.device.addItem({"auto": "Automatic (GPU when present)", "cpu": "CPU", "cuda": "CUDA GPU",
+                                 "mps": "Apple GPU (MPS)"}[device], device)
+        self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 256)
+        self.threads.setSpecialValueText("Automatic")
+        self.threads.setValue(settings.threads)
+        self.theme = QComboBox()
+        for theme in THEMES:
+            self.theme.addItem(theme.capitalize(), theme)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(settings.theme)))
+
+        form = QFormLayout()
+        form.addRow("Device", self.device)
+        form.addRow("CPU threads", self.threads)
+        form.addRow("Theme", self.theme)
+        note = QLabel("Device and threads take effect the next time the studio starts.")
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Model folders (checkpoints the studio may load)"))
+        layout.addWidget(self.folders)
+        layout.addLayout(folder_buttons)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+        self._base = settings
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Model folder")
+        if folder:
+            self.folders.addItem(folder)
+
+    def settings(self) -> Settings:
+        folders = tuple(self.folders.item(i).text() for i in range(self.folders.count()))
+        return self._base.with_changes(model_folders=folders, device=self.device.currentData(),
+                                       threads=self.threads.value(), theme=self.theme.currentData())
