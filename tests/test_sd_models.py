@@ -313,3 +313,18 @@ def test_shipped_configs_describe_the_real_architectures(family, unet, text):
         if family == "sdxl":
             encoders.append(CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(root / "text_encoder_2")))
     assert [count(e) for e in encoders] == text
+
+
+def test_taesd_beside_the_checkpoint_gives_full_size_previews(saved, tmp_path):
+    from diffusers import AutoencoderTiny
+
+    _, _, single, cfg = saved["sd1"]
+    copy = tmp_path / "with-taesd.safetensors"
+    copy.symlink_to(single)
+    AutoencoderTiny(encoder_block_out_channels=(8,) * 4, decoder_block_out_channels=(8,) * 4,
+                    num_encoder_blocks=(1,) * 4, num_decoder_blocks=(1,) * 4).save_pretrained(str(tmp_path / "taesd"))
+    events = []
+    Runner(load_sd_model(copy, config_dir=cfg)).run(request(steps=2), on_step=events.append)
+    assert events[0].preview.shape == (SIZE, SIZE, 3)
+    plain = load_sd_model(copy, config_dir=cfg, tiny_decoder=False)
+    assert plain.preview(torch.zeros(1, 4, 8, 8)).shape == (8, 8, 3)

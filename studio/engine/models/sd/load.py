@@ -17,6 +17,7 @@ from ..registry import ModelLoadError
 from . import FAMILY_LABELS
 from .detect import Detection, detect_diffusers_folder, detect_keys, prediction_hint
 from .model import Networks, StableDiffusionModel, _is_oom
+from .previews import find_taesd, taesd_search_dirs
 
 CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "sd_configs"
 SHARED_TOKENIZER = CONFIGS / "clip_tokenizer"
@@ -67,8 +68,13 @@ def pick_weights_dtype(device: torch.device, dtype: str | torch.dtype | None) ->
 def load_sd_model(
     path: str | Path, device: str | torch.device = "cpu", *, dtype: str | torch.dtype | None = None,
     config_dir: str | Path | None = None, prediction: str | None = None, name: str | None = None,
+    tiny_decoder: bool | str | Path = True,
 ) -> StableDiffusionModel:
-    """Load a diffusers folder or a .safetensors/.ckpt single file as an engine model."""
+    """Load a diffusers folder or a .safetensors/.ckpt single file as an engine model.
+
+    tiny_decoder: True previews with TAESD when its weights are found on disk (else the linear
+    projection), False always uses the projection, a path names a diffusers AutoencoderTiny folder.
+    """
     require_sd_libraries()
     path = Path(path).expanduser()
     if not path.exists():
@@ -80,7 +86,15 @@ def load_sd_model(
     else:
         det, nets, sched_cfg, extra = _load_single_file(path, None if config_dir is None else Path(config_dir))
     label = name or f"{path.stem if path.is_file() else path.name} ({FAMILY_LABELS[det.family]})"
-    return assemble(label, det, nets, sched_cfg, extra, dev, wdtype, prediction)
+    model = assemble(label, det, nets, sched_cfg, extra, dev, wdtype, prediction)
+    taesd = find_taesd(det.family, taesd_search_dirs(path)) if tiny_decoder is True else tiny_decoder or None
+    if taesd:
+        try:
+            model.use_tiny_decoder(Path(taesd))
+        except (OSError, ValueError, RuntimeError) as exc:
+            if tiny_decoder is not True:  # asked for by name: say why it failed; found by search: keep the projection
+                raise ModelLoadError(f"could not load the tiny preview decoder at {taesd}: {exc}") from exc
+    return model
 
 
 def assemble(
@@ -101,10 +115,13 @@ def assemble(
     size = DEFAULT_SIZES[det.family]
     if det.family == "sd2" and prediction == "epsilon":
         size = 512  # SD 2.x 512-base
-    return StableDiffusionModel(
+    model = StableDiffusionModel(
         name=label, family=det.family, nets=nets, schedule=schedule_from_config(sched_cfg), prediction=prediction,
         device=device, weights_dtype=weights_dtype, default_size=(size, size),
         zeros_for_empty_negative=bool(index.get("force_zeros_for_empty_prompt", det.family == "sdxl")))
+    # diffusers shifts "leading" timesteps by this much (1 for SD); kept for an engine that honours it.
+    model.steps_offset = int(sched_cfg.get("steps_offset", 0))
+    return model
 
 
 def schedule_from_config(cfg: dict) -> DiscreteSchedule:

@@ -57,6 +57,7 @@ class StableDiffusionModel:
         self.dtype = torch.float32  # the sampler's latents; see the module docstring
         self.weights_dtype = weights_dtype
         self.vae_dtype = weights_dtype
+        self.steps_offset = 0  # the scheduler config's steps_offset, set by the loader (not yet used by the engine)
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.shift_factor = float(getattr(self.vae.config, "shift_factor", None) or 0.0)
         self.prompts = PromptEncoder(family, nets.text_encoders, nets.tokenizers, device, zeros_for_empty_negative)

@@ -53,11 +53,27 @@ class TinyDecoderPreview:
         return unit_to_image(self.decoder.decode(x0[:1].to(self.dtype)).sample)
 
 
+def taesd_search_dirs(model_path: Path) -> list[Path]:
+    """Where TAESD weights usually sit: beside the model, the AUTOMATIC1111 / ComfyUI folders, the hub cache."""
+    from .discovery import hf_hub_cache
+
+    model_path = Path(model_path)
+    base = model_path.parent if model_path.is_file() else model_path
+    dirs = [base, base.parent]
+    for up in (base.parent, base.parent.parent):  # <app>/models/Stable-diffusion -> <app>/models/VAE-approx
+        dirs += [up / "VAE-approx", up / "vae_approx", up / "models" / "VAE-approx", up / "models" / "vae_approx"]
+    return dirs + [hf_hub_cache()]
+
+
 def find_taesd(family: str, search: list[Path]) -> Path | None:
-    """A TAESD folder for the family (taesd for SD 1.x/2.x, taesdxl for SDXL) in the given places, if any."""
+    """A diffusers AutoencoderTiny folder for the family (taesd for SD 1.x/2.x, taesdxl for SDXL), if on disk."""
     name = "taesdxl" if family == "sdxl" else "taesd"
     for base in search:
-        folder = base / name
-        if (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):
-            return folder
+        candidates = [base / name]
+        hub = base / f"models--madebyollin--{name}" / "snapshots"
+        if hub.is_dir():
+            candidates += sorted(hub.iterdir(), reverse=True)
+        for folder in candidates:
+            if (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):
+                return folder
     return None

@@ -111,7 +111,8 @@ def _clip(weights: dict[str, torch.Tensor], cfg_dir: Path, name: str, projection
         if k in weights and tuple(weights[k].shape) != tuple(target[k].shape):
             raise ModelLoadError(f"{name}: text encoder weight {k} has shape {tuple(weights[k].shape)}, "
                                  f"expected {tuple(target[k].shape)} for this model family")
-    model.load_state_dict({k: weights[k].float() for k in target if k in weights}, strict=False, assign=True)
+    # Kept in the file's dtype: the loader casts once, to the device's precision.
+    model.load_state_dict({k: weights[k] for k in target if k in weights}, strict=False, assign=True)
     materialize_buffers(model)
     return model.eval()
 
