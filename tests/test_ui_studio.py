@@ -126,7 +126,7 @@ def test_branch_from_step_k_continues_the_run(studio, qtbot):
     assert np.array_equal(branch.image, first.image)  # unchanged settings reproduce the run
     assert 4 in timeline.branch_points(first.run_id)
     top = view.runs.topLevelItem(0)
-    assert top.childCount() == 1 and "⑂ step 5" in top.child(0).text(0)
+    assert top.childCount() == 1 and "from step 5" in top.child(0).text(0)
 
 
 def test_painting_changes_the_mask_and_inpaints(studio, qtbot):

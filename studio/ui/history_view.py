@@ -37,7 +37,7 @@ class HistoryView(QFrame):
 
         self.open_button = QPushButton("Open")
         self.open_button.setToolTip("Put this image on the canvas")
-        self.reuse_button = QPushButton("Use settings")
+        self.reuse_button = QPushButton("Reuse")
         self.reuse_button.setToolTip("Load this image's settings into the prompt panel")
         self.delete_button = QPushButton("Delete")
         self.delete_button.setObjectName("deleteButton")
@@ -60,7 +60,7 @@ class HistoryView(QFrame):
         layout.addLayout(header)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(200)
         model.rowsInserted.connect(self._sync)
         model.rowsRemoved.connect(self._sync)
         self._sync()

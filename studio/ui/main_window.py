@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from ..state.history import HistoryModel
@@ -14,6 +14,7 @@ from .message_banner import MessageBanner
 from .prompt_panel import PromptPanel
 from .status_strip import StatusStrip
 from .timeline_view import TimelineView
+from .toolbar_scroller import ToolbarScroller
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -27,7 +28,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Diffusion Studio")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
-        self.resize(1400, 880)
+        screen = QGuiApplication.primaryScreen().availableGeometry()
+        self.resize(min(1600, int(screen.width() * 0.94)), min(960, int(screen.height() * 0.92)))
 
         self.banner = MessageBanner()
         self.panel = PromptPanel()
@@ -45,7 +47,7 @@ class MainWindow(QMainWindow):
         middle_layout = QVBoxLayout(middle)
         middle_layout.setContentsMargins(0, 0, 0, 0)
         middle_layout.setSpacing(0)
-        middle_layout.addWidget(self.canvas_toolbar)
+        middle_layout.addWidget(ToolbarScroller(self.canvas_toolbar))
         middle_layout.addWidget(self.canvas, 1)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -54,7 +56,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(middle)
         self.splitter.addWidget(self.history_view)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([330, 800, 270])
+        self.splitter.setSizes([340, 1000, 230])
 
         central = QWidget()
         layout = QVBoxLayout(central)

@@ -31,6 +31,7 @@ def _spin(lo: int, hi: int, step: int = 1, suffix: str = "") -> QSpinBox:
     box.setSingleStep(step)
     box.setSuffix(suffix)
     box.setKeyboardTracking(False)
+    box.setMinimumWidth(64)  # below the hint, which sizes for the largest value: the panel stays narrow
     return box
 
 
@@ -41,11 +42,14 @@ def _dspin(lo: float, hi: float, step: float, decimals: int = 2, suffix: str = "
     box.setDecimals(decimals)
     box.setSuffix(suffix)
     box.setKeyboardTracking(False)
+    box.setMinimumWidth(64)
     return box
 
 
-class PromptPanel(QScrollArea):
-    """Emits ``values_changed`` on any edit and ``generate_requested`` for the Generate button."""
+class PromptPanel(QWidget):
+    """The settings scroll; the Generate button stays below them, always in view.
+
+    Emits ``values_changed`` on any edit and ``generate_requested`` for the Generate button."""
 
     values_changed = Signal()
     generate_requested = Signal()
@@ -53,9 +57,11 @@ class PromptPanel(QScrollArea):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setObjectName("promptPanel")
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setObjectName("promptPanelFrame")
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("promptPanel")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._updating = False
         self._has_classifier = False
         self._pending_model = ""
@@ -68,17 +74,17 @@ class PromptPanel(QScrollArea):
         body = QWidget()
         body.setObjectName("panelBody")
         column = QVBoxLayout(body)
-        column.setContentsMargins(10, 10, 10, 10)
-        column.setSpacing(10)
+        column.setContentsMargins(10, 8, 10, 10)
+        column.setSpacing(8)
 
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("Describe the image: “red circle”, “a smiling sun”…")
         self.prompt.setObjectName("prompt")
-        self.prompt.setFixedHeight(84)
+        self.prompt.setFixedHeight(70)
         self.negative = QPlainTextEdit()
         self.negative.setPlaceholderText("What to avoid")
         self.negative.setObjectName("negativePrompt")
-        self.negative.setFixedHeight(52)
+        self.negative.setFixedHeight(46)
         prompt_box = self._group("Prompt", column)
         prompt_box.addRow(self.prompt)
         prompt_box.addRow(QLabel("Negative prompt"))
@@ -90,6 +96,8 @@ class PromptPanel(QScrollArea):
         self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.sampler = QComboBox()
         self.sampler.setObjectName("sampler")
+        self.sampler.setMinimumContentsLength(8)
+        self.sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.karras = QCheckBox("Karras spacing")
         self.steps = _spin(1, 200)
         self.steps.setObjectName("steps")
@@ -102,7 +110,8 @@ class PromptPanel(QScrollArea):
         self.cfg = _dspin(0, 30, 0.5, 1)
         self.cfg.setObjectName("cfg_scale")
         self.rescale = _dspin(0, 1, 0.05)
-        self.interval_on = QCheckBox("Only for σ in")
+        self.interval_on = QCheckBox("σ from")
+        self.interval_on.setToolTip("Apply classifier-free guidance only between these noise levels")
         self.interval_lo = _dspin(0, 1000, 0.1, 2)
         self.interval_hi = _dspin(0, 1000, 0.5, 2)
         interval_row = QHBoxLayout()
@@ -121,7 +130,7 @@ class PromptPanel(QScrollArea):
 
         self.seed = _spin(0, MAX_SEED)
         self.seed.setObjectName("seed")
-        self.seed.setMinimumWidth(96)
+        self.seed.setMinimumWidth(90)
         self.seed_mode = QComboBox()
         for mode in SEED_MODES:
             self.seed_mode.addItem(SEED_MODE_LABELS[mode], mode)
@@ -156,16 +165,23 @@ class PromptPanel(QScrollArea):
         refine.addRow(hint)
 
         column.addStretch(1)
-        buttons = QHBoxLayout()
+        self.scroll.setWidget(body)
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
-        self.generate_button.setMinimumHeight(36)
+        self.generate_button.setMinimumHeight(38)
+        bottom = QWidget()
+        bottom.setObjectName("generateBar")
+        buttons = QHBoxLayout(bottom)
+        buttons.setContentsMargins(10, 8, 10, 10)
         buttons.addWidget(self.generate_button, 1)
-        column.addLayout(buttons)
-        self.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.scroll, 1)
+        outer.addWidget(bottom)
         # Wide enough for the body beside the vertical scroll bar: nothing is clipped on the right.
-        self.setMinimumWidth(body.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 4)
+        self.setMinimumWidth(body.minimumSizeHint().width() + self.scroll.verticalScrollBar().sizeHint().width() + 4)
 
         self.generate_button.clicked.connect(self.generate_requested)
         for signal in (self.prompt.textChanged, self.negative.textChanged, self.karras.toggled,

@@ -40,6 +40,8 @@ def apply_theme(app: QApplication, name: str = "dark") -> None:
 
 def _read(name: str) -> str:
     try:
-        return (STYLE_DIR / name).read_text(encoding="utf-8")
+        text = (STYLE_DIR / name).read_text(encoding="utf-8")
     except OSError:
         return ""  # a missing stylesheet leaves the palette: plainer, still usable
+    # Style sheet urls resolve against the working directory; point them at our icons wherever we run from.
+    return text.replace("{icons}", (STYLE_DIR / "icons").as_posix())

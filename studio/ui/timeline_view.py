@@ -103,7 +103,7 @@ class TimelineView(QFrame):
             prompt = track.values.prompt.strip().splitlines()[0] if track.values.prompt.strip() else "(no prompt)"
             text = f"Run {track.run_id} · {prompt}"
             if track.parent is not None:
-                text = f"Run {track.run_id} ⑂ step {track.parent[1] + 1} · {prompt}"
+                text = f"Run {track.run_id} ↳ from step {track.parent[1] + 1} · {prompt}"
             if track.state in ("cancelled", "failed"):
                 text += f" ({track.state})"
             parent_item = items.get(track.parent[0]) if track.parent else None

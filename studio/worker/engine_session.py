@@ -49,8 +49,7 @@ class EngineSession:
         """Load ``key`` unless it is the model already loaded (raises ModelLoadError)."""
         key = key or default_model_key()
         if key != self.model_key or self.runner is None:
-            self.runner = None  # drop the old model before loading the next: memory
-            self.model_key = None
+            # The old model stays until the new one has loaded: a bad checkpoint leaves the studio working.
             model = load_model(key, self.device)
             self.runner, self.model_key = Runner(model), key
         info = self.runner.model.info

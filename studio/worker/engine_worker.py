@@ -83,6 +83,7 @@ class EngineWorker(QObject):
             choice = self._session.ensure_model(model_key)
         except Exception as exc:
             self.failed.emit(describe_failure(-1, exc))
+            self._report_model()
             return
         self.model_loaded.emit(choice)
         self.status.emit(f"Ready · {choice.label} on {self._session.device}")
@@ -105,9 +106,15 @@ class EngineWorker(QObject):
             self.finished.emit(result)
         finally:
             self._running_job = -1
+        self._report_model()
+
+    def _report_model(self) -> None:
         if self._session.model_key:
             choice = self._session.ensure_model(self._session.model_key)
             self.model_loaded.emit(choice)
+            self.status.emit(f"Ready · {choice.label} on {self._session.device}")
+        else:
+            self.status.emit("No model loaded — pick one in the panel")
 
     @Slot(int, str)
     def parse_parameters(self, token: int, text: str) -> None:
