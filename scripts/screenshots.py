@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QEvent, QEventLoop, QPoint, QPointF, Qt, QTimer  # noqa: E402
-from PySide6.QtGui import QMouseEvent  # noqa: E402
+from PySide6.QtGui import QColor, QMouseEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -67,7 +67,9 @@ def main() -> int:
     window.move(0, 0)
     window.resize(1600, 960)
     window.show()
+    run_until(lambda: window.isVisible())
     studio.start_engine()
+    shoot(window, args.out, "00-startup")  # torch still loading on the engine thread: the window is already up
     run_until(lambda: window.status.engine_label.text().startswith("Ready"))
     model = controller.catalog.default_model if args.model == "default" else args.model
     prompt = PROMPTS.get(model, "a red apple")
@@ -77,7 +79,6 @@ def main() -> int:
     run_until(lambda: window.status.engine_label.text().startswith("Ready"))
     if size is not None:
         panel.set_values(panel.values().with_changes(width=size[0], height=size[1]))
-    shoot(window, args.out, "00-startup")
 
     settled: list[object] = []
     controller.job_settled.connect(settled.append)
@@ -89,7 +90,7 @@ def main() -> int:
     window.timeline_view.slider.setValue(6)
     shoot(window, args.out, "02-scrubbed-step")
 
-    window.timeline_view.slider.setValue(3)
+    window.timeline_view.slider.setValue(0)
     panel.set_values(panel.values().with_changes(prompt=prompt.replace("red", "blue")))
     window.timeline_view.branch_button.click()
     run_until(lambda: len(settled) == 2)
@@ -98,9 +99,10 @@ def main() -> int:
 
     canvas = window.canvas
     canvas.set_brush_size(max(3, canvas.image().shape[1] // 6))
+    canvas.set_overlay(QColor(40, 200, 255), 0.6)  # the toolbar's colour button: cyan shows on a red image
     # A stroke across the lower left of the image, as a user would drag it.
     rect = canvas.rect()
-    start = QPoint(rect.center().x() - rect.height() // 4, rect.center().y() + rect.height() // 5)
+    start = QPoint(rect.center().x() - rect.height() // 3, rect.center().y() + rect.height() // 4)
     QTest.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
     for i in range(1, 25):
         point = start + QPoint(i * rect.height() // 48, -int(abs(12 - i) * rect.height() / 160))

@@ -92,6 +92,7 @@ class PromptPanel(QWidget):
 
         self.model = QComboBox()
         self.model.setObjectName("model")
+        self.model.setPlaceholderText("Loading models…")
         self.model.setMinimumContentsLength(12)
         self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.sampler = QComboBox()

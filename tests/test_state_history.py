@@ -1,0 +1,55 @@
+"""The history store: entries with parameters survive a reload; damaged entries are skipped; delete works."""
+
+import numpy as np
+
+from studio.io.png import read_parameters
+from studio.state.history import HistoryModel, HistoryStore
+from studio.state.job_builder import build_branch, build_jobs, canvas_inputs
+from studio.state.panel_values import PanelValues
+
+
+def test_entries_survive_a_reload_newest_first(tmp_path):
+    store = HistoryStore(tmp_path)
+    image = np.zeros((32, 32, 3), np.uint8)
+    first = store.add(image, PanelValues(prompt="one"), "one\nSteps: 3, Sampler: Euler, Seed: 1", "Toy")
+    second = store.add(image, PanelValues(prompt="two"), "two\nSteps: 3, Sampler: Euler, Seed: 2", "Toy")
+    entries = HistoryStore(tmp_path).entries()
+    assert [e.entry_id for e in entries] == [second.entry_id, first.entry_id]
+    assert entries[0].values.prompt == "two" and read_parameters(entries[0].image_file).startswith("two")
+
+
+def test_damaged_entries_are_skipped_and_delete_removes_files(tmp_path, qtbot):
+    store = HistoryStore(tmp_path)
+    entry = store.add(np.zeros((8, 8, 3), np.uint8), PanelValues(), "x", "Toy")
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "orphan.json").write_text('{"values": {}}')  # no image beside it
+    model = HistoryModel(store)
+    assert model.rowCount() == 1 and model.data(model.index(0)) == PanelValues().prompt
+    model.delete(0)
+    model.writer.flush()
+    assert model.rowCount() == 0 and not entry.image_file.exists() and not entry.meta_file.exists()
+
+
+def test_history_model_adds_at_once_and_writes_in_the_background(tmp_path, qtbot):
+    model = HistoryModel(HistoryStore(tmp_path))
+    entry = model.add(np.zeros((16, 16, 3), np.uint8), PanelValues(prompt="p"), "p\nSteps: 1", "Toy")
+    assert model.rowCount() == 1 and not model.data(model.index(0), 1).isNull()  # thumbnail at once
+    model.writer.flush()
+    assert entry.meta_file.exists() and HistoryStore(tmp_path).entries()[0].entry_id == entry.entry_id
+
+
+def test_jobs_take_the_mode_from_mask_and_strength():
+    image = np.zeros((64, 64, 3), np.uint8)
+    mask = np.zeros((64, 64), np.float32)
+    text = PanelValues(width=32, height=32, strength=1.0)
+    assert canvas_inputs(text, image, None) == (None, None)
+    init, m = canvas_inputs(text.with_changes(strength=0.5), image, None)
+    assert init.shape == (32, 32, 3) and m is None
+    init, m = canvas_inputs(text, image, mask)
+    assert init.shape == (32, 32, 3) and m.shape == (32, 32)
+    ids = iter(range(1, 10))
+    jobs = build_jobs(text.with_changes(batch_count=2, seed=3, seed_mode="fixed"), image, None, None,
+                      lambda: next(ids))
+    assert [(j.job_id, j.values.seed, j.batch_index, j.batch_count) for j in jobs] == [(1, 3, 0, 2), (2, 4, 1, 2)]
+    branch = build_branch(text.with_changes(seed=99, prompt="new"), text.with_changes(seed=7), 5, 3, image, None, 9)
+    assert branch.branch_from == (5, 3) and branch.values.seed == 7 and branch.values.prompt == "new"
