@@ -24,7 +24,7 @@ COLOURS = {
 }
 SHAPES = ("circle", "square", "triangle", "ring", "stripes")
 BACKGROUND = (70, 70, 80)
-DATA_STD = 0.05  # per-pixel std of each mixture component, in [-1, 1] units
+DATA_STD = 0.02  # per-pixel std of each mixture component, in [-1, 1] units
 
 
 def _shape_mask(shape: str, h: int, w: int) -> np.ndarray:
