@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication
 from PySide6.QtTest import QTest
 
 from studio.io.png import read_parameters
@@ -166,8 +167,12 @@ def test_export_and_read_back_parameters_then_drop_restores_settings(studio, qtb
             # Five steps and the result; GIF merges identical neighbours (the last step often is the result).
             assert animation.is_animated and 3 <= animation.n_frames <= 6 and animation.size == (256, 256)
     set_panel(studio, prompt="something else", steps=9, seed=1)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(png))])
+    drop = QDropEvent(QPointF(300, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
     with qtbot.waitSignal(studio.controller.settings_restored, timeout=TIMEOUT):
-        studio.window.file_dropped.emit(str(png))
+        studio.window.dropEvent(drop)  # QApplication routes synthetic drops only inside a real drag
     values = studio.window.panel.values()
     assert (values.prompt, values.negative_prompt, values.steps, values.seed) == ("green square", "red", 5, 42)
     assert values.seed_mode == "fixed"
@@ -263,3 +268,32 @@ def test_autosave_restores_canvas_mask_and_panel_after_a_crash(qtbot, tmp_path):
     values = second.window.panel.values()
     assert values.prompt == "purple stripes" and values.steps == 13
     second.controller.shutdown()
+
+
+def test_a_nan_from_the_model_is_a_message_and_the_app_keeps_working(studio, qtbot, monkeypatch):
+    from studio.engine.runner import NonFiniteError, Runner
+
+    real_run = Runner.run
+
+    def broken_run(self, request, **kwargs):
+        raise NonFiniteError("the model produced NaN or infinite values at step 2; try a lower CFG scale")
+
+    monkeypatch.setattr(Runner, "run", broken_run)
+    failure = settle(studio, qtbot, studio.controller.generate)
+    assert isinstance(failure, JobFailure) and "NaN" in studio.window.banner.text()
+    monkeypatch.setattr(Runner, "run", real_run)
+    set_panel(studio, steps=2)
+    assert isinstance(settle(studio, qtbot, studio.controller.generate), JobResult)
+
+
+def test_play_animates_the_run_and_copy_puts_the_image_on_the_clipboard(studio, qtbot):
+    set_panel(studio, steps=6, seed=1, seed_mode="fixed")
+    result = settle(studio, qtbot, studio.controller.generate)
+    view = studio.window.timeline_view
+    view.slider.setValue(0)
+    view.play_button.click()
+    qtbot.waitUntil(lambda: not view.play_button.isChecked(), timeout=TIMEOUT)
+    assert studio.controller.timeline.position == studio.controller.timeline.position_count() - 1
+    studio.controller.copy_image()
+    copied = QGuiApplication.clipboard().image()
+    assert (copied.width(), copied.height()) == result.image.shape[1::-1]
