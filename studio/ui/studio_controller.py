@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QObject, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
 
 from ..io.png import load_image, read_parameters
 from ..state.autosave import Autosave, Snapshot
@@ -110,7 +110,7 @@ class StudioController(QObject):
         w.export_action.triggered.connect(self._ask_export_image)
         w.export_animation_action.triggered.connect(self._ask_export_animation)
         w.copy_action.triggered.connect(self.copy_image)
-        w.extend_action.triggered.connect(lambda: w.canvas.extend(8, 8, 8, 8))
+        w.extend_action.triggered.connect(self._ask_extend)
         w.settings_action.triggered.connect(self._ask_settings)
         w.closing.connect(self.shutdown)
 
@@ -319,6 +319,15 @@ class StudioController(QObject):
         path, _ = QFileDialog.getSaveFileName(self.window, "Export run", "run.gif", ANIMATION_FILTER)
         if path:
             self.export_run(path)
+
+    def _ask_extend(self) -> None:
+        pixels, ok = QInputDialog.getInt(self.window, "Extend canvas", "Pixels to add on every side (masked for "
+                                         "outpainting):", 8, 8, 512, 8)
+        if ok:
+            self.window.canvas.extend(pixels, pixels, pixels, pixels)
+            image = self.window.canvas.image()
+            panel = self.window.panel
+            panel.set_values(panel.values().with_changes(width=image.shape[1], height=image.shape[0]))
 
     def _ask_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self.window)
