@@ -57,6 +57,7 @@ class StudioController(QObject):
         self.last_seed: int | None = None
         self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
         self.catalog: EngineCatalog | None = None
+        self._picked_model: str | None = None
         self._parse_tokens: dict[int, str] = {}
         self._pending_steps: list[StepPreview] = []
         self._step_timer = QTimer(self)
@@ -160,10 +161,17 @@ class StudioController(QObject):
         self.window.banner.show_error(message)
 
     def _on_model_loaded(self, choice: ModelChoice) -> None:
-        self.window.panel.set_model_info(choice)
+        panel = self.window.panel
+        panel.set_model_info(choice)
+        if choice.key == self._picked_model and choice.default_size is not None:
+            # A model the user just picked starts at the size it was trained at.
+            self._picked_model = None
+            width, height = choice.default_size
+            panel.set_values(panel.values().with_changes(width=width, height=height))
 
     def _on_model_selected(self, key: str) -> None:
         if key:
+            self._picked_model = key
             self.engine.preload(key)
 
     def _on_step(self, event: StepPreview) -> None:
