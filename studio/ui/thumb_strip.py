@@ -65,7 +65,11 @@ class ThumbStrip(QWidget):
     def _pixmap(self, image: np.ndarray) -> QPixmap:
         key = id(image)
         if key not in self._pixmaps:
-            self._pixmaps[key] = QPixmap.fromImage(to_qimage(image))
+            # Scaled once to thumbnail size: painting is then a plain blit, even while the strip scrolls.
+            mode = (Qt.TransformationMode.FastTransformation if max(image.shape[:2]) <= THUMB
+                    else Qt.TransformationMode.SmoothTransformation)
+            self._pixmaps[key] = QPixmap.fromImage(to_qimage(image)).scaled(
+                THUMB, THUMB, Qt.AspectRatioMode.IgnoreAspectRatio, mode)
         return self._pixmaps[key]
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
