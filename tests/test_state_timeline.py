@@ -65,3 +65,16 @@ def test_previews_are_shrunk_to_max_side():
     assert small.shape == (128, 64, 3) and small.dtype == np.uint8
     tiny = np.zeros((32, 32, 3), np.uint8)
     assert shrink(tiny, 128) is tiny
+
+
+def test_the_shown_step_follows_a_live_run_unless_the_user_scrubbed_back(qtbot):
+    model = TimelineModel()
+    for i in range(4):
+        model.add_step(step(1, i), VALUES)
+    assert model.position == 3
+    model.set_position(1)
+    model.add_step(step(1, 4), VALUES)
+    assert model.position == 1
+    model.set_position(4)
+    model.add_step(step(1, 5), VALUES)
+    assert model.position == 5

@@ -69,8 +69,12 @@ def test_ctrl_enter_generates_and_batch_count_queues_several(studio, qtbot):
     set_panel(studio, steps=3, seed=10, seed_mode="fixed", batch_count=3)
     settled = []
     studio.controller.job_settled.connect(settled.append)
-    QTest.keyClick(studio.window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    prompt = studio.window.panel.prompt
+    prompt.setFocus()
+    text = prompt.toPlainText()
+    QTest.keyClick(prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert len(studio.controller.queue) == 3
+    assert prompt.toPlainText() == text  # the shortcut, not a new line in the prompt
     qtbot.waitUntil(lambda: len(settled) == 3, timeout=TIMEOUT)
     assert [r.values.seed for r in settled] == [10, 11, 12]
     assert studio.window.history_view.model.rowCount() == 3

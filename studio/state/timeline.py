@@ -132,6 +132,8 @@ class TimelineModel(QObject):
             self._runs[event.run_id] = track
             self.run_added.emit(event.run_id)
             self.select(event.run_id)
+        # Follow the run as it streams in, unless the user has scrubbed back to look at an earlier step.
+        following = self._position >= len(track.frames) - 1
         frame = shrink(event.preview, self.max_side)
         # A branch whose parent was dropped starts at a later index: pad so index == step.
         while len(track.frames) < event.index:
@@ -141,7 +143,7 @@ class TimelineModel(QObject):
         track.sigmas.append(event.sigma)
         track.total = event.total
         self.frame_added.emit(event.run_id, event.index)
-        if event.run_id == self._current:
+        if event.run_id == self._current and following:
             self.set_position(event.index)
         self._trim()
 
