@@ -173,6 +173,15 @@ def test_registry_lists_and_loads_discovered_checkpoints(saved, tmp_path):
     assert model.info.family == "sd1"
 
 
+def test_folders_from_the_environment_are_searched(saved, monkeypatch):
+    from studio.engine.models.sd.discovery import ENV_DIRS, discover
+
+    monkeypatch.setenv(ENV_DIRS, str(saved["sd2"][1].parent))
+    found = discover(include_defaults=False)
+    assert {(m.name, m.family, m.layout) for m in found} == {
+        ("diffusers", "sd2", "diffusers"), ("tiny-sd2", "sd2", "single_file")}
+
+
 def test_discovery_finds_a1111_comfy_and_hub_cache_layouts(saved, tmp_path):
     from studio.engine.models.sd.discovery import discover
 

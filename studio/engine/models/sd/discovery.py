@@ -84,8 +84,9 @@ def classify_file(path: Path) -> FoundModel | None:
 
 
 def classify_folder(folder: Path, name: str | None = None) -> FoundModel | None:
-    if not (folder / "unet" / "config.json").is_file():
-        return None
+    unet = folder / "unet"
+    if not (unet / "config.json").is_file() or not any(unet.glob("*.safetensors")) and not any(unet.glob("*.bin")):
+        return None  # not a pipeline, or a weightless config folder like resources/sd_configs
     try:
         family = detect_diffusers_folder(folder).family
     except (ModelLoadError, OSError):

@@ -40,6 +40,13 @@ def require_sd_libraries() -> None:
     if missing:
         raise ModelLoadError(f"Stable Diffusion models need {', '.join(missing)}, which are not installed: "
                              f"{INSTALL_HINT}")
+    # Their progress bars and advice go to the terminal, not the user; the loader's own checks report problems.
+    import diffusers.utils.logging as dlog
+    import transformers.utils.logging as tlog
+
+    for log in (dlog, tlog):
+        log.set_verbosity_error()
+        log.disable_progress_bar()
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
