@@ -154,6 +154,12 @@ def test_long_prompts_are_chunked_and_the_negative_padded_to_match(saved):
     Runner(model).run(request(prompt=long_prompt, steps=2))
 
 
+def test_the_shipped_clip_tokenizer_gives_clip_token_ids(saved):
+    tokenizers = load_sd_model(saved["sdxl"][1]).prompts.tokenizers
+    assert tokenizers[0]("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+    assert tokenizers[0].pad_token_id == 49407 and tokenizers[1].pad_token_id == 0  # SDXL's second pads with "!"
+
+
 def test_sdxl_size_conditioning_and_pooled_embeds(saved):
     _, folder, _, _ = saved["sdxl"]
     model = load_sd_model(folder)

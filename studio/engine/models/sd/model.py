@@ -57,6 +57,10 @@ class StableDiffusionModel:
         self.dtype = torch.float32  # the sampler's latents; see the module docstring
         self.weights_dtype = weights_dtype
         self.vae_dtype = weights_dtype
+        if getattr(self.vae.config, "force_upcast", False) and weights_dtype == torch.float16:
+            # The SDXL VAE overflows in fp16 (its config says so): decode in fp32 from the start.
+            self.vae.to(torch.float32)
+            self.vae_dtype = torch.float32
         self.steps_offset = 0  # the scheduler config's steps_offset, set by the loader (not yet used by the engine)
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.shift_factor = float(getattr(self.vae.config, "shift_factor", None) or 0.0)
