@@ -284,6 +284,13 @@ def test_truncated_corrupt_and_foreign_files_get_clear_errors(saved, tmp_path):
     save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 9, 3, 3)}, str(odd))
     with pytest.raises(ModelLoadError, match="inpainting model with 9 input channels"):
         load_sd_model(odd)
+    from safetensors.torch import load_file
+
+    partial = tmp_path / "partial.safetensors"
+    weights = load_file(str(single))
+    save_file({k: v for k, v in weights.items() if "output_blocks" not in k}, str(partial))
+    with pytest.raises(ModelLoadError, match=r"partial\.safetensors: .*(UNET|lacks|missing)"):
+        load_sd_model(partial, config_dir=cfg)
     with pytest.raises(ModelLoadError, match="no model at"):
         load_model(f"sd:{tmp_path / 'missing.safetensors'}")
 

@@ -32,8 +32,10 @@ def vae_from_original(state: dict[str, torch.Tensor], config_dir: Path, name: st
 def _diffusers_component(cls, state, config_dir: Path, subfolder: str, name: str) -> torch.nn.Module:
     try:
         model = cls.from_single_file(state, config=str(config_dir), subfolder=subfolder, local_files_only=True)
-    except (KeyError, ValueError, RuntimeError, OSError) as exc:
+    except Exception as exc:  # diffusers raises KeyError, ValueError or its own Exception subclasses here
         reason = str(exc).split(". If you")[0].splitlines()[0][:300]  # diffusers appends long advice that misleads
+        if "meta tensor" in reason:  # weights left unfilled by the conversion: they are not in the file
+            reason = "some of them are missing: the file is incomplete, or another kind of model"
         raise ModelLoadError(f"{name}: its {subfolder.upper()} weights do not fit the {config_dir.name} layout "
                              f"({reason})") from exc
     missing = [n for n, p in model.named_parameters() if p.is_meta]
