@@ -63,7 +63,15 @@ def test_both_layouts_load_the_same_weights_and_generate_alike(saved, family):
     ra, rb = Runner(from_folder).run(request()), Runner(from_file).run(request())
     assert ra.image.shape == (SIZE, SIZE, 3) and ra.image.dtype == np.uint8
     np.testing.assert_array_equal(ra.image, rb.image)
-    assert from_folder.prediction == ("v_prediction" if family == "sd2" else "epsilon")
+    assert from_folder.prediction == from_file.prediction == ("v_prediction" if family == "sd2" else "epsilon")
+
+
+def test_sd2_512_base_files_predict_epsilon(saved, tmp_path):
+    _, _, single, cfg = saved["sd2"]
+    base = tmp_path / "v2-1_512-ema-pruned.safetensors"
+    base.symlink_to(single)
+    model = load_sd_model(base, config_dir=cfg)
+    assert model.prediction == "epsilon" and model.info.default_size == (512, 512)
 
 
 def _diffusers_pipeline(family, built, tokenizers):
