@@ -133,8 +133,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{entry.key:12s} {entry.family:10s} {entry.label}")
             return 0
         return _generate(args)
-    except (ValueError, ModelLoadError, NonFiniteError) as exc:
+    except (ValueError, ModelLoadError, NonFiniteError, MemoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc).lower():
+            raise
+        print(f"error: out of memory: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ncancelled", file=sys.stderr)

@@ -66,3 +66,9 @@ def test_bad_inputs_name_the_problem():
         sampling_sigmas(make_schedule("cosine"), 5, "sideways")
     with pytest.raises(ValueError, match="schedule"):
         make_schedule("quadratic")
+
+
+def test_leading_offset_matches_stable_diffusion():
+    # diffusers' DDIM/Euler with steps_offset=1, 10 steps: 901, 801, ..., 1.
+    assert spaced_timesteps(1000, 10, "leading", offset=1).tolist() == [901, 801, 701, 601, 501, 401, 301, 201, 101, 1]
+    assert spaced_timesteps(1000, 10, "trailing", offset=1).tolist() == spaced_timesteps(1000, 10, "trailing").tolist()

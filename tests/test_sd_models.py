@@ -62,7 +62,9 @@ def test_both_layouts_load_the_same_weights_and_generate_alike(saved, family):
             assert all(torch.equal(a[k], b[k]) for k in b), f"{family}: weights differ after loading"
     ra, rb = Runner(from_folder).run(request()), Runner(from_file).run(request())
     assert ra.image.shape == (SIZE, SIZE, 3) and ra.image.dtype == np.uint8
-    np.testing.assert_array_equal(ra.image, rb.image)
+    # Same weights, but the two loaders may pick different attention kernels: latents agree to ~1e-5.
+    np.testing.assert_allclose(ra.latent, rb.latent, atol=1e-4)
+    assert np.abs(ra.image.astype(int) - rb.image).max() <= 1
     assert from_folder.prediction == from_file.prediction == ("v_prediction" if family == "sd2" else "epsilon")
 
 
@@ -77,8 +79,8 @@ def test_sd2_512_base_files_predict_epsilon(saved, tmp_path):
 def _diffusers_pipeline(family, built, tokenizers):
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    # steps_offset=0: diffusers' "leading" spacing is then exactly the engine's.
-    cfg = {k: v for k, v in built.scheduler_config.items() if not k.startswith("_")} | {"steps_offset": 0}
+    # The model's own scheduler config, steps_offset=1 included: the engine honours it too.
+    cfg = {k: v for k, v in built.scheduler_config.items() if not k.startswith("_")}
     sched = EulerDiscreteScheduler(**cfg)
     if family == "sdxl":
         pipe = StableDiffusionXLPipeline(vae=built.vae, text_encoder=built.text_encoders[0],
@@ -89,7 +91,7 @@ def _diffusers_pipeline(family, built, tokenizers):
         pipe = StableDiffusionPipeline(vae=built.vae, text_encoder=built.text_encoders[0], tokenizer=tokenizers[0],
                                        unet=built.unet, scheduler=sched, safety_checker=None, feature_extractor=None,
                                        requires_safety_checker=False)
-    pipe.scheduler = EulerDiscreteScheduler(**cfg)  # the SD pipeline forces steps_offset=1 on the one it gets
+    pipe.scheduler = EulerDiscreteScheduler(**cfg)
     return pipe
 
 
@@ -104,7 +106,8 @@ def test_parity_with_the_diffusers_pipeline(saved, family):
 
     from studio.engine.schedules import sampling_sigmas
 
-    sigma0 = float(sampling_sigmas(model.schedule, req.steps, req.spacing)[0])
+    assert model.steps_offset == 1
+    sigma0 = float(sampling_sigmas(model.schedule, req.steps, req.spacing, model.steps_offset)[0])
     noise = torch.randn((1, 4, SIZE // 8, SIZE // 8), generator=torch.Generator("cpu").manual_seed(req.seed))
     pipe = _diffusers_pipeline(family, built, model.prompts.tokenizers)
     pipe.set_progress_bar_config(disable=True)

@@ -93,7 +93,8 @@ class Runner:
         scale = model.info.latent_scale
         latent_shape = (1, model.info.latent_channels, request.height // scale, request.width // scale)
         generator = torch.Generator("cpu").manual_seed(request.seed)
-        sigmas = sampling_sigmas(model.schedule, request.steps, request.spacing)
+        # Models may shift leading timesteps (Stable Diffusion's steps_offset=1).
+        sigmas = sampling_sigmas(model.schedule, request.steps, request.spacing, getattr(model, "steps_offset", 0))
 
         init_latent = None
         if request.init_image is not None:

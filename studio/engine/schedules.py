@@ -105,15 +105,17 @@ def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7
     return torch.cat([sigmas, sigmas.new_zeros(1)]).float()
 
 
-def spaced_timesteps(num_timesteps: int, steps: int, spacing: str) -> torch.Tensor:
+def spaced_timesteps(num_timesteps: int, steps: int, spacing: str, offset: int = 0) -> torch.Tensor:
     """Training timesteps visited by a ``steps``-step sampler, in decreasing order.
 
     'leading' and 'trailing' follow Lin et al. (2023, table 2); 'linspace' is the
     evenly spaced (possibly fractional) variant of improved DDPM's respacing.
+    ``offset`` shifts 'leading' timesteps, as Stable Diffusion's scheduler config
+    does with steps_offset=1.
     """
     if spacing == "leading":
         ratio = num_timesteps // steps
-        ts = torch.arange(steps, dtype=torch.float64) * ratio
+        ts = (torch.arange(steps, dtype=torch.float64) * ratio + offset).clamp(max=num_timesteps - 1)
     elif spacing == "trailing":
         ratio = num_timesteps / steps
         ts = (torch.arange(num_timesteps, 0, -ratio, dtype=torch.float64).round() - 1).flip(0)
@@ -124,13 +126,15 @@ def spaced_timesteps(num_timesteps: int, steps: int, spacing: str) -> torch.Tens
     return ts.flip(0)
 
 
-def sampling_sigmas(schedule: DiscreteSchedule, steps: int, spacing: str = "leading") -> torch.Tensor:
+def sampling_sigmas(
+    schedule: DiscreteSchedule, steps: int, spacing: str = "leading", offset: int = 0
+) -> torch.Tensor:
     """``steps + 1`` decreasing sigmas ending in 0, for a sampler over ``schedule``."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if spacing == "karras":
         return karras_sigmas(steps, schedule.sigma_min, schedule.sigma_max)
-    ts = spaced_timesteps(schedule.num_timesteps, steps, spacing)
+    ts = spaced_timesteps(schedule.num_timesteps, steps, spacing, offset)
     sigmas = schedule.t_to_sigma(ts)
     return torch.cat([sigmas, sigmas.new_zeros(1)]).float()
 

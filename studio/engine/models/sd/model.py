@@ -61,7 +61,7 @@ class StableDiffusionModel:
             # The SDXL VAE overflows in fp16 (its config says so): decode in fp32 from the start.
             self.vae.to(torch.float32)
             self.vae_dtype = torch.float32
-        self.steps_offset = 0  # the scheduler config's steps_offset, set by the loader (not yet used by the engine)
+        self.steps_offset = 0  # the scheduler config's steps_offset, set by the loader; the runner applies it
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.shift_factor = float(getattr(self.vae.config, "shift_factor", None) or 0.0)
         self.prompts = PromptEncoder(family, nets.text_encoders, nets.tokenizers, device, zeros_for_empty_negative)
