@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -57,7 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     studio.window.show()
     # After the first paint: torch loads on the engine thread while the window is already up.
     QTimer.singleShot(0, studio.start_engine)
+    _close_on_ctrl_c(studio.window)
     return app.exec()
+
+
+def _close_on_ctrl_c(window: MainWindow) -> None:
+    """Ctrl+C in the terminal closes the window properly (settings and autosave are written)."""
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Python only runs signal handlers between bytecodes; an idle timer gives it the chance.
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(250)
 
 
 if __name__ == "__main__":
