@@ -51,6 +51,7 @@ class EngineSession:
         if key != self.model_key or self.runner is None:
             # The old model stays until the new one has loaded: a bad checkpoint leaves the studio working.
             model = load_model(key, self.device)
+            _warm_up(model)
             self.runner, self.model_key = Runner(model), key
         info = self.runner.model.info
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
@@ -78,6 +79,19 @@ class EngineSession:
             "prompt", "negative_prompt", "model", "sampler", "spacing", "steps", "cfg_scale", "guidance_rescale",
             "guidance_interval", "classifier_scale", "seed", "width", "height", "strength", "mask_feather")}
         return fields, parsed.model_label
+
+
+def _warm_up(model) -> None:
+    """Encode a prompt once, while the status still says "Loading model…".
+
+    A text encoder may import its libraries lazily on first use (the embedded model's takes 2-3 s, in
+    chunks that hold the GIL); paying that here keeps the first Generate, and the UI during it, responsive.
+    """
+    width, height = model.info.default_size
+    try:
+        model.encode_prompt("a picture", "", width, height)  # not empty: an empty prompt may skip the encoder
+    except Exception:  # the real run reports any problem with a readable message
+        pass
 
 
 def describe_failure(job_id: int, exc: BaseException) -> JobFailure:
