@@ -77,7 +77,7 @@ class EmbeddedModel:
     # --- text ---------------------------------------------------------------------------------------
     def embed_text(self, text: str) -> torch.Tensor:
         """[1, 384] prompt embedding; an empty prompt is the zero vector the network saw on dropout."""
-        return _embed_cached(text.strip()).to(self.device)
+        return _embed_cached(text.strip()).clone().to(self.device)
 
     def nearest_emoji(self, text: str) -> tuple[str, str]:
         """(emoji name, category) closest to a prompt: what the classifier guidance aims at."""
