@@ -158,16 +158,16 @@ def test_painting_changes_the_mask_and_inpaints(studio, qtbot):
 def test_export_and_read_back_parameters_then_drop_restores_settings(studio, qtbot, tmp_path):
     set_panel(studio, prompt="green square", negative_prompt="red", steps=5, seed=42, seed_mode="fixed")
     result = settle(studio, qtbot, studio.controller.generate)
-    png = studio.controller.export_image(tmp_path / "out.png")
+    png = studio.controller.files.export_image(tmp_path / "out.png")
     assert read_parameters(png) == result.parameters
     text = read_parameters(png)
     assert text.startswith("green square\nNegative prompt: red\n") and "Seed: 42" in text and "Steps: 5" in text
     for name in ("out.jpg", "out.webp"):
-        assert read_parameters(studio.controller.export_image(tmp_path / name)) == result.parameters
+        assert read_parameters(studio.controller.files.export_image(tmp_path / name)) == result.parameters
     from PIL import Image
 
     for name in ("run.gif", "run.webp"):
-        with Image.open(studio.controller.export_run(tmp_path / name)) as animation:
+        with Image.open(studio.controller.files.export_run(tmp_path / name)) as animation:
             # Five steps and the result; GIF merges identical neighbours (the last step often is the result).
             assert animation.is_animated and 3 <= animation.n_frames <= 6 and animation.size == (256, 256)
     set_panel(studio, prompt="something else", steps=9, seed=1)
@@ -175,7 +175,7 @@ def test_export_and_read_back_parameters_then_drop_restores_settings(studio, qtb
     mime.setUrls([QUrl.fromLocalFile(str(png))])
     drop = QDropEvent(QPointF(300, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                       Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(studio.controller.settings_restored, timeout=TIMEOUT):
+    with qtbot.waitSignal(studio.controller.files.settings_restored, timeout=TIMEOUT):
         studio.window.dropEvent(drop)  # QApplication routes synthetic drops only inside a real drag
     values = studio.window.panel.values()
     assert (values.prompt, values.negative_prompt, values.steps, values.seed) == ("green square", "red", 5, 42)
@@ -298,6 +298,6 @@ def test_play_animates_the_run_and_copy_puts_the_image_on_the_clipboard(studio, 
     view.play_button.click()
     qtbot.waitUntil(lambda: not view.play_button.isChecked(), timeout=TIMEOUT)
     assert studio.controller.timeline.position == studio.controller.timeline.position_count() - 1
-    studio.controller.copy_image()
+    studio.controller.files.copy_image()
     copied = QGuiApplication.clipboard().image()
     assert (copied.width(), copied.height()) == result.image.shape[1::-1]

@@ -6,27 +6,21 @@ signals; it never waits on torch.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import QByteArray, QObject, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog
+from PySide6.QtWidgets import QApplication, QInputDialog
 
-from ..io.png import load_image, read_parameters
 from ..state.autosave import Autosave, Snapshot
 from ..state.history import HistoryEntry
 from ..state.job_builder import build_branch, build_jobs
 from ..state.job_queue import JobQueue
 from ..state.jobs import EngineCatalog, JobFailure, JobResult, ModelChoice, StepPreview
-from ..state.panel_values import PanelValues
 from ..state.paths import StudioPaths
 from ..state.progress import measure
-from ..state.qimages import from_qimage
 from ..state.settings import Settings, save_settings
 from ..state.timeline import TimelineModel
 from ..worker import EngineClient
-from .export import ANIMATION_FILTER, IMAGE_FILTER, copy_to_clipboard, export_animation, export_image
+from .file_actions import FileActions
 from .main_window import MainWindow
 from .settings_dialog import SettingsDialog
 from .theme import apply_theme
@@ -38,7 +32,6 @@ AUTOSAVE_DELAY_MS = 300  # short: the document must survive a kill -9 soon after
 class StudioController(QObject):
     # After the window has taken in a finished (JobResult) or failed/cancelled (JobFailure) job.
     job_settled = Signal(object)
-    settings_restored = Signal(str)  # file name, after a dropped image's parameters reached the panel
     _autosave_failed = Signal(object)  # from the writer thread, shown on the UI thread
     _history_failed = Signal(object)
 
@@ -55,10 +48,9 @@ class StudioController(QObject):
         self.writer = self.history.writer  # one writer thread: autosave and history files, in order
         self.autosave = Autosave(paths.autosave_dir)
         self.last_seed: int | None = None
-        self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
+        self.files = FileActions(window, engine, timeline, self._known_models, self)
         self.catalog: EngineCatalog | None = None
         self._picked_model: str | None = None
-        self._parse_tokens: dict[int, str] = {}
         self._pending_steps: list[StepPreview] = []
         self._step_timer = QTimer(self)
         self._step_timer.setSingleShot(True)
@@ -83,8 +75,6 @@ class StudioController(QObject):
         worker.step.connect(self._on_step)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
-        worker.parsed.connect(self._on_parsed)
-        worker.parse_failed.connect(lambda _token, message: w.banner.show_error(message))
 
         w.panel.generate_requested.connect(self.generate)
         w.panel.model_selected.connect(self._on_model_selected)
@@ -100,17 +90,10 @@ class StudioController(QObject):
 
         w.canvas.mask_changed.connect(self._schedule_autosave)
         w.canvas.image_changed.connect(self._schedule_autosave)
-        w.canvas.image_dropped.connect(self.open_file)
         w.canvas.status_message.connect(lambda text: w.statusBar().showMessage(text, 4000))
-        w.file_dropped.connect(self.open_file)
         w.history_view.open_requested.connect(self.open_history_entry)
         w.history_view.settings_requested.connect(self.use_history_settings)
 
-        w.open_action.triggered.connect(self._ask_open)
-        w.paste_action.triggered.connect(self.paste_image)
-        w.export_action.triggered.connect(self._ask_export_image)
-        w.export_animation_action.triggered.connect(self._ask_export_animation)
-        w.copy_action.triggered.connect(self.copy_image)
         w.extend_action.triggered.connect(self._ask_extend)
         w.settings_action.triggered.connect(self._ask_settings)
         w.closing.connect(self.shutdown)
@@ -156,6 +139,9 @@ class StudioController(QObject):
         self.catalog = catalog
         self.window.panel.set_catalog(catalog)
 
+    def _known_models(self) -> set[str]:
+        return {m.key for m in self.catalog.models} if self.catalog else set()
+
     def _on_start_failed(self, message: str) -> None:
         self.window.status.set_engine_status("Engine not running")
         self.window.banner.show_error(message)
@@ -199,7 +185,7 @@ class StudioController(QObject):
     def _on_finished(self, result: JobResult) -> None:
         self._flush_steps()
         self.window.canvas.set_image(result.image)
-        self.document_parameters = result.parameters
+        self.files.document_parameters = result.parameters
         self.last_seed = result.values.seed
         self.timeline.finish(result)
         self.history.add(result.image, result.values, result.parameters, result.model_label, self._history_failed.emit)
@@ -242,92 +228,18 @@ class StudioController(QObject):
         doc = self.window.canvas.image()
         return doc.shape != image.shape or not np.array_equal(doc, image)
 
-    # -- files ---------------------------------------------------------------------------------------
-    def open_file(self, path: str) -> None:
-        """Load an image onto the canvas; when it carries generation parameters, restore them in the panel."""
-        try:
-            image = load_image(path)
-            parameters = read_parameters(path)
-        except (OSError, ValueError) as exc:
-            self.window.banner.show_error(f"Could not open {Path(path).name}: {exc}")
-            return
-        self.window.canvas.set_image(image)
-        self.document_parameters = parameters
-        if parameters:
-            self._parse_tokens[self.engine.parse(parameters)] = Path(path).name
-        else:
-            self.window.banner.show_notice(f"Opened {Path(path).name} (it has no generation parameters).")
-
-    def _on_parsed(self, token: int, fields: dict, model_label: str) -> None:
-        name = self._parse_tokens.pop(token, "the image")
-        panel = self.window.panel
-        values = PanelValues.from_request_fields(fields, base=panel.values())
-        known = {m.key for m in self.catalog.models} if self.catalog else set()
-        if values.model not in known and known:
-            values = values.with_changes(model=panel.values().model)
-        panel.set_values(values)
-        self.window.banner.show_notice(f"Settings restored from {name}.")
-        self.settings_restored.emit(name)
-
     def open_history_entry(self, entry: HistoryEntry) -> None:
         try:
             self.window.canvas.set_image(entry.load_image())
         except ValueError as exc:
             self.window.banner.show_error(str(exc))
             return
-        self.document_parameters = entry.parameters
+        self.files.document_parameters = entry.parameters
 
     def use_history_settings(self, entry: HistoryEntry) -> None:
         self.window.panel.set_values(entry.values.with_changes(seed_mode="fixed"))
 
-    def paste_image(self) -> None:
-        image = QGuiApplication.clipboard().image()
-        if image.isNull():
-            self.window.banner.show_notice("The clipboard holds no image.")
-            return
-        self.window.canvas.set_image(from_qimage(image))
-        self.document_parameters = None
-
-    def export_image(self, path: str | Path) -> Path | None:
-        try:
-            saved = export_image(path, self.window.canvas.image(), self.document_parameters)
-        except (OSError, ValueError) as exc:
-            self.window.banner.show_error(f"Export failed: {exc}")
-            return None
-        self.window.statusBar().showMessage(f"Saved {saved}", 5000)
-        return saved
-
-    def export_run(self, path: str | Path) -> Path | None:
-        track = self.timeline.current
-        try:
-            if track is None:
-                raise ValueError("there is no run to export yet: generate an image first")
-            saved = export_animation(path, track.frames, track.final)
-        except (OSError, ValueError) as exc:
-            self.window.banner.show_error(f"Export failed: {exc}")
-            return None
-        self.window.statusBar().showMessage(f"Saved {saved}", 5000)
-        return saved
-
-    def copy_image(self) -> None:
-        copy_to_clipboard(self.window.canvas.image())
-        self.window.statusBar().showMessage("Image copied to the clipboard", 3000)
-
-    def _ask_open(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp)")
-        if path:
-            self.open_file(path)
-
-    def _ask_export_image(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export image", "image.png", IMAGE_FILTER)
-        if path:
-            self.export_image(path)
-
-    def _ask_export_animation(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export run", "run.gif", ANIMATION_FILTER)
-        if path:
-            self.export_run(path)
-
+    # -- dialogs and persistence -----------------------------------------------------------------------
     def _ask_extend(self) -> None:
         pixels, ok = QInputDialog.getInt(self.window, "Extend canvas", "Pixels to add on every side (masked for "
                                          "outpainting):", 8, 8, 512, 8)

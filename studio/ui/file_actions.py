@@ -1,0 +1,116 @@
+"""Images in and out of the studio: open and drop (restoring settings from parameters), paste, copy, export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog
+
+from ..io.png import load_image, read_parameters
+from ..state.panel_values import PanelValues
+from ..state.qimages import from_qimage
+from ..state.timeline import TimelineModel
+from ..worker import EngineClient
+from .export import ANIMATION_FILTER, IMAGE_FILTER, copy_to_clipboard, export_animation, export_image
+from .main_window import MainWindow
+
+
+class FileActions(QObject):
+    settings_restored = Signal(str)  # file name, after a dropped image's parameters reached the panel
+
+    def __init__(self, window: MainWindow, engine: EngineClient, timeline: TimelineModel,
+                 known_models: Callable[[], set[str]], parent: QObject | None = None):
+        super().__init__(parent)
+        self.window = window
+        self.engine = engine
+        self.timeline = timeline
+        self._known_models = known_models
+        self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
+        self._parse_tokens: dict[int, str] = {}  # parse requests in flight -> file name
+        w = window
+        engine.worker.parsed.connect(self._on_parsed)
+        engine.worker.parse_failed.connect(lambda _token, message: w.banner.show_error(message))
+        w.canvas.image_dropped.connect(self.open_file)
+        w.file_dropped.connect(self.open_file)
+        w.open_action.triggered.connect(self._ask_open)
+        w.paste_action.triggered.connect(self.paste_image)
+        w.export_action.triggered.connect(self._ask_export_image)
+        w.export_animation_action.triggered.connect(self._ask_export_animation)
+        w.copy_action.triggered.connect(self.copy_image)
+
+    def open_file(self, path: str) -> None:
+        """Load an image onto the canvas; when it carries generation parameters, restore them in the panel."""
+        try:
+            image = load_image(path)
+            parameters = read_parameters(path)
+        except (OSError, ValueError) as exc:
+            self.window.banner.show_error(f"Could not open {Path(path).name}: {exc}")
+            return
+        self.window.canvas.set_image(image)
+        self.document_parameters = parameters
+        if parameters:
+            self._parse_tokens[self.engine.parse(parameters)] = Path(path).name
+        else:
+            self.window.banner.show_notice(f"Opened {Path(path).name} (it has no generation parameters).")
+
+    def _on_parsed(self, token: int, fields: dict, model_label: str) -> None:
+        name = self._parse_tokens.pop(token, "the image")
+        panel = self.window.panel
+        values = PanelValues.from_request_fields(fields, base=panel.values())
+        known = self._known_models()
+        if values.model not in known and known:
+            values = values.with_changes(model=panel.values().model)
+        panel.set_values(values)
+        self.window.banner.show_notice(f"Settings restored from {name}.")
+        self.settings_restored.emit(name)
+
+    def paste_image(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.window.banner.show_notice("The clipboard holds no image.")
+            return
+        self.window.canvas.set_image(from_qimage(image))
+        self.document_parameters = None
+
+    def export_image(self, path: str | Path) -> Path | None:
+        try:
+            saved = export_image(path, self.window.canvas.image(), self.document_parameters)
+        except (OSError, ValueError) as exc:
+            self.window.banner.show_error(f"Export failed: {exc}")
+            return None
+        self.window.statusBar().showMessage(f"Saved {saved}", 5000)
+        return saved
+
+    def export_run(self, path: str | Path) -> Path | None:
+        track = self.timeline.current
+        try:
+            if track is None:
+                raise ValueError("there is no run to export yet: generate an image first")
+            saved = export_animation(path, track.frames, track.final)
+        except (OSError, ValueError) as exc:
+            self.window.banner.show_error(f"Export failed: {exc}")
+            return None
+        self.window.statusBar().showMessage(f"Saved {saved}", 5000)
+        return saved
+
+    def copy_image(self) -> None:
+        copy_to_clipboard(self.window.canvas.image())
+        self.window.statusBar().showMessage("Image copied to the clipboard", 3000)
+
+    def _ask_open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp)")
+        if path:
+            self.open_file(path)
+
+    def _ask_export_image(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export image", "image.png", IMAGE_FILTER)
+        if path:
+            self.export_image(path)
+
+    def _ask_export_animation(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export run", "run.gif", ANIMATION_FILTER)
+        if path:
+            self.export_run(path)
