@@ -97,6 +97,7 @@ class PromptPanel(QWidget):
         self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.sampler = QComboBox()
         self.sampler.setObjectName("sampler")
+        self.sampler.setPlaceholderText("Loading…")
         self.sampler.setMinimumContentsLength(8)
         self.sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.karras = QCheckBox("Karras spacing")
@@ -252,6 +253,9 @@ class PromptPanel(QWidget):
 
     @staticmethod
     def _select(combo: QComboBox, key: str) -> None:
+        if combo.count() == 0:  # the engine has not reported its models and samplers yet: the placeholder shows
+            combo.setCurrentIndex(-1)
+            return
         index = combo.findData(key)
         if index < 0 and key:
             combo.addItem(key, key)  # unknown until the engine reports; kept so the value survives

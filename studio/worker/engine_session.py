@@ -103,7 +103,7 @@ def describe_failure(job_id: int, exc: BaseException) -> JobFailure:
     if isinstance(exc, NonFiniteError):
         return JobFailure(job_id, f"The image went bad: {exc}.")
     if isinstance(exc, ModelLoadError):
-        return JobFailure(job_id, f"{exc}.", field="model")
+        return JobFailure(job_id, f"Could not use the model — {exc}.", field="model")
     if _out_of_memory(exc):
         return JobFailure(job_id, "Out of memory: try a smaller width and height, fewer steps of Heun, "
                                   "or the CPU device in Settings.")
