@@ -113,9 +113,21 @@ def main() -> int:
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=point)
     shoot(window, args.out, "04-mask")
 
+    # A long run caught half way: progress (step n of N, it/s, time left), the queue and Cancel.
+    long_run = panel.values()
+    panel.set_values(long_run.with_changes(prompt="green triangle", steps=400, width=128, height=128,
+                                           batch_count=2, seed=5))
+    canvas.clear_mask()
+    controller.generate()
+    run_until(lambda: controller.timeline.current is not None and len(controller.timeline.current.frames) > 150
+              and controller.timeline.current.values.prompt == "green triangle")
+    shoot(window, args.out, "06-generating")
+    run_until(lambda: len(settled) == 4)
+    panel.set_values(long_run)
+
     panel.set_values(panel.values().with_changes(model="no-such-model"))
     controller.generate()
-    run_until(lambda: len(settled) == 3)
+    run_until(lambda: len(settled) == 5)
     shoot(window, args.out, "05-error-message")
 
     controller.shutdown()

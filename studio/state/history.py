@@ -22,7 +22,6 @@ from .background_writer import BackgroundWriter
 from .files import write_text_atomic
 from .panel_values import PanelValues
 from .qimages import to_qimage
-from .timeline import shrink
 
 THUMB_SIDE = 96
 
@@ -109,12 +108,16 @@ class HistoryStore:
 
 
 def make_thumbnail(image: np.ndarray) -> np.ndarray:
-    small = shrink(image[..., :3], THUMB_SIDE)
-    h, w = small.shape[:2]
-    if max(h, w) < THUMB_SIDE // 2:  # tiny images (32 px) get enlarged crisply instead
-        factor = THUMB_SIDE // max(h, w)
-        small = small.repeat(factor, axis=0).repeat(factor, axis=1)
-    return small
+    """The image fitted into THUMB_SIDE: smooth when shrinking, crisp pixels when enlarging a small one."""
+    pil = Image.fromarray(np.ascontiguousarray(image[..., :3]))
+    w, h = pil.size
+    if max(w, h) > THUMB_SIDE:
+        scale = THUMB_SIDE / max(w, h)
+        pil = pil.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    elif max(w, h) * 2 <= THUMB_SIDE:
+        factor = THUMB_SIDE // max(w, h)
+        pil = pil.resize((w * factor, h * factor), Image.Resampling.NEAREST)
+    return np.asarray(pil)
 
 
 class HistoryModel(QAbstractListModel):

@@ -101,7 +101,7 @@ class PromptPanel(QWidget):
         self.sampler.setMinimumContentsLength(8)
         self.sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.karras = QCheckBox("Karras spacing")
-        self.steps = _spin(1, 200)
+        self.steps = _spin(1, 1000)
         self.steps.setObjectName("steps")
         sampling = self._group("Model and sampler", column)
         sampling.addRow("Model", self.model)

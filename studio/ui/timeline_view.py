@@ -142,10 +142,18 @@ class TimelineView(QFrame):
                                   self.model.branch_points(track.run_id))
         self.strip.resize(self.strip.sizeHint())
         self.slider.blockSignals(True)
-        self.slider.setRange(0, max(0, self.model.position_count() - 1))
+        self.slider.setRange(0, self._slider_end())
         self.slider.setValue(self.model.position)
         self.slider.blockSignals(False)
         self._sync_buttons()
+
+    def _slider_end(self) -> int:
+        """While a run streams in, the slider spans all its steps, so the handle shows how far it has got."""
+        track = self.model.current
+        end = self.model.position_count() - 1
+        if track is not None and track.state == "running":
+            end = max(end, track.total - 1)
+        return max(0, end)
 
     def _on_position_changed(self, position: int) -> None:
         self.slider.blockSignals(True)

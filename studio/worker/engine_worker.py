@@ -99,6 +99,8 @@ class EngineWorker(QObject):
         try:
             if job.values.model and job.values.model != self._session.model_key:
                 self.status.emit("Loading model…")
+            else:
+                self.status.emit(f"Generating · {job.label}")
             result = self._session.run(job, self.step.emit, self._should_cancel)
         except BaseException as exc:  # every engine error becomes a message; the thread stays alive
             self.failed.emit(describe_failure(job.job_id, exc))
