@@ -301,3 +301,14 @@ def test_play_animates_the_run_and_copy_puts_the_image_on_the_clipboard(studio, 
     studio.controller.files.copy_image()
     copied = QGuiApplication.clipboard().image()
     assert (copied.width(), copied.height()) == result.image.shape[1::-1]
+
+
+def test_a_branch_with_new_settings_continues_on_the_new_schedule(studio, qtbot):
+    set_panel(studio, prompt="red circle", steps=10, seed=7, seed_mode="fixed")
+    first = settle(studio, qtbot, studio.controller.generate)
+    set_panel(studio, prompt="blue circle", steps=20, cfg_scale=3.0)
+    branch = settle(studio, qtbot, lambda: studio.controller.branch(first.run_id, 2))
+    assert isinstance(branch, JobResult) and branch.parent == (first.run_id, 2)
+    child = studio.controller.timeline.current
+    assert len(child.frames) == child.total and child.first_own_step == 3
+    assert "blue circle" in branch.parameters and "Steps: 20" in branch.parameters
