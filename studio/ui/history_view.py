@@ -58,6 +58,11 @@ class HistoryView(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(header)
+        self.empty_hint = QLabel("Finished images appear here, with their settings. They are kept between "
+                                 "sessions.")
+        self.empty_hint.setObjectName("hint")
+        self.empty_hint.setWordWrap(True)
+        layout.addWidget(self.empty_hint)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
         self.setMinimumWidth(200)
@@ -88,3 +93,4 @@ class HistoryView(QFrame):
             button.setEnabled(has)
         n = self.model.rowCount()
         self.count_label.setText(f"{n} image{'s' if n != 1 else ''}")
+        self.empty_hint.setVisible(n == 0)

@@ -193,8 +193,25 @@ class PromptPanel(QWidget):
                        self.width_box.valueChanged, self.height_box.valueChanged, self.batch.valueChanged,
                        self.strength.valueChanged, self.feather.valueChanged, self.sampler.currentIndexChanged):
             signal.connect(self._changed)
+        self._add_tooltips()
         self.model.currentIndexChanged.connect(self._model_changed)
         self.interval_on.toggled.connect(self._sync_enabled)
+
+    def _add_tooltips(self) -> None:
+        tips = {
+            self.karras: "Space the noise levels as Karras et al. (2022): more steps at low noise",
+            self.steps: "Denoising steps: more is slower and usually cleaner",
+            self.cfg: "Classifier-free guidance: how strongly the image follows the prompt (1 = off)",
+            self.rescale: "Guidance rescale (Lin et al. 2023): tames over-saturation at high CFG; 0 = off",
+            self.interval_on: "Apply guidance only for noise levels σ in this range (Kynkäänniemi et al. 2024)",
+            self.seed: "The noise seed: the same seed and settings give the same image",
+            self.seed_mode: "Fixed: this seed; Random: a new one each time; Reuse last: the last image's seed",
+            self.batch: "How many images to queue, each with its own seed",
+            self.strength: "How much of the canvas image to repaint: 1 ignores it, lower keeps more of it",
+            self.feather: "Soften the mask edge by this many pixels",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
 
     def _group(self, title: str, column: QVBoxLayout) -> QFormLayout:
         box = QGroupBox(title)
@@ -293,7 +310,8 @@ class PromptPanel(QWidget):
 
     def _sync_enabled(self) -> None:
         self.classifier.setEnabled(self._has_classifier)
-        self.classifier.setToolTip("" if self._has_classifier else "This model has no classifier")
+        self.classifier.setToolTip("Classifier guidance scale: steer towards the prompt's class with the model's "
+                                   "noisy classifier" if self._has_classifier else "This model has no classifier")
         self.interval_lo.setEnabled(self.interval_on.isChecked())
         self.interval_hi.setEnabled(self.interval_on.isChecked())
 
