@@ -69,3 +69,15 @@ def test_parse_parameters_on_the_engine_thread(engine, qtbot):
     _, fields, _ = blocker.args
     assert fields["prompt"] == "blue square" and fields["steps"] == 7 and fields["sampler"] == "euler"
     assert fields["spacing"] == "karras" and fields["seed"] == 9
+
+
+def test_model_folders_are_scanned_for_checkpoints(engine, qtbot, tmp_path):
+    pytest.importorskip("diffusers")
+    from studio.engine.models.sd.testing import build_random, save_single_file
+
+    save_single_file(build_random("sd1", seed=0), tmp_path / "my-tiny-sd15.safetensors")
+    with qtbot.waitSignal(engine.worker.ready, timeout=30_000) as blocker:
+        engine.rescan((str(tmp_path),))
+    labels = {m.key: m.label for m in blocker.args[0].models}
+    key = "sd:" + str(tmp_path / "my-tiny-sd15.safetensors")
+    assert key in labels and labels[key].startswith("my-tiny-sd15") and "toy" in labels

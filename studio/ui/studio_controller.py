@@ -257,11 +257,14 @@ class StudioController(QObject):
     def apply_settings(self, settings: Settings) -> None:
         """Keep and save new settings; the theme changes at once, device and threads at the next start."""
         restart = (settings.device, settings.threads) != (self.settings.device, self.settings.threads)
+        rescan = settings.model_folders != self.settings.model_folders
         self.settings = settings
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, settings.theme)
         self.save_settings()
+        if rescan and self.engine.started:
+            self.engine.rescan(settings.model_folders)
         if restart:
             self.window.banner.show_notice("The new device and thread settings apply after a restart.")
 

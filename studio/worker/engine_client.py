@@ -11,7 +11,8 @@ from .engine_worker import EngineWorker
 class EngineClient(QObject):
     """Lives on the UI thread. Its private signals cross to the worker queued; the worker's signals come back."""
 
-    _start = Signal(str, int, str)
+    _start = Signal(str, int, str, object)
+    _rescan = Signal(object)
     _preload = Signal(str)
     _run = Signal(object)
     _parse = Signal(int, str)
@@ -24,15 +25,21 @@ class EngineClient(QObject):
         self.worker.moveToThread(self.thread)
         self._start.connect(self.worker.start)
         self._preload.connect(self.worker.preload)
+        self._rescan.connect(self.worker.rescan)
         self._run.connect(self.worker.run_job)
         self._parse.connect(self.worker.parse_parameters)
         self._next_token = 1
         self.started = False
 
-    def start(self, device: str = "auto", threads: int = 0, model_key: str = "") -> None:
+    def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
+              model_folders: tuple[str, ...] = ()) -> None:
         self.thread.start()
         self.started = True
-        self._start.emit(device, threads, model_key)
+        self._start.emit(device, threads, model_key, tuple(model_folders))
+
+    def rescan(self, model_folders: tuple[str, ...]) -> None:
+        """List models again with these checkpoint folders; the answer comes back on worker.ready."""
+        self._rescan.emit(tuple(model_folders))
 
     def preload(self, model_key: str) -> None:
         self._preload.emit(model_key)

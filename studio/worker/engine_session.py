@@ -32,16 +32,20 @@ def pick_device(preference: str) -> str:
 class EngineSession:
     """One loaded model and its runner; every method runs on the engine thread."""
 
-    def __init__(self, device: str = "auto", threads: int = 0):
+    def __init__(self, device: str = "auto", threads: int = 0, model_folders: tuple[str, ...] = ()):
         self.device = pick_device(device)
         if threads > 0:
             torch.set_num_threads(threads)
         self.model_key: str | None = None
         self.runner: Runner | None = None
-        self._labels = {e.key: e.label for e in available_models()}
+        self.model_folders = tuple(model_folders)
+        self._labels: dict[str, str] = {}
 
     def catalog(self) -> EngineCatalog:
-        models = tuple(ModelChoice(e.key, e.label) for e in available_models())
+        """Built-in models, then Stable Diffusion checkpoints in the user's folders and the usual places."""
+        entries = available_models(self.model_folders)
+        self._labels = {e.key: e.label for e in entries}
+        models = tuple(ModelChoice(e.key, e.label) for e in entries)
         samplers = tuple((s.name, s.label) for s in SAMPLERS.values())
         return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device)
 

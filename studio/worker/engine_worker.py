@@ -56,14 +56,14 @@ class EngineWorker(QObject):
             return self._cancel_job == self._running_job
 
     # -- slots, run on the engine thread -------------------------------------------------------------
-    @Slot(str, int, str)
-    def start(self, device: str, threads: int, model_key: str) -> None:
+    @Slot(str, int, str, object)
+    def start(self, device: str, threads: int, model_key: str, model_folders: tuple = ()) -> None:
         _yield_to_the_ui()
         self.status.emit("Loading torch…")
         try:
             from .engine_session import EngineSession
 
-            self._session = EngineSession(device, threads)
+            self._session = EngineSession(device, threads, tuple(model_folders))
         except Exception as exc:  # a broken torch install must not take the window down
             traceback.print_exception(exc, file=sys.stderr)
             self.start_failed.emit(f"The engine could not start: {type(exc).__name__}: {exc}")
@@ -71,6 +71,14 @@ class EngineWorker(QObject):
         catalog = self._session.catalog()
         self.ready.emit(catalog)
         self.preload(model_key)
+
+    @Slot(object)
+    def rescan(self, model_folders: tuple) -> None:
+        """Look for checkpoints again (the user changed the model folders) and report the new list."""
+        if self._session is None:
+            return
+        self._session.model_folders = tuple(model_folders)
+        self.ready.emit(self._session.catalog())
 
     @Slot(str)
     def preload(self, model_key: str) -> None:

@@ -58,7 +58,8 @@ def available_models(sd_dirs: Sequence[str | Path] = ()) -> list[ModelEntry]:
 
 
 def default_model_key() -> str:
-    return available_models()[0].key
+    """The embedded model when its weights are installed, else the toy model (no disk scan)."""
+    return "embedded" if embedded_available() else "toy"
 
 
 def load_model(key: str, device: str | torch.device = "cpu") -> DiffusionModel:
