@@ -162,3 +162,14 @@ def test_history_is_bounded():
     runner = Runner(ToyShapesModel(), keep_histories=3)
     ids = [runner.run(BASE.with_changes(steps=2)).run_id for _ in range(5)]
     assert runner.history(ids[0]) is None and runner.history(ids[-1]) is not None
+
+
+def test_a_cancelled_run_can_be_branched_from(runner):
+    full = Runner(ToyShapesModel()).run(BASE)
+    seen = []
+    with pytest.raises(Cancelled) as info:
+        runner.run(BASE, on_step=seen.append, should_cancel=lambda: len(seen) >= 6)
+    resumed = runner.run(BASE, branch_from=(info.value.run_id, 5))
+    assert np.array_equal(resumed.image, full.image)
+    with pytest.raises(RequestError, match="has steps 0 to 5"):
+        runner.run(BASE, branch_from=(info.value.run_id, 6))

@@ -121,6 +121,7 @@ class Runner:
             denoise = inpainting_denoiser(denoise, init_latent, latent_mask, noise)
 
         history = RunHistory(run_id, request, sigmas, noise.cpu(), list(kept), parent)
+        self._remember(history)  # now, so the steps of a cancelled run can be branched from too
         # Event indices count from the start of the lineage, so a branch's steps follow its parent's.
         offset = len(kept) - start
         total = len(sigmas) - 1 + offset
@@ -147,7 +148,6 @@ class Runner:
                 on_step(StepEvent(run_id, i + offset, total, float(sigmas[i]), model.preview(step.denoised),
                                   x[0].float().cpu().numpy(), time.perf_counter() - started))
 
-        self._remember(history)
         decode_gen = torch.Generator("cpu").manual_seed((request.seed + 1) % 2**63)
         image = model.decode(x, generator=decode_gen)
         if request.mask is not None:

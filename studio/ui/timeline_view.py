@@ -178,8 +178,9 @@ class TimelineView(QFrame):
 
     def _sync_buttons(self) -> None:
         track = self.model.current
-        # The engine keeps the states to branch from only for runs that finished.
-        self.branch_button.setEnabled(track is not None and track.state == "done" and len(track.frames) > 0)
+        # The engine keeps the states of finished and cancelled runs (not of failed ones) to branch from.
+        branchable = track is not None and track.state in ("done", "cancelled") and len(track.frames) > 0
+        self.branch_button.setEnabled(branchable)
         self.play_button.setEnabled(self.model.position_count() > 1)
 
     # -- view to model -------------------------------------------------------------------------------
