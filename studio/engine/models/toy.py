@@ -4,8 +4,8 @@ The data distribution is a Gaussian mixture whose means are rendered images of
 shapes in colours. For such data E[x0 | x] is known in closed form, so this
 model needs no weights, runs in milliseconds, and makes clean images: it drives
 tests, benchmarks and the UI when no trained model is at hand. The prompt picks
-mixture weights by the shape and colour words it contains; the negative prompt
-removes them. A noisy classifier over the shape, also exact, feeds classifier
+mixture weights by the shape and colour words it contains; classifier-free guidance
+pushes away from what the negative prompt names. A noisy classifier over the shape, also exact, feeds classifier
 guidance.
 """
 
@@ -56,13 +56,17 @@ def render(shape: str, colour: str, width: int, height: int) -> np.ndarray:
 
 
 def _prompt_weights(prompt: str, components: list[tuple[str, str]]) -> torch.Tensor:
-    """Log mixture weights: components whose words the prompt names are favoured 1000:1."""
+    """Log mixture weights: only components matching the shape and colour words the prompt names.
+
+    The exclusion is hard (a weight of e^-10000): in thousands of pixel dimensions a soft
+    prior is outvoted by the likelihood, and a guided run could land on another shape.
+    """
     words = set(prompt.lower().replace(",", " ").split())
     shapes = words & set(SHAPES) | {s for s in SHAPES if s + "s" in words}
     colours = words & set(COLOURS)
-    score = torch.tensor(
-        [float((not shapes or s in shapes) and (not colours or c in colours)) for s, c in components])
-    return torch.where(score > 0, 0.0, -7.0).unsqueeze(0)  # exp(-7) ~ 1/1000
+    match = torch.tensor(
+        [(not shapes or s in shapes) and (not colours or c in colours) for s, c in components])
+    return torch.where(match, 0.0, -1e4).unsqueeze(0)
 
 
 class ToyShapesModel:
@@ -100,9 +104,9 @@ class ToyShapesModel:
 
     def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
         logw = _prompt_weights(prompt, self.components)
-        neg = torch.zeros_like(logw)
-        if negative_prompt.strip():
-            neg = -_prompt_weights(negative_prompt, self.components) - 7.0  # disfavour what it names
+        # The unconditional branch is the negative prompt's distribution (all components when empty):
+        # guidance then pushes away from what it names.
+        neg = _prompt_weights(negative_prompt, self.components)
         label = torch.tensor([self._shape_label(prompt)])
         return {"logw": logw.to(self.device), "label": label.to(self.device)}, {
             "logw": neg.to(self.device), "label": label.to(self.device)}
