@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=6)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--cfg", type=float, default=4.0)
+    p.add_argument("--classifier-scale", type=float, default=0.0)
     p.add_argument("--base-only", action="store_true", help="skip super-resolution")
     p.add_argument("--scale", type=int, default=2, help="nearest-neighbour enlargement of the grid")
     a = p.parse_args(argv)
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     images = []
     for prompt in PROMPTS:
         images += generate(model, [prompt] * a.seeds, list(range(a.seeds)), steps=a.steps, cfg_scale=a.cfg,
-                           final=not a.base_only)
+                           classifier_scale=a.classifier_scale, final=not a.base_only)
     img = Image.fromarray(grid(images, a.seeds))
     img = img.resize((img.width * a.scale, img.height * a.scale), Image.Resampling.NEAREST)
     a.out.parent.mkdir(parents=True, exist_ok=True)
