@@ -29,8 +29,8 @@ class PanelValues:
     classifier_scale: float = 0.0
     seed: int = 1
     seed_mode: str = "random"
-    width: int = 32
-    height: int = 32
+    width: int = 64  # the embedded model's size (its 32 px base plus the 2x super-resolution stage)
+    height: int = 64
     strength: float = 1.0
     mask_feather: float = 4.0
     batch_count: int = 1
