@@ -11,10 +11,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see DESIGN.md
 
 
-def _size(text: str) -> int:
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m studio", description="Diffusion Studio")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--threshold", type=float, default=None, help="dynamic thresholding percentile")
     gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     gen.add_argument("--seed", type=int, default=None, help="default: random")
-    gen.add_argument("--width", type=_size, default=None)
-    gen.add_argument("--height", type=_size, default=None)
+    gen.add_argument("--width", type=int, default=None)
+    gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--init", type=Path, default=None, help="init image for img2img / inpainting")
     gen.add_argument("--mask", type=Path, default=None, help="mask image: white = repaint")
     gen.add_argument("--strength", type=float, default=None, help="img2img strength (default 0.75 with --init)")

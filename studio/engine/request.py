@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .samplers import SAMPLERS
+from .samplers import get_sampler
 from .schedules import SPACINGS
 
 MAX_SEED = 2**63 - 1
@@ -50,8 +50,10 @@ class GenerationRequest:
 
 def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
     """Raise RequestError naming the first field that cannot work."""
-    if r.sampler.lower() not in SAMPLERS and r.sampler.lower() not in {s.label.lower() for s in SAMPLERS.values()}:
-        raise RequestError("sampler", f"unknown sampler {r.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    try:
+        get_sampler(r.sampler)
+    except ValueError as exc:
+        raise RequestError("sampler", str(exc)) from exc
     if r.spacing not in SPACINGS:
         raise RequestError("spacing", f"unknown spacing {r.spacing!r}; choose one of {', '.join(SPACINGS)}")
     if not isinstance(r.steps, int) or r.steps < 1 or r.steps > 1000:

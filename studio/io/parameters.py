@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..engine.request import GenerationRequest
-from ..engine.samplers import SAMPLERS, get_sampler
+from ..engine.samplers import get_sampler
 
 NEGATIVE = "Negative prompt:"
 # key: value pairs; a value is a JSON string or runs to the next comma.
@@ -160,6 +160,3 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     unknown = {k: v for k, v in params.items() if k not in used}
     return ParsedParameters(base.with_changes(**changes), model_label, unknown)
 
-
-def sampler_labels() -> list[str]:
-    return [s.label for s in SAMPLERS.values()]

@@ -20,10 +20,7 @@ def save_image(path: str | Path, image: np.ndarray, parameters: str | None = Non
         if parameters:
             info.add_itxt(PARAMETERS_KEY, parameters)
         pil.save(path, pnginfo=info)
-    elif suffix in (".jpg", ".jpeg"):
-        exif = _user_comment_exif(parameters) if parameters else None
-        pil.save(path, quality=quality, **({"exif": exif} if exif else {}))
-    elif suffix == ".webp":
+    elif suffix in (".jpg", ".jpeg", ".webp"):
         exif = _user_comment_exif(parameters) if parameters else None
         pil.save(path, quality=quality, **({"exif": exif} if exif else {}))
     else:
