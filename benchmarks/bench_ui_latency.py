@@ -22,8 +22,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from studio.ui.event_loop import run_until  # noqa: E402
 
 TICK_MS = 10
 
@@ -69,17 +71,6 @@ class LatenessProbe:
         now = self.clock.nsecsElapsed() / 1e6
         self.samples.append(max(0.0, now - self._last - TICK_MS))
         self._last = now
-
-
-def run_until(done, timeout_s: float = 120.0) -> None:
-    """Run the real event loop (not processEvents + sleep, which adds its own lateness) until done()."""
-    loop = QEventLoop()
-    check = QTimer()
-    check.timeout.connect(lambda: loop.quit() if done() else None)
-    check.start(20)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    check.stop()
 
 
 def report(name: str, samples: list[float]) -> None:
