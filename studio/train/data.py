@@ -8,16 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# Categories whose pictures keep their meaning when mirrored (arrows, text and flags do not).
-FLIPPABLE = {
-    "Smileys & Emotion",
-    "People & Body",
-    "Animals & Nature",
-    "Food & Drink",
-    "Travel & Places",
-    "Activities",
-    "Objects",
-}
+from .dataset import CATEGORIES
+
+# Categories whose pictures keep their meaning when mirrored: all but arrows/text (Symbols) and Flags.
+FLIPPABLE = frozenset(CATEGORIES) - {"Symbols", "Flags"}
 
 
 @dataclass
