@@ -103,3 +103,25 @@ def test_classifier_grad_is_finite(model):
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 3
     g = grad(x, torch.tensor([3.0]), cond)
     assert g.shape == x.shape and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_token_states_agree_with_the_pooled_embedding():
+    from studio.engine.models.text_encoder import MAX_TOKENS, shared_text_encoder
+
+    enc = shared_text_encoder("cpu")
+    texts = ["red heart", "a small grey kitten sleeping on a sofa"]
+    pooled, tokens, mask = enc.encode_with_tokens(texts)
+    assert tokens.shape == (2, MAX_TOKENS, 384) and mask.shape == (2, MAX_TOKENS)
+    assert torch.allclose(pooled, enc.encode(texts), atol=1e-6)
+    assert mask[0].sum() < mask[1].sum()  # [CLS] + words + [SEP]; padding is masked
+    assert torch.count_nonzero(tokens[0][mask[0] == 0]) == 0
+    mean = (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    assert torch.allclose(torch.nn.functional.normalize(mean, dim=-1), pooled, atol=1e-5)
+
+
+def test_base_reads_token_states_when_it_attends(model):
+    cond, uncond = model.encode_prompt("red heart", "", 32, 32)
+    if model.base.config.token_dim:
+        assert cond["token_mask"].sum() > 0 and uncond["token_mask"].sum() == 0
+    else:
+        assert "tokens" not in cond

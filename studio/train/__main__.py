@@ -8,6 +8,7 @@ your own pictures, build an npz with ``python -m studio.train.dataset folder``.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from studio.engine.models.unet import UNetConfig
@@ -40,6 +41,13 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--blocks", type=int, default=2)
         s.add_argument("--ema-decay", type=float, default=0.999)
         s.add_argument("--cond-drop", type=float, default=0.1)
+        s.add_argument("--init", type=Path, default=None,
+                       help="start a new run from these weights (checkpoint.pt: its EMA; or .safetensors)")
+        s.add_argument("--lr-decay-minutes", type=float, default=0.0,
+                       help="cosine-decay the learning rate to 10%% over this many minutes of training")
+        if kind == "base":
+            s.add_argument("--cross-attention", default="1,2",
+                           help="levels whose blocks attend to the prompt's tokens ('' for none)")
     for kind in ("classifier", "judge"):
         s = sub.add_parser(kind, help=f"{kind} over emoji categories")
         _common(s)
@@ -53,10 +61,14 @@ def main(argv: list[str] | None = None) -> None:
             attention_levels=(len(mults) - 1,) if a.kind == "base" else (),
             cond_dim=384 if a.kind == "base" else 0, lowres_channels=3 if a.kind == "sr" else 0,
         )
+        cross = tuple(int(v) for v in a.cross_attention.split(",") if v) if a.kind == "base" else ()
+        if cross:
+            config = replace(config, token_dim=384, cross_attention_levels=cross)
         train(DiffusionArgs(
             kind=a.kind, data=a.data, run=a.run, export=a.export, config=config, batch=a.batch, lr=a.lr,
             ema_decay=a.ema_decay, cond_drop=a.cond_drop, steps=a.steps, minutes=a.minutes,
             save_every=a.save_every, seed=a.seed, device=a.device, bf16=a.bf16, threads=a.threads,
+            init=a.init, lr_decay_minutes=a.lr_decay_minutes,
         ))
     else:
         from .classifier import ClassifierArgs

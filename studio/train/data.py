@@ -23,6 +23,8 @@ class TrainData:
     caption_start: torch.Tensor  # int64 [N]
     caption_count: torch.Tensor  # int64 [N]
     caption_emb: torch.Tensor  # float32 [C, D]
+    caption_tokens: torch.Tensor | None  # float16 [C, L, D] token states, when the npz has them
+    caption_token_mask: torch.Tensor | None  # bool [C, L]
     weights: torch.Tensor  # float64 [N] sampling weight: every emoji (all its skin tones) counts once
     flippable: torch.Tensor  # bool [N]
     categories: list[str]
@@ -49,6 +51,10 @@ def load(path: Path, with64: bool = False) -> TrainData:
         caption_start=torch.from_numpy(z["caption_start"]),
         caption_count=torch.from_numpy(z["caption_count"]),
         caption_emb=torch.from_numpy(z["caption_emb"].astype(np.float32)),
+        caption_tokens=torch.from_numpy(z["caption_tokens"]) if "caption_tokens" in z.files else None,
+        caption_token_mask=(
+            torch.from_numpy(z["caption_token_mask"]).bool() if "caption_token_mask" in z.files else None
+        ),
         weights=1.0 / counts[group],
         flippable=torch.isin(category, flip_ids),
         categories=categories,
@@ -61,12 +67,17 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 
 def sample_batch(data: TrainData, batch: int, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """Indices, a random caption embedding per image, and a random mirror flag."""
+    """Indices, a random caption per image (embedding, and token states when loaded), a mirror flag."""
     idx = torch.multinomial(data.weights, batch, replacement=True, generator=g)
     pick = (torch.rand(batch, generator=g) * data.caption_count[idx]).long()
-    text = data.caption_emb[data.caption_start[idx] + pick]
+    caption = data.caption_start[idx] + pick
+    text = data.caption_emb[caption]
     flip = (torch.rand(batch, generator=g) < 0.5) & data.flippable[idx]
-    return {"idx": idx, "text": text, "flip": flip, "category": data.category[idx]}
+    out = {"idx": idx, "text": text, "flip": flip, "category": data.category[idx]}
+    if data.caption_tokens is not None and data.caption_token_mask is not None:
+        out["tokens"] = data.caption_tokens[caption].float()
+        out["token_mask"] = data.caption_token_mask[caption].float()
+    return out
 
 
 def flip_where(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:

@@ -213,14 +213,31 @@ def main(argv: list[str] | None = None) -> None:
     f = sub.add_parser("folder", help="a folder of your own images")
     f.add_argument("--images", type=Path, required=True)
     f.add_argument("--out", type=Path, required=True, help="npz file to write")
+    t = sub.add_parser("tokens", help="(re)compute the caption embeddings of an existing npz in place")
+    t.add_argument("--data", type=Path, required=True)
     args = p.parse_args(argv)
-    data = build(args.cache) if args.source == "emoji" else build_folder(args.images)
+    if args.source == "tokens":
+        if not args.data.is_file():
+            raise SystemExit(f"no such dataset: {args.data}")
+        data, args.out = dict(np.load(args.data)), args.data
+    else:
+        data = build(args.cache) if args.source == "emoji" else build_folder(args.images)
+    data.update(embed_captions(list(data["captions"])))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp.npz")
+    np.savez(tmp, **data)
+    tmp.replace(args.out)
+    print(f"wrote {args.out}: {len(data['images64'])} images, {len(data['captions'])} captions")
+
+
+def embed_captions(captions: list[str]) -> dict[str, np.ndarray]:
+    """Pooled sentence embeddings and the token states the base UNet's cross-attention reads (fp16)."""
     from studio.engine.models.text_encoder import TextEncoder
 
-    data["caption_emb"] = TextEncoder().encode(list(data["captions"])).numpy().astype(np.float16)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, **data)
-    print(f"wrote {args.out}: {len(data['images64'])} images, {len(data['captions'])} captions")
+    pooled, tokens, mask = TextEncoder().encode_with_tokens(captions)
+    return {"caption_emb": pooled.numpy().astype(np.float16),
+            "caption_tokens": tokens.numpy().astype(np.float16),
+            "caption_token_mask": mask.numpy().astype(np.uint8)}
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ class DiffusionArgs:
     device: str = "cpu"
     bf16: bool = True
     threads: int = 0
+    init: Path | None = None  # start a new run from these weights (a checkpoint.pt or safetensors)
+    lr_decay_minutes: float = 0.0  # cosine-decay the learning rate to 10% over this much training
 
 
 def upsample(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -64,8 +66,15 @@ def make_batch(
     b = sample_batch(data, a.batch, g)
     if a.kind == "base":
         x0 = flip_where(to_unit(data.images32[b["idx"]]), b["flip"])
-        text = b["text"] * (torch.rand(a.batch, generator=g) >= a.cond_drop).float()[:, None]
-        cond = {"text": text}
+        keep = (torch.rand(a.batch, generator=g) >= a.cond_drop).float()
+        cond = {"text": b["text"] * keep[:, None]}
+        if a.config.token_dim:
+            if "tokens" not in b:
+                raise ValueError(f"{a.data} has no caption token states; add them with "
+                                 f"python -m studio.train.dataset tokens --data {a.data}")
+            # a dropped caption loses its tokens too: only the null token is left to attend
+            cond["tokens"] = b["tokens"] * keep[:, None, None]
+            cond["token_mask"] = b["token_mask"] * keep[:, None]
     else:
         hi = flip_where(to_unit(data.images64[b["idx"]]), b["flip"])
         lo = upsample(flip_where(to_unit(data.images32[b["idx"]]), b["flip"]), 64)
@@ -84,6 +93,36 @@ def make_batch(
     return xt, t.float(), cond, v
 
 
+def decay_factor(a: DiffusionArgs, trained_s: float) -> float:
+    """Cosine from 1 to 0.1 over ``lr_decay_minutes`` of training; 1 when no decay is asked for."""
+    if a.lr_decay_minutes <= 0:
+        return 1.0
+    frac = min(1.0, trained_s / (a.lr_decay_minutes * 60))
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def warm_start(model: UNet, path: Path) -> None:
+    """Copy every tensor whose name and shape match; new modules keep their (identity) init.
+
+    This is how a network grows a part (cross-attention, say) without losing what it
+    learned: the new blocks start with zero output, so step 0 reproduces the old model.
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"--init weights not found: {path}")
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        source = load_file(str(path))
+    else:
+        ckpt = load_checkpoint(Path(path))
+        source = ckpt["ema"] if ckpt and "ema" in ckpt else (ckpt or {})
+    own = model.state_dict()
+    taken = {k: v.float() for k, v in source.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(taken, strict=False)
+    fresh = [k for k in own if k not in taken]
+    print(f"warm start from {path}: {len(taken)} tensors copied, {len(fresh)} new", flush=True)
+
+
 def train(a: DiffusionArgs) -> None:
     if a.kind not in ("base", "sr"):
         raise ValueError(f"unknown diffusion model kind {a.kind!r}; choose base or sr")
@@ -95,7 +134,12 @@ def train(a: DiffusionArgs) -> None:
     ckpt_path = a.run / "checkpoint.pt"
     state = load_checkpoint(ckpt_path)
     config = UNetConfig.from_dict(json.loads(state["config"])) if state else a.config
-    model = UNet(config).to(device)
+    a.config = config
+    model = UNet(config)
+    if not state and a.init is not None:
+        warm_start(model, a.init)
+    # channels-last: mkldnn convolutions ran about 25% faster on these CPUs
+    model = model.to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
     ema = EMA(model, a.ema_decay)
     g = torch.Generator().manual_seed(a.seed)
@@ -142,9 +186,9 @@ def train(a: DiffusionArgs) -> None:
         if a.minutes and time.time() - start > a.minutes * 60:
             break
         xt, t, cond, v = make_batch(a, data, g, abar)
-        xt, t, v = xt.to(device), t.to(device), v.to(device)
+        xt, t, v = xt.to(device, memory_format=torch.channels_last), t.to(device), v.to(device)
         cond = {k: c.to(device) for k, c in cond.items()}
-        lr = a.lr * min(1.0, (step + 1) / a.warmup)
+        lr = a.lr * min(1.0, (step + 1) / a.warmup) * decay_factor(a, trained_s + time.time() - t0)
         for pg in opt.param_groups:
             pg["lr"] = lr
         with autocast:

@@ -36,7 +36,8 @@ def _load_state(path: Path, module: torch.nn.Module, device: torch.device) -> to
     # Weights ship in fp16 to halve the download; compute in fp32 (bf16/fp16 convs are slow on most CPUs).
     state = {k: v.float() for k, v in load_file(str(path)).items()}
     module.load_state_dict(state)
-    return module.to(device).eval().requires_grad_(False)
+    # channels-last: mkldnn convolutions ran about 25% faster on these CPUs (same numbers to 1e-6)
+    return module.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
 
 
 class EmbeddedModel:
@@ -77,7 +78,14 @@ class EmbeddedModel:
     # --- text ---------------------------------------------------------------------------------------
     def embed_text(self, text: str) -> torch.Tensor:
         """[1, 384] prompt embedding; an empty prompt is the zero vector the network saw on dropout."""
-        return _embed_cached(text.strip()).clone().to(self.device)
+        return _embed_cached(text.strip())[0].clone().to(self.device)
+
+    def text_cond(self, text: str) -> dict[str, torch.Tensor]:
+        """What the base UNet reads of a prompt: the pooled vector, and its token states when it attends."""
+        pooled, tokens, mask = (v.clone().to(self.device) for v in _embed_cached(text.strip()))
+        if not self.base.config.token_dim:
+            return {"text": pooled}
+        return {"text": pooled, "tokens": tokens, "token_mask": mask}
 
     def nearest_emoji(self, text: str) -> tuple[str, str]:
         """(emoji name, category) closest to a prompt: what the classifier guidance aims at."""
@@ -93,14 +101,16 @@ class EmbeddedModel:
 
     def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
         label = torch.tensor([self.prompt_label(prompt)], device=self.device)
-        cond = {"text": self.embed_text(prompt), "label": label}
+        cond = {**self.text_cond(prompt), "label": label}
         # Same keys and shapes for the unconditional branch, as the engine batches them together.
-        uncond = {"text": self.embed_text(negative_prompt), "label": label.clone()}
+        uncond = {**self.text_cond(negative_prompt), "label": label.clone()}
         return cond, uncond
 
     # --- diffusion ----------------------------------------------------------------------------------
     def _network(self, x: torch.Tensor, t: torch.Tensor, cond: Cond) -> torch.Tensor:
-        return self.base(x, t, {"text": cond["text"]} if cond is not None and "text" in cond else None)
+        if cond is None:
+            return self.base(x, t, None)
+        return self.base(x, t, {k: v for k, v in cond.items() if k in ("text", "tokens", "token_mask")})
 
     def denoiser(self) -> DiscreteTimeDenoiser:
         return DiscreteTimeDenoiser(self._network, self.schedule, self.prediction)
@@ -162,12 +172,13 @@ class EmbeddedModel:
 
 
 @lru_cache(maxsize=256)
-def _embed_cached(text: str) -> torch.Tensor:
-    from .text_encoder import EMBED_DIM, shared_text_encoder
+def _embed_cached(text: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(pooled [1, 384], tokens [1, L, 384], mask [1, L]); the empty prompt is all zeros (dropout's input)."""
+    from .text_encoder import EMBED_DIM, MAX_TOKENS, shared_text_encoder
 
     if not text:
-        return torch.zeros(1, EMBED_DIM)
-    return shared_text_encoder("cpu").encode([text])
+        return torch.zeros(1, EMBED_DIM), torch.zeros(1, MAX_TOKENS, EMBED_DIM), torch.zeros(1, MAX_TOKENS)
+    return shared_text_encoder("cpu").encode_with_tokens([text])
 
 
 def load_embedded_model(device: str | torch.device = "cpu", root: Path | None = None) -> EmbeddedModel:

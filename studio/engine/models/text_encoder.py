@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 EMBED_DIM = 384
+MAX_TOKENS = 32  # token states kept per prompt for cross-attention
 
 
 def minilm_path() -> Path:
@@ -49,16 +50,37 @@ class TextEncoder:
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
         """float32 [len(texts), 384] unit vectors."""
-        out = []
+        return self.encode_with_tokens(texts, batch_size)[0]
+
+    @torch.no_grad()
+    def encode_with_tokens(
+        self, texts: list[str], batch_size: int = 256, max_tokens: int = MAX_TOKENS
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pooled [N, 384], tokens [N, max_tokens, 384], mask [N, max_tokens]) in float32.
+
+        The pooled vector (mean over up to 64 tokens) carries the sentence's meaning; the
+        first ``max_tokens`` contextual token states (zero-padded, mask 1 where real) let a
+        network attend to single words. Emoji captions are well under 32 tokens.
+        """
+        pooled, tokens, masks = [], [], []
         for i in range(0, len(texts), batch_size):
             batch = self.tokenizer(
                 texts[i : i + batch_size], padding=True, truncation=True, max_length=64, return_tensors="pt"
             ).to(self.device)
-            hidden = self.model(**batch).last_hidden_state
+            hidden = self.model(**batch).last_hidden_state.float()
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu())
-        return torch.cat(out) if out else torch.zeros(0, EMBED_DIM)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled.append(torch.nn.functional.normalize(mean, dim=-1).cpu())
+            n = min(max_tokens, hidden.shape[1])
+            tok = hidden.new_zeros(hidden.shape[0], max_tokens, hidden.shape[2])
+            tok[:, :n] = hidden[:, :n] * mask[:, :n]
+            m = hidden.new_zeros(hidden.shape[0], max_tokens)
+            m[:, :n] = mask[:, :n, 0]
+            tokens.append(tok.cpu())
+            masks.append(m.cpu())
+        if not pooled:
+            return torch.zeros(0, EMBED_DIM), torch.zeros(0, max_tokens, EMBED_DIM), torch.zeros(0, max_tokens)
+        return torch.cat(pooled), torch.cat(tokens), torch.cat(masks)
 
 
 @lru_cache(maxsize=2)

@@ -1,10 +1,14 @@
 """A small pixel-space UNet for the embedded model (base 32 px, super-resolution 64 px).
 
-Conditioning is one vector per image (a sentence embedding, optionally a low-res
-image for super-resolution, plus the noise-augmentation level), injected as a
-scale and shift after each block's norm (FiLM, as in improved DDPM's "scale-shift
-norm"); emoji are one centred object, so a pooled sentence vector is enough and
-far cheaper on a CPU than token-level cross-attention.
+Conditioning: one vector per image (a pooled sentence embedding, and for
+super-resolution the noise-augmentation level) is added to the time embedding
+and injected as a scale and shift after each block's norm (FiLM, improved DDPM's
+"scale-shift norm"). Optionally the prompt's token states also enter through
+cross-attention at the low resolutions (as in latent diffusion and Imagen): a
+vector added to the time embedding turned out too weak a channel for the prompt
+(guidance barely changed the picture), while attention lets each image position
+read the words it needs. A learned null token is always attendable, so a prompt
+with no tokens (the unconditional branch) is well defined.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class UNetConfig:
     lowres_channels: int = 0  # 3 for super-resolution: the upsampled low-res image is concatenated
     emb_dim: int = 256
     groups: int = 16
+    token_dim: int = 0  # size of the prompt's token states for cross-attention; 0 for none
+    cross_attention_levels: tuple[int, ...] = ()  # levels (and the middle, when any) with cross-attention
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,7 +42,7 @@ class UNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> UNetConfig:
         d = dict(d)
-        for k in ("channel_mults", "attention_levels"):
+        for k in ("channel_mults", "attention_levels", "cross_attention_levels"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -87,12 +93,37 @@ class Attention(nn.Module):
         return x + self.out(o.transpose(-1, -2).reshape(b, c, h, w))
 
 
+class CrossAttention(nn.Module):
+    """Image positions attend to the prompt's tokens; starts as identity (zero output projection)."""
+
+    def __init__(self, ch: int, context_dim: int, groups: int, heads: int = 4):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, ch)
+        self.q = nn.Conv2d(ch, ch, 1)
+        self.kv = nn.Linear(context_dim, 2 * ch)
+        self.out = nn.Conv2d(ch, ch, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [B, C, H, W]; context [B, L, D]; mask bool [B, L], True where a token may be attended."""
+        b, c, h, w = x.shape
+        d = c // self.heads
+        q = self.q(self.norm(x)).reshape(b, self.heads, d, h * w).transpose(-1, -2)
+        k, v = self.kv(context).reshape(b, -1, 2, self.heads, d).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=mask[:, None, None, :])
+        return x + self.out(o.transpose(-1, -2).reshape(b, c, h, w))
+
+
 class UNet(nn.Module):
     """network(x_t, t, cond) -> prediction, the engine's discrete-time Network contract.
 
-    cond keys: "text" [B, cond_dim] (zeros mean unconditional), and for
-    super-resolution "lowres" [B, 3, H, W] (already upsampled) and "noise_level" [B]
-    (the timestep used to noise the low-res image, Ho et al. 2021's augmentation).
+    cond keys: "text" [B, cond_dim] (zeros mean unconditional); with cross-attention
+    "tokens" [B, L, token_dim] and "token_mask" [B, L] (1 for a real token, 0 for
+    padding; all zeros mean unconditional); and for super-resolution "lowres"
+    [B, 3, H, W] (already upsampled) and "noise_level" [B] (the timestep used to
+    noise the low-res image, Ho et al. 2021's augmentation).
     """
 
     def __init__(self, config: UNetConfig):
@@ -108,6 +139,10 @@ class UNet(nn.Module):
             if cfg.lowres_channels
             else None
         )
+        cross = set(cfg.cross_attention_levels) if cfg.token_dim else set()
+        if cross:
+            self.context_norm = nn.LayerNorm(cfg.token_dim)
+            self.null_token = nn.Parameter(torch.zeros(1, 1, cfg.token_dim))
         self.stem = nn.Conv2d(cfg.in_channels + cfg.lowres_channels, cfg.base_channels, 3, padding=1)
         chans = [cfg.base_channels * m for m in cfg.channel_mults]
         self.down = nn.ModuleList()
@@ -118,6 +153,8 @@ class UNet(nn.Module):
                 blocks = [ResBlock(ch, cout, e, cfg.groups)]
                 if level in cfg.attention_levels:
                     blocks.append(Attention(cout, cfg.groups))
+                if level in cross:
+                    blocks.append(CrossAttention(cout, cfg.token_dim, cfg.groups))
                 self.down.append(nn.ModuleList(blocks))
                 ch = cout
                 skips.append(ch)
@@ -126,6 +163,7 @@ class UNet(nn.Module):
                 skips.append(ch)
         self.mid1 = ResBlock(ch, ch, e, cfg.groups)
         self.mid_attn = Attention(ch, cfg.groups)
+        self.mid_cross = CrossAttention(ch, cfg.token_dim, cfg.groups) if cross else None
         self.mid2 = ResBlock(ch, ch, e, cfg.groups)
         self.up = nn.ModuleList()
         for level in reversed(range(len(chans))):
@@ -134,6 +172,8 @@ class UNet(nn.Module):
                 blocks = [ResBlock(ch + skips.pop(), cout, e, cfg.groups)]
                 if level in cfg.attention_levels:
                     blocks.append(Attention(cout, cfg.groups))
+                if level in cross:
+                    blocks.append(CrossAttention(cout, cfg.token_dim, cfg.groups))
                 self.up.append(nn.ModuleList(blocks))
                 ch = cout
             if level > 0:
@@ -155,8 +195,29 @@ class UNet(nn.Module):
             emb = emb + self.aug_mlp(timestep_embedding(level, cfg.base_channels))
         return F.silu(emb)
 
+    def context(self, cond: dict[str, torch.Tensor] | None, batch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(context [B, 1 + L, D], mask bool [B, 1 + L]) for cross-attention: null token, then the prompt's."""
+        if self.mid_cross is None:
+            return None
+        null = self.null_token.expand(batch, 1, -1)
+        if cond is None or "tokens" not in cond:
+            return null, torch.ones(batch, 1, dtype=torch.bool, device=null.device)
+        tokens = self.context_norm(cond["tokens"].to(null.dtype))
+        mask = cond["token_mask"] > 0.5
+        keep = torch.ones(batch, 1, dtype=torch.bool, device=mask.device)
+        return torch.cat([null, tokens], dim=1), torch.cat([keep, mask], dim=1)
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: dict[str, torch.Tensor] | None) -> torch.Tensor:
         emb = self.embed(t, cond, x.shape[0])
+        ctx = self.context(cond, x.shape[0])
+
+        def apply(b: nn.Module, h: torch.Tensor) -> torch.Tensor:
+            if isinstance(b, ResBlock):
+                return b(h, emb)
+            if isinstance(b, CrossAttention):
+                return b(h, *ctx)
+            return b(h)
+
         if self.config.lowres_channels:
             if cond is None or "lowres" not in cond:
                 raise ValueError("a super-resolution UNet needs cond['lowres']")
@@ -165,12 +226,15 @@ class UNet(nn.Module):
         hs = [h]
         for blocks in self.down:
             for b in blocks:
-                h = b(h, emb) if isinstance(b, ResBlock) else b(h)
+                h = apply(b, h)
             hs.append(h)
-        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
+        h = self.mid_attn(self.mid1(h, emb))
+        if self.mid_cross is not None:
+            h = self.mid_cross(h, *ctx)
+        h = self.mid2(h, emb)
         for blocks in self.up:
             if isinstance(blocks[0], ResBlock):
                 h = torch.cat([h, hs.pop()], dim=1)
             for b in blocks:
-                h = b(h, emb) if isinstance(b, ResBlock) else b(h)
+                h = apply(b, h)
         return self.out(F.silu(self.out_norm(h)))
