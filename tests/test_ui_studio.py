@@ -312,3 +312,15 @@ def test_a_branch_with_new_settings_continues_on_the_new_schedule(studio, qtbot)
     child = studio.controller.timeline.current
     assert len(child.frames) == child.total and child.first_own_step == 3
     assert "blue circle" in branch.parameters and "Steps: 20" in branch.parameters
+
+
+def test_picking_a_model_applies_its_recommended_settings(studio, qtbot):
+    panel = studio.window.panel
+    set_panel(studio, width=48, height=40, steps=7, cfg_scale=1.5)
+    index = panel.model.findData("toy")
+    panel.model.setCurrentIndex(-1 if index else 0)  # leave toy, then pick it again as a user would
+    panel.model.setCurrentIndex(index)
+    qtbot.waitUntil(lambda: panel.values().steps == 20, timeout=TIMEOUT)
+    values = panel.values()
+    assert (values.width, values.height, values.cfg_scale) == (32, 32, 5.0)
+    assert "recommended settings" in studio.window.statusBar().currentMessage()

@@ -70,12 +70,22 @@ class JobFailure:
 
 
 @dataclass(frozen=True)
+class RecommendedSettings:
+    """A model's own advice (the engine's models.base.Recommended, torch-free)."""
+
+    steps: int
+    cfg_scale: float
+    classifier_scale: float
+
+
+@dataclass(frozen=True)
 class ModelChoice:
     key: str
     label: str
     has_classifier: bool | None = None  # None until the model has loaded once
     default_size: tuple[int, int] | None = None
     size_multiple: int = 8
+    recommended: RecommendedSettings | None = None
 
 
 @dataclass(frozen=True)

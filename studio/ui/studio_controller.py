@@ -15,6 +15,7 @@ from ..state.history import HistoryEntry
 from ..state.job_builder import build_branch, build_jobs
 from ..state.job_queue import JobQueue
 from ..state.jobs import EngineCatalog, JobFailure, JobResult, ModelChoice, StepPreview
+from ..state.model_defaults import apply_model_defaults
 from ..state.paths import StudioPaths
 from ..state.progress import measure
 from ..state.settings import Settings, save_settings
@@ -149,11 +150,13 @@ class StudioController(QObject):
     def _on_model_loaded(self, choice: ModelChoice) -> None:
         panel = self.window.panel
         panel.set_model_info(choice)
-        if choice.key == self._picked_model and choice.default_size is not None:
-            # A model the user just picked starts at the size it was trained at.
+        if choice.key == self._picked_model:
+            # A model the user just picked starts at its size and recommended settings (not on a restore).
             self._picked_model = None
-            width, height = choice.default_size
-            panel.set_values(panel.values().with_changes(width=width, height=height))
+            values, summary = apply_model_defaults(panel.values(), choice)
+            panel.set_values(values)
+            if summary:
+                self.window.statusBar().showMessage(summary, 8000)
 
     def _on_model_selected(self, key: str) -> None:
         if key:

@@ -17,7 +17,7 @@ from ..engine.runner import Cancelled, NonFiniteError, Runner
 from ..engine.samplers import SAMPLERS
 from ..engine.schedules import SPACINGS
 from ..io.parameters import format_parameters, parse_parameters
-from ..state.jobs import EngineCatalog, Job, JobFailure, JobResult, ModelChoice, StepPreview
+from ..state.jobs import EngineCatalog, Job, JobFailure, JobResult, ModelChoice, RecommendedSettings, StepPreview
 
 
 def pick_device(preference: str) -> str:
@@ -58,8 +58,10 @@ class EngineSession:
             _warm_up(model)
             self.runner, self.model_key = Runner(model), key
         info = self.runner.model.info
+        advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
+                                     info.recommended.classifier_scale)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
-                           info.size_multiple)
+                           info.size_multiple, advice)
 
     def run(self, job: Job, on_step: Callable[[StepPreview], None], should_cancel: Callable[[], bool]) -> JobResult:
         choice = self.ensure_model(job.values.model)

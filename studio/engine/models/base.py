@@ -22,6 +22,15 @@ ClassifierGrad = Callable[[torch.Tensor, torch.Tensor, Cond], torch.Tensor]
 
 
 @dataclass(frozen=True)
+class Recommended:
+    """Settings a model gives its best pictures with; the studio applies them when a user picks it."""
+
+    steps: int = 20
+    cfg_scale: float = 7.0
+    classifier_scale: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     family: str  # "embedded", "toy", "sd1", "sd2", "sdxl", ...
@@ -30,6 +39,7 @@ class ModelInfo:
     default_size: tuple[int, int]  # (width, height) the model was trained at
     size_multiple: int = 8  # width and height must be multiples of this
     has_classifier: bool = False
+    recommended: Recommended = Recommended()
 
 
 class DiffusionModel(Protocol):

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from ..denoisers import Cond, DiscreteTimeDenoiser
 from ..schedules import make_schedule, sampling_sigmas
-from .base import ClassifierGrad, ModelInfo, image_to_unit, unit_to_image
+from .base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
 from .classifier import Classifier, ClassifierConfig
 from .unet import UNet, UNetConfig
 
@@ -72,8 +72,11 @@ class EmbeddedModel:
         self.emoji_names: list[str] = json.loads(names_path.read_text()) if names_path.is_file() else []
         scale = 2 if self.sr is not None else 1
         base = int(self.config.get("base_size", 32))
+        advice = dict(self.config.get("recommended", {}))
+        if self.classifier is None:
+            advice.pop("classifier_scale", None)
         self.info = ModelInfo(NAME, "embedded", 3, scale, (base * scale, base * scale), 8,
-                              has_classifier=self.classifier is not None)
+                              has_classifier=self.classifier is not None, recommended=Recommended(**advice))
 
     # --- text ---------------------------------------------------------------------------------------
     def embed_text(self, text: str) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 
 from ..denoisers import Cond
 from ..schedules import make_schedule
-from .base import ClassifierGrad, ModelInfo, image_to_unit, unit_to_image
+from .base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
 
 COLOURS = {
     "red": (220, 40, 40), "orange": (240, 140, 30), "yellow": (240, 210, 40), "green": (50, 170, 70),
@@ -73,7 +73,8 @@ class ToyShapesModel:
     """Exact denoiser of a mixture of shape images; pixel space, any size that is a multiple of 8."""
 
     def __init__(self, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
-        self.info = ModelInfo("Toy shapes (built-in test model)", "toy", 3, 1, (32, 32), 8, has_classifier=True)
+        self.info = ModelInfo("Toy shapes (built-in test model)", "toy", 3, 1, (32, 32), 8, has_classifier=True,
+                              recommended=Recommended(steps=20, cfg_scale=5.0))
         self.schedule = make_schedule("cosine")
         self.device = torch.device(device)
         self.dtype = dtype

@@ -16,7 +16,7 @@ import torch
 
 from ...denoisers import Cond, Denoiser, DiscreteTimeDenoiser
 from ...schedules import DiscreteSchedule
-from ..base import ClassifierGrad, ModelInfo, image_to_unit, unit_to_image
+from ..base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
 from .previews import LinearPreview
 from .prompts import PromptEncoder
 
@@ -50,7 +50,10 @@ class StableDiffusionModel:
     ):
         self.unet, self.vae = nets.unet, nets.vae
         scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
-        self.info = ModelInfo(name, family, int(self.unet.config.in_channels), scale, default_size, scale)
+        # CFG 7 is what SD 1.x/2.x were tuned for; SDXL's model card and users settle nearer 5-6.
+        recommended = Recommended(steps=25, cfg_scale=6.0 if family == "sdxl" else 7.0)
+        self.info = ModelInfo(name, family, int(self.unet.config.in_channels), scale, default_size, scale,
+                              recommended=recommended)
         self.schedule = schedule
         self.prediction = prediction
         self.device = device

@@ -1,0 +1,29 @@
+"""Picking a model applies its trained size and recommended settings, and says so."""
+
+from studio.state.jobs import ModelChoice, RecommendedSettings
+from studio.state.model_defaults import apply_model_defaults
+from studio.state.panel_values import PanelValues
+
+ADVICE = RecommendedSettings(steps=25, cfg_scale=7.0, classifier_scale=10.0)
+
+
+def test_size_and_advice_are_applied_and_the_rest_stays():
+    before = PanelValues(prompt="a cat", seed=42, sampler="euler", width=64, height=64, cfg_scale=3.0)
+    choice = ModelChoice("sd:x", "SD 1.5", has_classifier=False, default_size=(512, 512), recommended=ADVICE)
+    after, summary = apply_model_defaults(before, choice)
+    assert (after.width, after.height, after.steps, after.cfg_scale) == (512, 512, 25, 7.0)
+    assert (after.prompt, after.seed, after.sampler) == ("a cat", 42, "euler")
+    assert after.classifier_scale == before.classifier_scale  # no classifier: its (disabled) box is left alone
+    assert summary == "SD 1.5: 512\u00d7512, 25 steps, CFG 7 (its recommended settings)"
+
+
+def test_a_model_with_a_classifier_gets_its_classifier_scale():
+    choice = ModelChoice("embedded", "Emoji", has_classifier=True, default_size=(64, 64), recommended=ADVICE)
+    after, summary = apply_model_defaults(PanelValues(), choice)
+    assert after.classifier_scale == 10.0
+    assert "classifier guidance 10" in summary
+
+
+def test_nothing_known_changes_nothing():
+    values = PanelValues()
+    assert apply_model_defaults(values, ModelChoice("k", "K")) == (values, "")
