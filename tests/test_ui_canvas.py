@@ -475,3 +475,74 @@ def test_toolbar_renders_in_a_dark_palette(qtbot):
 def test_canvas_package_does_not_import_torch():
     code = "import sys, studio.ui.canvas; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], env={"QT_QPA_PLATFORM": "offscreen"}).returncode == 0
+
+
+# ---------------------------------------------------------------------------------- pen tablets
+def _pen(kind: str):
+    from PySide6.QtGui import QInputDevice, QPointingDevice
+
+    caps = QInputDevice.Capability.Position | QInputDevice.Capability.Pressure
+    pointer = QPointingDevice.PointerType.Eraser if kind == "eraser" else QPointingDevice.PointerType.Pen
+    return QPointingDevice(f"test {kind}", 4242, QInputDevice.DeviceType.Stylus, pointer, caps, 1, 3)
+
+
+def pen_stroke(view: CanvasView, points: list[tuple[float, float, float]], kind: str = "pen") -> None:
+    """Send a pen stroke as real QTabletEvents: (x, y, pressure) in image pixels."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QTabletEvent
+
+    device = _pen(kind)
+    n = len(points)
+    for i, (x, y, pressure) in enumerate(points):
+        kind_ = QEvent.Type.TabletPress if i == 0 else QEvent.Type.TabletMove
+        pos = QPointF(at(view, x, y))
+        event = QTabletEvent(kind_, device, pos, QPointF(view.mapToGlobal(pos)), pressure, 0.0, 0.0, 0.0, 0.0, 0.0,
+                             Qt.KeyboardModifier.NoModifier, Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton)
+        QApplication.sendEvent(view, event)
+        assert event.isAccepted()
+        if i == n - 1:
+            release = QTabletEvent(QEvent.Type.TabletRelease, device, pos, QPointF(view.mapToGlobal(pos)), 0.0,
+                                   0.0, 0.0, 0.0, 0.0, 0.0, Qt.KeyboardModifier.NoModifier, Qt.MouseButton.LeftButton,
+                                   Qt.MouseButton.NoButton)
+            QApplication.sendEvent(view, release)
+
+
+def _painted_height(mask: np.ndarray, x: int) -> int:
+    return int((mask[:, x] > 0.5).sum())
+
+
+def test_pen_pressure_tapers_the_stroke(canvas):
+    canvas.set_brush_size(40)
+    canvas.set_hardness(1.0)
+    pen_stroke(canvas, [(20 + 8 * i, 100, 0.1 + 0.05 * i) for i in range(19)])  # pressing harder to the right
+    m = canvas.mask()
+    thin, thick = _painted_height(m, 30), _painted_height(m, 160)
+    assert 3 <= thin <= 9  # 40 px at about 15 % pressure
+    assert 30 <= thick <= 40
+    assert canvas.undo_stack().count() == 1
+
+
+def test_pressure_can_be_switched_off_and_the_mouse_ignores_it(canvas, qtbot):
+    toolbar = CanvasToolbar(canvas)
+    qtbot.addWidget(toolbar)
+    assert toolbar.pressure_button.isChecked()
+    toolbar.pressure_button.click()
+    assert not canvas.pressure_sizes
+    canvas.set_brush_size(20)
+    canvas.set_hardness(1.0)
+    pen_stroke(canvas, [(40, 60, 0.1), (160, 60, 0.1)])
+    stroke(canvas, [(40, 140), (160, 140)])
+    m = canvas.mask()
+    pen, mouse = _painted_height(m[:100], 100), _painted_height(m[100:], 100)
+    assert pen == mouse and 19 <= pen <= 21, (pen, mouse)
+
+
+def test_the_pens_eraser_end_erases_whatever_the_tool(canvas):
+    canvas.set_brush_size(30)
+    canvas.set_hardness(1.0)
+    stroke(canvas, [(30, 100), (170, 100)])
+    pen_stroke(canvas, [(100, 60, 1.0), (100, 140, 1.0)], kind="eraser")
+    m = canvas.mask()
+    assert canvas.tool() == "brush"
+    assert np.all(m[90:111, 90:111] == 0) and np.all(m[90:111, 40:70] == 1)
+    assert canvas.undo_stack().undoText() == "Erase mask"

@@ -21,7 +21,9 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QPen,
+    QPointingDevice,
     QResizeEvent,
+    QTabletEvent,
     QUndoStack,
     QWheelEvent,
 )
@@ -57,7 +59,8 @@ class CanvasView(QWidget):
 
     Mouse: left drag paints with the current tool (Shift+click draws a straight line
     from the last stroke); middle drag or Space+drag pans; the wheel zooms around the
-    cursor. Keys (when the canvas has focus): [ ] brush size, B brush, E eraser,
+    cursor. A pen on a tablet paints the same way, its pressure scaling the brush
+    size (unless pressure is switched off), and its eraser end erases. Keys (when the canvas has focus): [ ] brush size, B brush, E eraser,
     X swap tool, Delete clear mask, Ctrl+Shift+I invert mask, Ctrl+0 fit, Ctrl+1 100 %,
     Ctrl+= / Ctrl+- zoom, Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo.
     """
@@ -71,6 +74,7 @@ class CanvasView(QWidget):
     tool_changed = Signal(str)
     brush_size_changed = Signal(int)
     hardness_changed = Signal(float)
+    pressure_changed = Signal(bool)
     overlay_changed = Signal()
     # (x, y, mask value) of the document pixel under the mouse. Not a status_message: at one
     # per mouse move it would bury the window's own messages (saved, finished...).
@@ -100,6 +104,9 @@ class CanvasView(QWidget):
         self._stroke_box: Box | None = None
         self._last_point: QPointF | None = None  # image coordinates of the stroke's last point
         self._last_stroke_end: QPointF | None = None  # for Shift+click straight lines
+        self._last_diameter: float | None = None  # the stroke's size at its last point (pen pressure)
+        self._stroke_erases = False
+        self._pressure_sizes = True
 
         self._panning = False
         self._pan_last = QPointF()
@@ -265,6 +272,16 @@ class CanvasView(QWidget):
             self.brush_size_changed.emit(size)
 
     @property
+    def pressure_sizes(self) -> bool:
+        """Whether pen pressure scales the brush (a mouse always paints at full size)."""
+        return self._pressure_sizes
+
+    def set_pressure_sizes(self, on: bool) -> None:
+        if on != self._pressure_sizes:
+            self._pressure_sizes = on
+            self.pressure_changed.emit(on)
+
+    @property
     def hardness(self) -> float:
         return self._hardness
 
@@ -355,21 +372,34 @@ class CanvasView(QWidget):
         self.mask_changed.emit()
 
     # ===================================================================== strokes
-    def _begin_stroke(self, p: QPointF, straight_line: bool) -> None:
+    def _begin_stroke(
+        self, p: QPointF, straight_line: bool, pressure: float | None = None, erase: bool | None = None
+    ) -> None:
         self._finish_stroke()  # a release lost to another window must not drop the last stroke from history
         self._stroking = True
+        self._stroke_erases = self._tool is Tool.ERASER if erase is None else erase
         self._stroke_before = self._doc.mask_layer.array.copy()
         self._stroke_box = None
         start = self._last_stroke_end if straight_line and self._last_stroke_end is not None else p
         self._last_point = start
-        self._paint_to(p)
+        self._last_diameter = None
+        self._paint_to(p, pressure)
 
-    def _paint_to(self, p: QPointF) -> None:
+    def _diameter(self, pressure: float | None) -> float:
+        if pressure is None or not self._pressure_sizes:
+            return float(self._brush_size)
+        # A light touch still leaves a mark: at least 5 % of the size (and 1 px, see segment_coverage).
+        return self._brush_size * min(max(pressure, 0.05), 1.0)
+
+    def _paint_to(self, p: QPointF, pressure: float | None = None) -> None:
         a = self._last_point if self._last_point is not None else p
+        diameter = self._diameter(pressure)
+        start = self._last_diameter if self._last_diameter is not None else diameter
         box = self._doc.mask_layer.paint_segment(
-            a.x(), a.y(), p.x(), p.y(), self._brush_size, self._hardness, self._tool is Tool.ERASER
+            a.x(), a.y(), p.x(), p.y(), start, self._hardness, self._stroke_erases, end_diameter=diameter
         )
         self._last_point = QPointF(p)
+        self._last_diameter = diameter
         if box is not None:
             self._stroke_box = union(self._stroke_box, box)
             self.update(self._widget_rect(box))
@@ -390,7 +420,7 @@ class CanvasView(QWidget):
         new = self._doc.mask_layer.read(box)
         if np.array_equal(old, new):
             return  # e.g. erasing an empty area: not worth an undo step
-        text = "Erase mask" if self._tool is Tool.ERASER else "Paint mask"
+        text = "Erase mask" if self._stroke_erases else "Paint mask"
         self._undo.push(StrokeCommand(self._doc, box, old, new, text))
         self.mask_changed.emit()
 
@@ -506,6 +536,29 @@ class CanvasView(QWidget):
         elif self._stroking and button == Qt.MouseButton.LeftButton:
             self._paint_to(self._view.to_image(event.position()))
             self._finish_stroke()
+        event.accept()
+
+    def tabletEvent(self, event: QTabletEvent) -> None:
+        """Pen strokes with pressure. Anything else (hovering, the pen's side buttons, Space+drag
+        panning) is ignored here, and Qt turns it into the mouse events handled above."""
+        kind = event.type()
+        pos = event.position()
+        if kind == QEvent.Type.TabletPress:
+            if event.button() != Qt.MouseButton.LeftButton or self._space_held or self._panning:
+                event.ignore()
+                return
+            shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            erase = True if event.pointerType() == QPointingDevice.PointerType.Eraser else None
+            self._begin_stroke(self._view.to_image(pos), straight_line=shift, pressure=event.pressure(), erase=erase)
+        elif kind == QEvent.Type.TabletMove and self._stroking:
+            self._paint_to(self._view.to_image(pos), event.pressure())
+        elif kind == QEvent.Type.TabletRelease and self._stroking:
+            self._finish_stroke()  # the release reports zero pressure: no final segment
+        else:
+            event.ignore()
+            return
+        self._move_cursor(pos)
+        self._report_position(pos)
         event.accept()
 
     def leaveEvent(self, event: QEvent) -> None:

@@ -86,14 +86,15 @@ class MaskLayer:
         return self._refresh(self.full_box())
 
     def paint_segment(
-        self, x0: float, y0: float, x1: float, y1: float, diameter: float, hardness: float, erase: bool
+        self, x0: float, y0: float, x1: float, y1: float, diameter: float, hardness: float, erase: bool,
+        end_diameter: float | None = None,
     ) -> Box | None:
-        """Paint (or erase) a capsule from (x0, y0) to (x1, y1).
+        """Paint (or erase) a capsule from (x0, y0) to (x1, y1), tapering to ``end_diameter`` if given.
 
         Max/min compositing makes a stroke idempotent where it crosses itself: a soft
         brush never builds up darker blobs at the joints between mouse moves.
         """
-        hit = segment_coverage(x0, y0, x1, y1, diameter, hardness, self.width, self.height)
+        hit = segment_coverage(x0, y0, x1, y1, diameter, hardness, self.width, self.height, end_diameter)
         if hit is None:
             return None
         box, cov = hit

@@ -72,6 +72,11 @@ class CanvasToolbar(QWidget):
             row, "Hardness", 0, 100, "Brush edge: 100 % is crisp, lower values feather the edge", width_hint="100 %"
         )
         self.hardness_slider.valueChanged.connect(lambda v: canvas.set_hardness(v / 100.0))
+        self.pressure_button = self._button(
+            "Pressure", "Pen pressure sets the brush size (tablets; a mouse always paints full size)", checkable=True
+        )
+        self.pressure_button.toggled.connect(canvas.set_pressure_sizes)
+        row.addWidget(self.pressure_button)
         row.addWidget(self._separator())
 
         self.opacity_slider, self.opacity_label = self._slider(
@@ -105,12 +110,14 @@ class CanvasToolbar(QWidget):
         canvas.tool_changed.connect(self._sync_tool)
         canvas.brush_size_changed.connect(self._sync_size)
         canvas.hardness_changed.connect(self._sync_hardness)
+        canvas.pressure_changed.connect(self.pressure_button.setChecked)
         canvas.overlay_changed.connect(self._sync_overlay)
         canvas.zoom_changed.connect(self._sync_zoom)
         canvas.mask_changed.connect(self._sync_mask_buttons)
         self._sync_tool(canvas.tool())
         self._sync_size(canvas.brush_size)
         self._sync_hardness(canvas.hardness)
+        self.pressure_button.setChecked(canvas.pressure_sizes)
         self._sync_overlay()
         self._sync_zoom(canvas.zoom())
         self._sync_mask_buttons()
