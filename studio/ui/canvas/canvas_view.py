@@ -60,9 +60,10 @@ class CanvasView(QWidget):
     Mouse: left drag paints with the current tool (Shift+click draws a straight line
     from the last stroke); middle drag or Space+drag pans; the wheel zooms around the
     cursor. A pen on a tablet paints the same way, its pressure scaling the brush
-    size (unless pressure is switched off), and its eraser end erases. Keys (when the canvas has focus): [ ] brush size, B brush, E eraser,
-    X swap tool, Delete clear mask, Ctrl+Shift+I invert mask, Ctrl+0 fit, Ctrl+1 100 %,
-    Ctrl+= / Ctrl+- zoom, Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo.
+    size (unless pressure is switched off), and its eraser end erases.
+    Keys (when the canvas has focus): [ ] brush size, B brush, E eraser, X swap tool,
+    Delete clear mask, Ctrl+Shift+I invert mask, Ctrl+0 fit, Ctrl+1 100 %, Ctrl+= / Ctrl+- zoom,
+    Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo.
     """
 
     mask_changed = Signal()  # once per completed edit (stroke release, clear, undo...), never per mouse move
