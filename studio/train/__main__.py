@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--lr-decay-minutes", type=float, default=0.0,
                        help="cosine-decay the learning rate to 10%% over this many minutes of training")
         if kind == "base":
-            s.add_argument("--cross-attention", default="1,2",
+            s.add_argument("--cross-attention", default="2",
                            help="levels whose blocks attend to the prompt's tokens ('' for none)")
     for kind in ("classifier", "judge"):
         s = sub.add_parser(kind, help=f"{kind} over emoji categories")
