@@ -76,6 +76,7 @@ class CanvasView(QWidget):
     brush_size_changed = Signal(int)
     hardness_changed = Signal(float)
     pressure_changed = Signal(bool)
+    pen_seen = Signal()  # the first tablet event: the toolbar shows its pressure toggle from then on
     overlay_changed = Signal()
     # (x, y, mask value) of the document pixel under the mouse. Not a status_message: at one
     # per mouse move it would bury the window's own messages (saved, finished...).
@@ -108,6 +109,7 @@ class CanvasView(QWidget):
         self._last_diameter: float | None = None  # the stroke's size at its last point (pen pressure)
         self._stroke_erases = False
         self._pressure_sizes = True
+        self._pen_seen = False
 
         self._panning = False
         self._pan_last = QPointF()
@@ -544,6 +546,9 @@ class CanvasView(QWidget):
         panning) is ignored here, and Qt turns it into the mouse events handled above."""
         kind = event.type()
         pos = event.position()
+        if not self._pen_seen:
+            self._pen_seen = True
+            self.pen_seen.emit()
         if kind == QEvent.Type.TabletPress:
             if event.button() != Qt.MouseButton.LeftButton or self._space_held or self._panning:
                 event.ignore()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QIcon, QInputDevice, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QColorDialog,
@@ -33,6 +33,11 @@ def _size_to_slider(px: int) -> int:
 def _slider_to_size(pos: int) -> int:
     span = math.log(MAX_BRUSH_PX / MIN_BRUSH_PX)
     return round(MIN_BRUSH_PX * math.exp(pos / _SIZE_STEPS * span))
+
+
+def has_pen() -> bool:
+    """Whether the window system reports a stylus (a graphics tablet or a pen display)."""
+    return any(d.type() == QInputDevice.DeviceType.Stylus for d in QInputDevice.devices())
 
 
 class CanvasToolbar(QWidget):
@@ -77,6 +82,9 @@ class CanvasToolbar(QWidget):
         )
         self.pressure_button.toggled.connect(canvas.set_pressure_sizes)
         row.addWidget(self.pressure_button)
+        # Only pen users need it: shown when a tablet is plugged in or first used (the strip is full).
+        self.pressure_button.setVisible(has_pen())
+        canvas.pen_seen.connect(lambda: self.pressure_button.setVisible(True))
         row.addWidget(self._separator())
 
         self.opacity_slider, self.opacity_label = self._slider(
