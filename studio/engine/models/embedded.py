@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from ..denoisers import Cond, DiscreteTimeDenoiser
+from ..prompt_syntax import plain_text
 from ..schedules import make_schedule, sampling_sigmas
 from .base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
 from .classifier import Classifier, ClassifierConfig
@@ -103,6 +104,8 @@ class EmbeddedModel:
         return int(self.emoji_category[i])
 
     def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
+        # A sentence encoder has no token weights: emphasis syntax from AUTOMATIC1111 is read as plain words.
+        prompt, negative_prompt = plain_text(prompt), plain_text(negative_prompt)
         label = torch.tensor([self.prompt_label(prompt)], device=self.device)
         cond = {**self.text_cond(prompt), "label": label}
         # Same keys and shapes for the unconditional branch, as the engine batches them together.

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..denoisers import Cond
+from ..prompt_syntax import plain_text
 from ..schedules import make_schedule
 from .base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
 
@@ -104,10 +105,11 @@ class ToyShapesModel:
         return x0.view_as(x)
 
     def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
-        logw = _prompt_weights(prompt, self.components)
+        # Emphasis syntax pasted from AUTOMATIC1111 is read as plain words here.
+        logw = _prompt_weights(plain_text(prompt), self.components)
         # The unconditional branch is the negative prompt's distribution (all components when empty):
         # guidance then pushes away from what it names.
-        neg = _prompt_weights(negative_prompt, self.components)
+        neg = _prompt_weights(plain_text(negative_prompt), self.components)
         label = torch.tensor([self._shape_label(prompt)])
         return {"logw": logw.to(self.device), "label": label.to(self.device)}, {
             "logw": neg.to(self.device), "label": label.to(self.device)}

@@ -5,13 +5,23 @@ into 75-token chunks, each wrapped in start/end tokens and padded, encoded on it
 own, and the hidden states concatenated along the sequence: the UNet's cross
 attention takes any length. The prompt and the negative prompt are padded to the
 same number of chunks with empty chunks, as the engine batches them together.
+
+Emphasis (``(word:1.3)``, ``[word]``, ``BREAK``; see ``studio.engine.prompt_syntax``)
+works as in AUTOMATIC1111: each token's hidden state is multiplied by its weight,
+then the chunk is rescaled to its unweighted mean, so emphasis shifts attention
+between words rather than making the whole prompt louder. A chunk that would split
+a phrase ends at the last comma within 20 tokens instead, and the phrase starts the
+next chunk. A prompt without the syntax gives exactly the token ids it always did.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ...prompt_syntax import BREAK, parse_prompt_weights
+
 CHUNK = 75
+COMMA_BACKTRACK = 20  # how far back a full chunk looks for a comma to end on
 
 
 class PromptEncoder:
@@ -22,12 +32,33 @@ class PromptEncoder:
         self.device = device
         self.zeros_for_empty = zeros_for_empty  # SDXL base: an empty negative prompt means zero conditioning
 
-    def token_chunks(self, text: str, tokenizer) -> list[list[int]]:
-        """Token ids of ``text`` as 77-long rows: [start] + up to 75 tokens + [end] + padding."""
-        ids = tokenizer(text, add_special_tokens=False, truncation=False, verbose=False).input_ids
-        rows = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)] or [[]]
+    def token_chunks(self, text: str, tokenizer) -> list[tuple[list[int], list[float]]]:
+        """``text`` as 77-long rows of (token ids, weights): [start] + up to 75 tokens + [end] + padding."""
+        comma = tokenizer(",", add_special_tokens=False, verbose=False).input_ids[-1]
+        chunks: list[tuple[list[int], list[float]]] = []
+        ids: list[int] = []
+        weights: list[float] = []
+        last_comma = -1
+        for segment, weight in parse_prompt_weights(text):
+            if segment is BREAK:
+                if ids:
+                    chunks.append((ids, weights))
+                    ids, weights, last_comma = [], [], -1
+                continue
+            for token in tokenizer(segment, add_special_tokens=False, truncation=False, verbose=False).input_ids:
+                if len(ids) == CHUNK:
+                    cut = last_comma + 1 if last_comma >= 0 and CHUNK - last_comma <= COMMA_BACKTRACK else CHUNK
+                    chunks.append((ids[:cut], weights[:cut]))
+                    ids, weights, last_comma = ids[cut:], weights[cut:], -1
+                if token == comma:
+                    last_comma = len(ids)
+                ids.append(token)
+                weights.append(weight)
+        if ids or not chunks:
+            chunks.append((ids, weights))
         bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
-        return [[bos, *r, eos] + [pad] * (CHUNK - len(r)) for r in rows]
+        return [([bos, *r, eos] + [pad] * (CHUNK - len(r)), [1.0, *w, 1.0] + [1.0] * (CHUNK - len(w)))
+                for r, w in chunks]
 
     def chunk_count(self, text: str) -> int:
         return len(self.token_chunks(text, self.tokenizers[0]))
@@ -38,7 +69,8 @@ class PromptEncoder:
         for encoder, tokenizer in zip(self.encoders, self.tokenizers, strict=True):
             rows = self.token_chunks(text, tokenizer)
             rows += self.token_chunks("", tokenizer) * (chunks - len(rows))
-            ids = torch.tensor(rows, dtype=torch.long, device=self.device)
+            ids = torch.tensor([r[0] for r in rows], dtype=torch.long, device=self.device)
+            weights = torch.tensor([r[1] for r in rows], dtype=torch.float32, device=self.device)
             out = encoder(ids, output_hidden_states=self.family == "sdxl")
             if self.family == "sdxl":
                 hidden = out.hidden_states[-2]  # SDXL reads both encoders' penultimate layer
@@ -46,6 +78,7 @@ class PromptEncoder:
                     pooled = out.text_embeds[:1]  # the first chunk's pooled embedding, as AUTOMATIC1111 does
             else:
                 hidden = out.last_hidden_state
+            hidden = emphasise(hidden.float(), weights)
             contexts.append(hidden.reshape(1, -1, hidden.shape[-1]))
         return torch.cat(contexts, dim=-1).float(), None if pooled is None else pooled.float()
 
@@ -60,3 +93,12 @@ class PromptEncoder:
         if pooled is not None:
             cond["pooled"], uncond["pooled"] = pooled, npooled
         return cond, uncond
+
+
+def emphasise(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Scale each token's state [chunks, 77, D] by its weight [chunks, 77], keeping each chunk's mean."""
+    if bool((weights == 1).all()):
+        return hidden  # bit-exact with the unweighted path
+    before = hidden.mean(dim=(1, 2), keepdim=True)
+    scaled = hidden * weights[..., None]
+    return scaled * (before / scaled.mean(dim=(1, 2), keepdim=True))
