@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ..state.jobs import EngineCatalog, ModelChoice
 from ..state.panel_values import MAX_SEED, NON_KARRAS_SPACING, SEED_MODES, PanelValues
+from .prompt_edit import EMPHASIS_TIP, PromptEdit
 
 SEED_MODE_LABELS = {"fixed": "Fixed", "random": "Random", "reuse": "Reuse last"}
 
@@ -77,11 +77,13 @@ class PromptPanel(QWidget):
         column.setContentsMargins(10, 8, 10, 10)
         column.setSpacing(8)
 
-        self.prompt = QPlainTextEdit()
+        self.prompt = PromptEdit()
+        self.prompt.setToolTip(EMPHASIS_TIP)
         self.prompt.setPlaceholderText("Describe the image: “red circle”, “a smiling sun”…")
         self.prompt.setObjectName("prompt")
         self.prompt.setFixedHeight(70)
-        self.negative = QPlainTextEdit()
+        self.negative = PromptEdit()
+        self.negative.setToolTip(EMPHASIS_TIP)
         self.negative.setPlaceholderText("What to avoid")
         self.negative.setObjectName("negativePrompt")
         self.negative.setFixedHeight(46)
