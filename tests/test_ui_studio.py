@@ -324,3 +324,44 @@ def test_picking_a_model_applies_its_recommended_settings(studio, qtbot):
     values = panel.values()
     assert (values.width, values.height, values.cfg_scale) == (32, 32, 5.0)
     assert "recommended settings" in studio.window.statusBar().currentMessage()
+
+
+def test_the_prompt_hint_shows_only_for_a_model_that_can_say_something(studio, qtbot):
+    panel = studio.window.panel
+    set_panel(studio, prompt="kitten")
+    qtbot.wait(400)  # past the debounce, and the toy model has nothing to say
+    assert not panel.prompt_hint.isVisibleTo(studio.window)
+
+
+@pytest.mark.skipif(not __import__("studio.engine.models.embedded", fromlist=["x"]).embedded_weights_present(),
+                    reason="embedded weights not in resources/")
+def test_the_embedded_model_names_the_closest_emoji_under_the_prompt(qtbot, tmp_path):
+    s = make_studio(qtbot, tmp_path)
+    try:
+        panel = s.window.panel
+        set_panel(s, prompt="kitten")
+        panel.model.setCurrentIndex(panel.model.findData("embedded"))  # as a user picks it
+        qtbot.waitUntil(lambda: "cat" in panel.prompt_hint.text(), timeout=60_000)
+        assert panel.prompt_hint.isVisibleTo(s.window)
+        assert "Animals & Nature" in panel.prompt_hint.text()
+        panel.prompt.setPlainText("automobile")
+        qtbot.waitUntil(lambda: "automobile" in panel.prompt_hint.text(), timeout=TIMEOUT)
+    finally:
+        s.controller.shutdown()
+
+
+def test_unreadable_parameters_are_reported_on_the_ui_thread(studio, qtbot, monkeypatch):
+    import threading
+
+    from studio.worker.engine_session import EngineSession
+
+    def broken(text):
+        raise ValueError("no steps in it")
+
+    monkeypatch.setattr(EngineSession, "parse", staticmethod(broken))
+    shown = []
+    monkeypatch.setattr(studio.window.banner, "show_error",
+                        lambda text: shown.append((text, threading.current_thread() is threading.main_thread())))
+    studio.engine.parse("garbage")
+    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
+    assert shown == [("Could not read the parameters: no steps in it", True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
@@ -32,7 +32,8 @@ class FileActions(QObject):
         self._parse_tokens: dict[int, str] = {}  # parse requests in flight -> file name
         w = window
         engine.worker.parsed.connect(self._on_parsed)
-        engine.worker.parse_failed.connect(lambda _token, message: w.banner.show_error(message))
+        # A bound slot, not a lambda: PySide runs a lambda in the emitting (engine) thread.
+        engine.worker.parse_failed.connect(self._on_parse_failed)
         w.canvas.image_dropped.connect(self.open_file)
         w.file_dropped.connect(self.open_file)
         w.open_action.triggered.connect(self._ask_open)
@@ -55,6 +56,10 @@ class FileActions(QObject):
             self._parse_tokens[self.engine.parse(parameters)] = Path(path).name
         else:
             self.window.banner.show_notice(f"Opened {Path(path).name} (it has no generation parameters).")
+
+    @Slot(int, str)
+    def _on_parse_failed(self, _token: int, message: str) -> None:
+        self.window.banner.show_error(message)
 
     def _on_parsed(self, token: int, fields: dict, model_label: str) -> None:
         name = self._parse_tokens.pop(token, "the image")

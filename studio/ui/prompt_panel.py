@@ -89,6 +89,11 @@ class PromptPanel(QWidget):
         self.negative.setFixedHeight(46)
         prompt_box = self._group("Prompt", column)
         prompt_box.addRow(self.prompt)
+        self.prompt_hint = QLabel()
+        self.prompt_hint.setObjectName("hint")  # the muted small style
+        self.prompt_hint.setWordWrap(True)
+        self.prompt_hint.hide()
+        prompt_box.addRow(self.prompt_hint)
         prompt_box.addRow(QLabel("Negative prompt"))
         prompt_box.addRow(self.negative)
 
@@ -296,6 +301,11 @@ class PromptPanel(QWidget):
         finally:
             self._updating = False
         self.set_values(keep.with_changes(model=keep.model or catalog.default_model))
+
+    def set_prompt_hint(self, text: str) -> None:
+        """What the model makes of the prompt (see prompt_hint.py); empty hides the line."""
+        self.prompt_hint.setText(text)
+        self.prompt_hint.setVisible(bool(text))
 
     def set_model_info(self, choice: ModelChoice) -> None:
         """Enable the classifier scale only for a model that has a classifier."""

@@ -23,6 +23,7 @@ from ..state.timeline import TimelineModel
 from ..worker import EngineClient
 from .file_actions import FileActions
 from .main_window import MainWindow
+from .prompt_hint import PromptHint
 from .settings_dialog import SettingsDialog
 from .theme import apply_theme
 
@@ -62,6 +63,7 @@ class StudioController(QObject):
         self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
         self._autosave_timer.timeout.connect(self.save_now)
         self._connect()
+        self.prompt_hint = PromptHint(window.panel, engine, self)
 
     # -- wiring --------------------------------------------------------------------------------------
     def _connect(self) -> None:

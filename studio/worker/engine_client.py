@@ -16,6 +16,7 @@ class EngineClient(QObject):
     _preload = Signal(str)
     _run = Signal(object)
     _parse = Signal(int, str)
+    _describe = Signal(int, str, str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -28,6 +29,7 @@ class EngineClient(QObject):
         self._rescan.connect(self.worker.rescan)
         self._run.connect(self.worker.run_job)
         self._parse.connect(self.worker.parse_parameters)
+        self._describe.connect(self.worker.describe_prompt)
         self._next_token = 1
         self.started = False
 
@@ -56,6 +58,13 @@ class EngineClient(QObject):
         token = self._next_token
         self._next_token += 1
         self._parse.emit(token, text)
+        return token
+
+    def describe(self, model_key: str, prompt: str) -> int:
+        """Ask what the loaded model makes of a prompt; the answer comes back on worker.described."""
+        token = self._next_token
+        self._next_token += 1
+        self._describe.emit(token, model_key, prompt)
         return token
 
     def stop(self) -> None:

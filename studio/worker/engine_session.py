@@ -63,6 +63,14 @@ class EngineSession:
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
                            info.size_multiple, advice)
 
+    def describe_prompt(self, key: str, prompt: str) -> str:
+        """The loaded model's reading of a prompt, for models that offer one (never loads a model)."""
+        key = key or default_model_key()
+        if self.runner is None or key != self.model_key:
+            return ""
+        describe = getattr(self.runner.model, "describe_prompt", None)
+        return describe(prompt) if describe is not None else ""
+
     def run(self, job: Job, on_step: Callable[[StepPreview], None], should_cancel: Callable[[], bool]) -> JobResult:
         choice = self.ensure_model(job.values.model)
         fields = job.values.request_fields() | {"model": choice.key}

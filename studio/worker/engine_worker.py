@@ -37,6 +37,7 @@ class EngineWorker(QObject):
     failed = Signal(object)  # JobFailure (cancelled runs too)
     parsed = Signal(int, object, str)  # token, request fields, model label
     parse_failed = Signal(int, str)
+    described = Signal(int, str)  # token, what the loaded model makes of a prompt ("" when it cannot say)
 
     def __init__(self) -> None:
         super().__init__()
@@ -125,6 +126,15 @@ class EngineWorker(QObject):
             self.status.emit(f"Ready · {choice.label} on {self._session.device}")
         else:
             self.status.emit("No model loaded — pick one in the panel")
+
+    @Slot(int, str, str)
+    def describe_prompt(self, token: int, model_key: str, prompt: str) -> None:
+        try:
+            text = self._session.describe_prompt(model_key, prompt) if self._session is not None else ""
+        except Exception as exc:  # a hint must never cost the user a traceback
+            text = ""
+            traceback.print_exception(exc, file=sys.stderr)
+        self.described.emit(token, text)
 
     @Slot(int, str)
     def parse_parameters(self, token: int, text: str) -> None:

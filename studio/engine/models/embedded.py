@@ -97,6 +97,15 @@ class EmbeddedModel:
         name = self.emoji_names[i] if i < len(self.emoji_names) else str(i)
         return name, self.categories[int(self.emoji_category[i])]
 
+    def describe_prompt(self, prompt: str) -> str:
+        """A one-line hint for the prompt box: the emoji this prompt is closest to, which the
+        pictures and the classifier guidance lean towards (the model knows only emoji)."""
+        text = plain_text(prompt)
+        if not text:
+            return ""
+        name, category = self.nearest_emoji(text)
+        return f"Closest emoji the model knows: {name} ({category})"
+
     def prompt_label(self, text: str) -> int:
         if not text.strip():
             return 0
