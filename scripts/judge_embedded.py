@@ -1,6 +1,6 @@
 """Score whether the embedded model draws what is asked: a held-out judge classifies samples.
 
-    python scripts/judge_embedded.py [--seeds 4] [--steps 20] [--cfg 4] [--classifier-scale 0]
+    python scripts/judge_embedded.py [--seeds 4] [--steps 20] [--cfg 1 3] [--classifier-scale 0 10]
 
 For a fixed list of prompts (each with the emoji category it belongs to) and
 fixed seeds, generate with the shipped model, shrink each result to 32 px and
@@ -55,25 +55,15 @@ def load_judge(root: Path) -> tuple[Classifier, list[str]]:
     return judge.eval(), list(cfg["categories"])
 
 
-def main(argv: list[str] | None = None) -> float:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--cfg", type=float, default=4.0)
-    p.add_argument("--classifier-scale", type=float, default=0.0)
-    p.add_argument("--final", action="store_true", help="judge the super-resolved output (slower)")
-    p.add_argument("--root", type=Path, default=RESOURCE_DIR)
-    a = p.parse_args(argv)
-    torch.set_num_threads(2)
-    model = load_embedded_model(root=a.root)
-    judge, categories = load_judge(a.root)
-    t0 = time.time()
+def score(model, judge, categories: list[str], *, seeds: int, steps: int, cfg: float, classifier_scale: float,
+          final: bool, verbose: bool) -> float:
+    """Fraction of (prompt, seed) samples the judge puts in the prompt's category."""
     hits = 0
     for prompt, expected in PROMPTS:
         if expected not in categories:
             raise ValueError(f"unknown category {expected!r}")
-        images = generate(model, [prompt] * a.seeds, list(range(a.seeds)), steps=a.steps, cfg_scale=a.cfg,
-                          classifier_scale=a.classifier_scale, final=a.final)
+        images = generate(model, [prompt] * seeds, list(range(seeds)), steps=steps, cfg_scale=cfg,
+                          classifier_scale=classifier_scale, final=final)
         x = torch.cat([image_to_unit(im) for im in images])
         if x.shape[-1] != 32:
             x = F.interpolate(x, size=(32, 32), mode="area")
@@ -81,11 +71,39 @@ def main(argv: list[str] | None = None) -> float:
             pred = judge(x).argmax(1).tolist()
         ok = sum(categories[i] == expected for i in pred)
         hits += ok
-        print(f"{prompt:16s} {ok}/{a.seeds}  judged: {', '.join(categories[i] for i in pred)}")
-    score = hits / (len(PROMPTS) * a.seeds)
-    print(f"judge score: {score:.1%} ({hits}/{len(PROMPTS) * a.seeds}); cfg {a.cfg}, steps {a.steps}, "
-          f"classifier scale {a.classifier_scale}, {time.time() - t0:.0f} s")
-    return score
+        if verbose:
+            print(f"{prompt:16s} {ok}/{seeds}  judged: {', '.join(categories[i] for i in pred)}")
+    return hits / (len(PROMPTS) * seeds)
+
+
+def main(argv: list[str] | None = None) -> dict[tuple[float, float], float]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--cfg", type=float, nargs="+", default=[4.0], help="one or more CFG scales")
+    p.add_argument("--classifier-scale", type=float, nargs="+", default=[0.0],
+                   help="one or more classifier-guidance scales (every pair with --cfg is scored)")
+    p.add_argument("--final", action="store_true", help="judge the super-resolved output (slower)")
+    p.add_argument("--quiet", action="store_true", help="only the score table, no per-prompt lines")
+    p.add_argument("--root", type=Path, default=RESOURCE_DIR)
+    a = p.parse_args(argv)
+    torch.set_num_threads(2)
+    model = load_embedded_model(root=a.root)
+    judge, categories = load_judge(a.root)
+    scores = {}
+    for cfg in a.cfg:
+        for cls in a.classifier_scale:
+            t0 = time.time()
+            scores[cfg, cls] = score(model, judge, categories, seeds=a.seeds, steps=a.steps, cfg=cfg,
+                                     classifier_scale=cls, final=a.final, verbose=not a.quiet)
+            n = len(PROMPTS) * a.seeds
+            print(f"judge score: {scores[cfg, cls]:.1%} ({round(scores[cfg, cls] * n)}/{n}); cfg {cfg}, "
+                  f"classifier scale {cls}, steps {a.steps}, {time.time() - t0:.0f} s", flush=True)
+    if len(scores) > 1:
+        print("\n  cfg  classifier  score")
+        for (cfg, cls), value in scores.items():
+            print(f"{cfg:5g}  {cls:10g}  {value:6.1%}")
+    return scores
 
 
 if __name__ == "__main__":
