@@ -19,6 +19,22 @@ PROMPTS = (
 )
 
 
+def with_row_labels(img: Image.Image, labels: tuple[str, ...], title: str) -> Image.Image:
+    """The grid with each row's prompt written to its left and the settings above it."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=16)
+    margin, header = 150, 28
+    out = Image.new("RGB", (img.width + margin, img.height + header), (255, 255, 255))
+    out.paste(img, (margin, header))
+    draw = ImageDraw.Draw(out)
+    draw.text((6, 5), title, fill=(60, 60, 60), font=font)
+    row = img.height / len(labels)
+    for i, label in enumerate(labels):
+        draw.text((6, header + row * (i + 0.5)), label, fill=(20, 20, 20), font=font, anchor="lm")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("resources/embedded/samples.png"))
@@ -39,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
                            classifier_scale=a.classifier_scale, final=not a.base_only)
     img = Image.fromarray(grid(images, a.seeds))
     img = img.resize((img.width * a.scale, img.height * a.scale), Image.Resampling.NEAREST)
+    img = with_row_labels(img, PROMPTS, title=f"CFG {a.cfg:g}, classifier guidance {a.classifier_scale:g}, "
+                                               f"{a.steps} steps, seeds 0-{a.seeds - 1}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     img.save(a.out)
     print(f"wrote {a.out}: rows = {', '.join(PROMPTS)}")
