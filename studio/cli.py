@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                      help="apply CFG only for sigma in (LO, HI]")
     gen.add_argument("--classifier-scale", type=float, default=0.0)
+    gen.add_argument("--clip-skip", type=int, default=None,
+                     help="CLIP layers to skip from the end, AUTOMATIC1111's 'Clip skip' (SD 1.x/2.x)")
     gen.add_argument("--threshold", type=float, default=None, help="dynamic thresholding percentile")
     gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     gen.add_argument("--seed", type=int, default=None, help="default: random")
@@ -83,7 +85,8 @@ def _request_from_args(args, model):
         classifier_scale=args.classifier_scale, dynamic_threshold=args.threshold, eta=args.eta, seed=seed,
         width=width, height=height, strength=strength, init_image=init,
         mask=_mask_from_file(args.mask, width, height) if args.mask is not None else None,
-        mask_feather=args.feather, resample=args.resample)
+        mask_feather=args.feather, resample=args.resample,
+        clip_skip=args.clip_skip if args.clip_skip is not None else base.clip_skip)
 
 
 def _generate(args) -> int:

@@ -57,7 +57,7 @@ def test_reads_automatic1111_files(tmp_path):
     assert (r.steps, r.sampler, r.spacing, r.cfg_scale, r.seed) == (30, "dpmpp_2m", "karras", 7.0, 3054741874)
     assert (r.width, r.height, r.strength) == (512, 768, 0.55)
     assert parsed.model_label == "v1-5-pruned-emaonly"
-    assert parsed.unknown["Lora hashes"] == "foo: 1234abcd" and parsed.unknown["Clip skip"] == "2"
+    assert parsed.unknown["Lora hashes"] == "foo: 1234abcd" and r.clip_skip == 2
 
 
 def test_reads_newer_schedule_type_and_no_negative():

@@ -21,8 +21,10 @@ prompts = st.lists(line, min_size=1, max_size=3).map("\n".join).filter(
     sampler=st.sampled_from(list(SAMPLERS)), spacing=st.sampled_from(["leading", "trailing", "linspace", "karras"]),
     steps=st.integers(1, 1000), cfg=st.floats(0, 30).map(lambda v: round(v, 2)),
     seed=st.integers(0, 2**63 - 1), size=st.tuples(st.integers(1, 256), st.integers(1, 256)),
+    clip_skip=st.integers(1, 12),
 )
-def test_round_trip(prompt, negative, sampler, spacing, steps, cfg, seed, size):
+def test_round_trip(prompt, negative, sampler, spacing, steps, cfg, seed, size, clip_skip):
     r = GenerationRequest(prompt=prompt, negative_prompt=negative, sampler=sampler, spacing=spacing, steps=steps,
-                          cfg_scale=cfg, seed=seed, width=size[0] * 8, height=size[1] * 8, model="toy")
+                          cfg_scale=cfg, seed=seed, width=size[0] * 8, height=size[1] * 8, model="toy",
+                          clip_skip=clip_skip)
     assert parse_parameters(format_parameters(r, "Some model")).request == r

@@ -389,3 +389,31 @@ def test_break_and_long_lists_split_chunks_where_users_expect(saved):
     comma = tokenizer(",", add_special_tokens=False).input_ids[-1]
     first = [t for t in rows[0][0][1:] if t not in (tokenizer.eos_token_id, tokenizer.pad_token_id)]
     assert len(rows) == 2 and first[-1] == comma and len(first) < 75
+
+
+def test_clip_skip_reads_an_earlier_layer_through_the_final_norm(saved):
+    _, folder, _, _ = saved["sd1"]
+    model = load_sd_model(folder)
+    assert model.info.clip_skip
+    one, _ = model.encode_prompt("a red apple", "", SIZE, SIZE)
+    two, _ = model.encode_prompt("a red apple", "", SIZE, SIZE, clip_skip=2)
+    encoder = model.prompts.encoders[0]
+    ids = torch.tensor([model.prompts.token_chunks("a red apple", model.prompts.tokenizers[0])[0][0]])
+    with torch.no_grad():
+        out = encoder(ids, output_hidden_states=True)
+        expected = getattr(encoder, "text_model", encoder).final_layer_norm(out.hidden_states[-2])
+    assert torch.allclose(two["context"], expected.float(), atol=1e-6)
+    assert not torch.allclose(one["context"], two["context"])
+    Runner(model).run(request(steps=2, clip_skip=2))
+    with pytest.raises(ValueError, match="layers"):
+        model.encode_prompt("a", "", SIZE, SIZE, clip_skip=12)  # the tiny test encoder has fewer layers
+
+
+def test_clip_skip_on_a_model_without_clip_layers_names_the_field(saved):
+    from studio.engine.request import RequestError
+
+    model = load_sd_model(saved["sdxl"][1])
+    assert not model.info.clip_skip
+    with pytest.raises(RequestError) as err:
+        Runner(model).run(request(steps=1, clip_skip=2))
+    assert err.value.field == "clip_skip" and "set it to 1" in str(err.value)

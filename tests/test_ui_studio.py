@@ -252,6 +252,14 @@ def test_classifier_scale_is_enabled_only_for_a_model_with_a_classifier(studio):
     assert not panel.classifier.isEnabled() and panel.values().classifier_scale == 0.0
 
 
+def test_clip_skip_is_enabled_only_for_a_model_that_reads_clip_layers(studio):
+    panel = studio.window.panel
+    set_panel(studio, clip_skip=2)
+    assert not panel.clip_skip.isEnabled() and panel.values().clip_skip == 1  # the toy model: ignored, sent as 1
+    panel.set_model_info(ModelChoice("sd:x", "SD", has_classifier=False, clip_skip=True))
+    assert panel.clip_skip.isEnabled() and panel.values().clip_skip == 2
+
+
 def test_autosave_restores_canvas_mask_and_panel_after_a_crash(qtbot, tmp_path):
     first = make_studio(qtbot, tmp_path)
     canvas = first.window.canvas

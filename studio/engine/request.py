@@ -11,6 +11,7 @@ from .samplers import get_sampler
 from .schedules import SPACINGS
 
 MAX_SEED = 2**63 - 1
+MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
 
 
 class RequestError(ValueError):
@@ -43,6 +44,7 @@ class GenerationRequest:
     mask: np.ndarray | None = field(default=None, compare=False, repr=False)  # float [H, W], 1 = paint
     mask_feather: float = 0.0  # pixels
     resample: int = 0  # RePaint-style extra passes per step when inpainting
+    clip_skip: int = 1  # CLIP layers to skip from the end (AUTOMATIC1111's "Clip skip"; 1 is the last layer)
 
     def with_changes(self, **changes) -> GenerationRequest:
         return replace(self, **changes)
@@ -72,6 +74,8 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
         raise RequestError("eta", f"must be between 0 and 1, got {r.eta}")
     if r.mask_feather < 0:
         raise RequestError("mask_feather", f"must be 0 or more pixels, got {r.mask_feather}")
+    if not isinstance(r.clip_skip, int) or not 1 <= r.clip_skip <= MAX_CLIP_SKIP:
+        raise RequestError("clip_skip", f"must be a whole number from 1 to {MAX_CLIP_SKIP}, got {r.clip_skip!r}")
     if r.resample < 0:
         raise RequestError("resample", f"must be 0 or more, got {r.resample}")
     if r.guidance_interval is not None:

@@ -84,6 +84,8 @@ class Runner:
         """Run ``request``; with ``branch_from=(run_id, k)`` continue that run after its step k."""
         model = self.model
         validate_request(request, model.info.size_multiple)
+        if request.clip_skip != 1 and not model.info.clip_skip:
+            raise RequestError("clip_skip", f"model {model.info.name!r} has no CLIP layers to skip; set it to 1")
         spec = get_sampler(request.sampler)
         run_id = self._next_id
         self._next_id += 1
@@ -112,7 +114,8 @@ class Runner:
         else:
             x, sigmas, noise, start, carry, kept, parent = self._resume(branch_from, request, sigmas, generator)
 
-        cond, uncond = model.encode_prompt(request.prompt, request.negative_prompt, request.width, request.height)
+        cond, uncond = model.encode_prompt(request.prompt, request.negative_prompt, request.width, request.height,
+                                           clip_skip=request.clip_skip)
         denoise = self._guided_denoiser(request, uncond)
         if request.mask is not None:
             latent_mask = mask_to_latent(

@@ -61,6 +61,8 @@ def format_parameters(request: GenerationRequest, model_label: str = "") -> str:
         pairs.append(("Classifier scale", _number(request.classifier_scale)))
     if request.dynamic_threshold is not None:
         pairs.append(("Dynamic threshold", _number(request.dynamic_threshold)))
+    if request.clip_skip != 1:
+        pairs.append(("Clip skip", request.clip_skip))
     if spec.name == "ddim" and request.eta:
         pairs.append(("Eta DDIM", _number(request.eta)))
     if request.model:
@@ -147,7 +149,8 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
                             ("CFG Rescale phi", "guidance_rescale", float),
                             ("Classifier scale", "classifier_scale", float),
                             ("Dynamic threshold", "dynamic_threshold", float), ("Eta DDIM", "eta", float),
-                            ("RePaint resample", "resample", int), ("Studio model", "model", str)):
+                            ("RePaint resample", "resample", int), ("Clip skip", "clip_skip", int),
+                            ("Studio model", "model", str)):
         if (value := take(key, conv)) is not None:
             changes[name] = value
     if (size := take("Size", lambda v: SIZE_RE.match(v).groups())) is not None:

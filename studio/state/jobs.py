@@ -86,6 +86,7 @@ class ModelChoice:
     default_size: tuple[int, int] | None = None
     size_multiple: int = 8
     recommended: RecommendedSettings | None = None
+    clip_skip: bool = False  # whether the model honours clip skip
 
 
 @dataclass(frozen=True)

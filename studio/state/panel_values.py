@@ -27,6 +27,7 @@ class PanelValues:
     guidance_rescale: float = 0.0
     guidance_interval: tuple[float, float] | None = None  # (sigma_lo, sigma_hi)
     classifier_scale: float = 0.0
+    clip_skip: int = 1  # Stable Diffusion 1.x/2.x only (AUTOMATIC1111's "Clip skip")
     seed: int = 1
     seed_mode: str = "random"
     width: int = 64  # the embedded model's size (its 32 px base plus the 2x super-resolution stage)
@@ -48,7 +49,8 @@ class PanelValues:
             "prompt": self.prompt, "negative_prompt": self.negative_prompt, "model": self.model,
             "sampler": self.sampler, "spacing": self.spacing, "steps": self.steps, "cfg_scale": self.cfg_scale,
             "guidance_rescale": self.guidance_rescale, "guidance_interval": self.guidance_interval,
-            "classifier_scale": self.classifier_scale, "seed": self.seed, "width": self.width,
+            "classifier_scale": self.classifier_scale, "clip_skip": self.clip_skip, "seed": self.seed,
+            "width": self.width,
             "height": self.height, "strength": self.strength, "mask_feather": self.mask_feather,
         }
 

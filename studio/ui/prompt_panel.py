@@ -64,6 +64,7 @@ class PromptPanel(QWidget):
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._updating = False
         self._has_classifier = False
+        self._has_clip_skip = False
         self._pending_model = ""
         self._pending_sampler = ""
         self._build()
@@ -115,6 +116,9 @@ class PromptPanel(QWidget):
         sampling.addRow("Sampler", self.sampler)
         sampling.addRow("", self.karras)
         sampling.addRow("Steps", self.steps)
+        self.clip_skip = _spin(1, 12)
+        self.clip_skip.setObjectName("clip_skip")
+        sampling.addRow("Clip skip", self.clip_skip)
 
         self.cfg = _dspin(0, 30, 0.5, 1)
         self.cfg.setObjectName("cfg_scale")
@@ -196,7 +200,8 @@ class PromptPanel(QWidget):
         for signal in (self.prompt.textChanged, self.negative.textChanged, self.karras.toggled,
                        self.steps.valueChanged, self.cfg.valueChanged, self.rescale.valueChanged,
                        self.interval_on.toggled, self.interval_lo.valueChanged, self.interval_hi.valueChanged,
-                       self.classifier.valueChanged, self.seed.valueChanged, self.seed_mode.currentIndexChanged,
+                       self.classifier.valueChanged, self.clip_skip.valueChanged, self.seed.valueChanged,
+                       self.seed_mode.currentIndexChanged,
                        self.width_box.valueChanged, self.height_box.valueChanged, self.batch.valueChanged,
                        self.strength.valueChanged, self.feather.valueChanged, self.sampler.currentIndexChanged):
             signal.connect(self._changed)
@@ -239,7 +244,8 @@ class PromptPanel(QWidget):
             sampler=self.sampler.currentData() or self._pending_sampler,
             spacing="karras" if self.karras.isChecked() else NON_KARRAS_SPACING, steps=self.steps.value(),
             cfg_scale=self.cfg.value(), guidance_rescale=self.rescale.value(), guidance_interval=interval,
-            classifier_scale=self.classifier.value() if self._has_classifier else 0.0, seed=self.seed.value(),
+            classifier_scale=self.classifier.value() if self._has_classifier else 0.0,
+            clip_skip=self.clip_skip.value() if self._has_clip_skip else 1, seed=self.seed.value(),
             seed_mode=self.seed_mode.currentData(), width=self.width_box.value(), height=self.height_box.value(),
             strength=self.strength.value(), mask_feather=self.feather.value(), batch_count=self.batch.value())
 
@@ -263,6 +269,7 @@ class PromptPanel(QWidget):
             self.interval_lo.setValue(lo)
             self.interval_hi.setValue(hi)
             self.classifier.setValue(values.classifier_scale)
+            self.clip_skip.setValue(values.clip_skip)
             self.seed.setValue(min(values.seed, MAX_SEED))
             self.seed_mode.setCurrentIndex(max(0, self.seed_mode.findData(values.seed_mode)))
             self.width_box.setValue(values.width)
@@ -310,18 +317,23 @@ class PromptPanel(QWidget):
     def set_model_info(self, choice: ModelChoice) -> None:
         """Enable the classifier scale only for a model that has a classifier."""
         self._has_classifier = bool(choice.has_classifier)
+        self._has_clip_skip = bool(choice.clip_skip)
         self._sync_enabled()
 
     def mark_field(self, field: str | None) -> None:
         """Outline the widget of the setting an error names (cleared by passing None)."""
-        for widget in (self.prompt, self.model, self.sampler, self.steps, self.cfg, self.classifier, self.seed,
-                       self.width_box, self.height_box, self.strength):
+        for widget in (self.prompt, self.model, self.sampler, self.steps, self.cfg, self.classifier, self.clip_skip,
+                       self.seed, self.width_box, self.height_box, self.strength):
             widget.setProperty("error", widget.objectName() == field)
             widget.style().unpolish(widget)
             widget.style().polish(widget)
 
     def _sync_enabled(self) -> None:
         self.classifier.setEnabled(self._has_classifier)
+        self.clip_skip.setEnabled(self._has_clip_skip)
+        self.clip_skip.setToolTip("Read the CLIP text encoder this many layers from its end (2 suits many "
+                                  "anime-style SD 1.5 models)" if self._has_clip_skip else
+                                  "Only Stable Diffusion 1.x and 2.x models read CLIP layers this way")
         self.classifier.setToolTip("Classifier guidance scale: steer towards the prompt's class with the model's "
                                    "noisy classifier" if self._has_classifier else "This model has no classifier")
         self.interval_lo.setEnabled(self.interval_on.isChecked())

@@ -61,7 +61,7 @@ class EngineSession:
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
                                      info.recommended.classifier_scale)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
-                           info.size_multiple, advice)
+                           info.size_multiple, advice, info.clip_skip)
 
     def describe_prompt(self, key: str, prompt: str) -> str:
         """The loaded model's reading of a prompt, for models that offer one (never loads a model)."""
@@ -91,7 +91,8 @@ class EngineSession:
         request = parsed.request
         fields = {name: getattr(request, name) for name in (
             "prompt", "negative_prompt", "model", "sampler", "spacing", "steps", "cfg_scale", "guidance_rescale",
-            "guidance_interval", "classifier_scale", "seed", "width", "height", "strength", "mask_feather")}
+            "guidance_interval", "classifier_scale", "clip_skip", "seed", "width", "height", "strength",
+            "mask_feather")}
         return fields, parsed.model_label
 
 

@@ -40,6 +40,7 @@ class ModelInfo:
     size_multiple: int = 8  # width and height must be multiples of this
     has_classifier: bool = False
     recommended: Recommended = Recommended()
+    clip_skip: bool = False  # whether encode_prompt honours clip_skip (SD 1.x / 2.x CLIP encoders)
 
 
 class DiffusionModel(Protocol):
@@ -48,8 +49,13 @@ class DiffusionModel(Protocol):
     device: torch.device
     dtype: torch.dtype
 
-    def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
-        """Conditioning for the prompt and for the negative (unconditional) prompt, batch 1."""
+    def encode_prompt(
+        self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1
+    ) -> tuple[Cond, Cond]:
+        """Conditioning for the prompt and for the negative (unconditional) prompt, batch 1.
+
+        ``clip_skip`` > 1 reads the text encoder that many layers from the end; models
+        whose ``info.clip_skip`` is False ignore it (the runner refuses such requests)."""
         ...
 
     def denoiser(self) -> Denoiser: ...

@@ -112,7 +112,9 @@ class EmbeddedModel:
         i = int((self.emoji_embedding @ self.embed_text(text)[0]).argmax())
         return int(self.emoji_category[i])
 
-    def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
+    def encode_prompt(
+        self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1
+    ) -> tuple[Cond, Cond]:
         # A sentence encoder has no token weights: emphasis syntax from AUTOMATIC1111 is read as plain words.
         prompt, negative_prompt = plain_text(prompt), plain_text(negative_prompt)
         label = torch.tensor([self.prompt_label(prompt)], device=self.device)

@@ -104,7 +104,9 @@ class ToyShapesModel:
         x0 = mean_mu + shrink * (x.flatten(1) - mean_mu)
         return x0.view_as(x)
 
-    def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
+    def encode_prompt(
+        self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1
+    ) -> tuple[Cond, Cond]:
         # Emphasis syntax pasted from AUTOMATIC1111 is read as plain words here.
         logw = _prompt_weights(plain_text(prompt), self.components)
         # The unconditional branch is the negative prompt's distribution (all components when empty):

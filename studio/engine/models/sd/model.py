@@ -52,8 +52,9 @@ class StableDiffusionModel:
         scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
         # CFG 7 is what SD 1.x/2.x were tuned for; SDXL's model card and users settle nearer 5-6.
         recommended = Recommended(steps=25, cfg_scale=6.0 if family == "sdxl" else 7.0)
+        # Clip skip as AUTOMATIC1111 offers it: SD 1.x and 2.x; SDXL already reads penultimate layers.
         self.info = ModelInfo(name, family, int(self.unet.config.in_channels), scale, default_size, scale,
-                              recommended=recommended)
+                              recommended=recommended, clip_skip=family != "sdxl")
         self.schedule = schedule
         self.prediction = prediction
         self.device = device
@@ -72,9 +73,11 @@ class StableDiffusionModel:
         self._preview: Callable[[torch.Tensor], np.ndarray] = LinearPreview(family, device)
 
     # -- conditioning and the network ------------------------------------------------------
-    def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int) -> tuple[Cond, Cond]:
+    def encode_prompt(
+        self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1
+    ) -> tuple[Cond, Cond]:
         with _readable_oom("encoding the prompt"):
-            cond, uncond = self.prompts.encode(prompt, negative_prompt)
+            cond, uncond = self.prompts.encode(prompt, negative_prompt, clip_skip if self.info.clip_skip else 1)
         if self.info.family == "sdxl":
             # SDXL's size conditioning: original size, crop top-left, target size (Podell et al. 2023, sec. 2.2).
             time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32, device=self.device)

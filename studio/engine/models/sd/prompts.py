@@ -64,35 +64,48 @@ class PromptEncoder:
         return len(self.token_chunks(text, self.tokenizers[0]))
 
     @torch.no_grad()
-    def _encode(self, text: str, chunks: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _encode(self, text: str, chunks: int, clip_skip: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
         contexts, pooled = [], None
         for encoder, tokenizer in zip(self.encoders, self.tokenizers, strict=True):
             rows = self.token_chunks(text, tokenizer)
             rows += self.token_chunks("", tokenizer) * (chunks - len(rows))
             ids = torch.tensor([r[0] for r in rows], dtype=torch.long, device=self.device)
             weights = torch.tensor([r[1] for r in rows], dtype=torch.float32, device=self.device)
-            out = encoder(ids, output_hidden_states=self.family == "sdxl")
+            out = encoder(ids, output_hidden_states=self.family == "sdxl" or clip_skip > 1)
             if self.family == "sdxl":
                 hidden = out.hidden_states[-2]  # SDXL reads both encoders' penultimate layer
                 if hasattr(out, "text_embeds"):
                     pooled = out.text_embeds[:1]  # the first chunk's pooled embedding, as AUTOMATIC1111 does
+            elif clip_skip > 1:
+                # AUTOMATIC1111's clip skip: an earlier layer's states, through the final layer norm
+                # the last layer's output gets (hidden_states[-1] is that layer before the norm).
+                layer = out.hidden_states[-clip_skip]
+                hidden = _text_model(encoder).final_layer_norm(layer)
             else:
                 hidden = out.last_hidden_state
             hidden = emphasise(hidden.float(), weights)
             contexts.append(hidden.reshape(1, -1, hidden.shape[-1]))
         return torch.cat(contexts, dim=-1).float(), None if pooled is None else pooled.float()
 
-    def encode(self, prompt: str, negative: str) -> tuple[dict, dict]:
+    def encode(self, prompt: str, negative: str, clip_skip: int = 1) -> tuple[dict, dict]:
         chunks = max(self.chunk_count(prompt), self.chunk_count(negative))
-        ctx, pooled = self._encode(prompt, chunks)
+        layers = len(_text_model(self.encoders[0]).encoder.layers)
+        if clip_skip > layers:
+            raise ValueError(f"clip skip {clip_skip} is more than the text encoder's {layers} layers")
+        ctx, pooled = self._encode(prompt, chunks, clip_skip)
         if self.zeros_for_empty and not negative.strip():
             nctx, npooled = torch.zeros_like(ctx), None if pooled is None else torch.zeros_like(pooled)
         else:
-            nctx, npooled = self._encode(negative, chunks)
+            nctx, npooled = self._encode(negative, chunks, clip_skip)
         cond, uncond = {"context": ctx}, {"context": nctx}
         if pooled is not None:
             cond["pooled"], uncond["pooled"] = pooled, npooled
         return cond, uncond
+
+
+def _text_model(encoder):
+    """The CLIP transformer inside a text encoder (transformers 4 nests it as .text_model; 5 does not)."""
+    return getattr(encoder, "text_model", encoder)
 
 
 def emphasise(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
