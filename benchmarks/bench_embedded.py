@@ -38,7 +38,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cfg", type=float, default=4.0)
+    p.add_argument("--cfg", type=float, default=3.0)
+    p.add_argument("--classifier-scale", type=float, default=0.0, help="classifier guidance (adds a gradient per step)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
@@ -47,7 +48,8 @@ def main() -> None:
     model.encode_prompt("warm up", "", 32, 32)
     w, h = model.info.default_size
     runner = Runner(model)
-    req = GenerationRequest(prompt="red heart", steps=a.steps, cfg_scale=a.cfg, width=w, height=h,
+    req = GenerationRequest(prompt="red heart", steps=a.steps, cfg_scale=a.cfg, classifier_scale=a.classifier_scale,
+                            width=w, height=h,
                             sampler="dpmpp_2m", spacing="karras", seed=0)
     runner.run(req)  # warm-up: first calls pay for allocation and kernel selection
     full = _median(lambda: runner.run(req.with_changes(seed=req.seed + 1)), a.repeats)
@@ -58,8 +60,8 @@ def main() -> None:
     print(f"model load            {load_s:6.3f} s")
     print(f"prompt encode (new)   {prompt:6.3f} s")
     print(f"decode (SR={'yes' if model.sr is not None else 'no '})       {decode:6.3f} s")
-    print(f"one {w}x{h} image, {a.steps} steps, cfg {a.cfg}: {full:6.3f} s (median of {a.repeats}, "
-          f"{a.threads} threads)")
+    print(f"one {w}x{h} image, {a.steps} steps, cfg {a.cfg:g}, classifier {a.classifier_scale:g}: {full:6.3f} s "
+          f"(median of {a.repeats}, {a.threads} threads)")
 
 
 if __name__ == "__main__":

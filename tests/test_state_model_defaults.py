@@ -27,3 +27,16 @@ def test_a_model_with_a_classifier_gets_its_classifier_scale():
 def test_nothing_known_changes_nothing():
     values = PanelValues()
     assert apply_model_defaults(values, ModelChoice("k", "K")) == (values, "")
+
+
+def test_first_start_defaults_are_the_embedded_models_recommended_settings():
+    import json
+
+    from studio.engine.models.embedded import RESOURCE_DIR
+
+    advice = json.loads((RESOURCE_DIR / "config.json").read_text())["recommended"]
+    values = PanelValues()
+    assert (values.steps, values.cfg_scale, values.classifier_scale) == (
+        advice["steps"], advice["cfg_scale"], advice["classifier_scale"])
+    base = json.loads((RESOURCE_DIR / "config.json").read_text())["base_size"] * 2  # after the SR stage
+    assert (values.width, values.height) == (base, base)

@@ -17,13 +17,13 @@ NON_KARRAS_SPACING = "leading"
 
 @dataclass(frozen=True)
 class PanelValues:
-    prompt: str = "red circle"
+    prompt: str = "red heart"
     negative_prompt: str = ""
     model: str = ""  # empty: the engine's default model
     sampler: str = "dpmpp_2m"
     spacing: str = "leading"
     steps: int = 20
-    cfg_scale: float = 5.0
+    cfg_scale: float = 3.0  # the embedded (default) model's recommended settings; a test keeps them in step
     guidance_rescale: float = 0.0
     guidance_interval: tuple[float, float] | None = None  # (sigma_lo, sigma_hi)
     classifier_scale: float = 0.0

@@ -80,7 +80,7 @@ class PromptPanel(QWidget):
 
         self.prompt = PromptEdit()
         self.prompt.setToolTip(EMPHASIS_TIP)
-        self.prompt.setPlaceholderText("Describe the image: “red circle”, “a smiling sun”…")
+        self.prompt.setPlaceholderText("Describe the image: “red heart”, “a red car”, “flag of France”…")
         self.prompt.setObjectName("prompt")
         self.prompt.setFixedHeight(70)
         self.negative = PromptEdit()
