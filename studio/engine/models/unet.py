@@ -4,10 +4,9 @@ Conditioning: one vector per image (a pooled sentence embedding, and for
 super-resolution the noise-augmentation level) is added to the time embedding
 and injected as a scale and shift after each block's norm (FiLM, improved DDPM's
 "scale-shift norm"). Optionally the prompt's token states also enter through
-cross-attention at the low resolutions (as in latent diffusion and Imagen): a
-vector added to the time embedding turned out too weak a channel for the prompt
-(guidance barely changed the picture), while attention lets each image position
-read the words it needs. A learned null token is always attendable, so a prompt
+cross-attention at the low resolutions (as in latent diffusion and Imagen). With
+the pooled vector alone the prompt had a weak voice (held-out judge 42% at CFG 3);
+growing cross-attention at 8x8 and training on took it to 59% (MODEL_CARD.md). A learned null token is always attendable, so a prompt
 with no tokens (the unconditional branch) is well defined.
 """
 
