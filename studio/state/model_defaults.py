@@ -14,7 +14,7 @@ def apply_model_defaults(values: PanelValues, choice: ModelChoice) -> tuple[Pane
     """(the panel values with the model's size and advice applied, a one-line summary for the status bar).
 
     Like InvokeAI's per-model default settings: a model drawn at the wrong size or guidance
-    scale looks broken (SD 1.5 at 1024 px, the embedded model at CFG 7 with no classifier),
+    scale looks broken (SD 1.5 at 1024 px, the embedded model at 512 px or CFG 7),
     so picking one starts from what it was made for. The prompt, seed and sampler stay.
     """
     changes: dict = {}

@@ -91,9 +91,13 @@ class EmbeddedModel:
             return {"text": pooled}
         return {"text": pooled, "tokens": tokens, "token_mask": mask}
 
+    def _nearest_index(self, text: str) -> int:
+        """Row of emoji_index closest to a prompt (cosine: both sides are unit vectors)."""
+        return int((self.emoji_embedding @ self.embed_text(text)[0]).argmax())
+
     def nearest_emoji(self, text: str) -> tuple[str, str]:
         """(emoji name, category) closest to a prompt: what the classifier guidance aims at."""
-        i = int((self.emoji_embedding @ self.embed_text(text)[0]).argmax())
+        i = self._nearest_index(text)
         name = self.emoji_names[i] if i < len(self.emoji_names) else str(i)
         return name, self.categories[int(self.emoji_category[i])]
 
@@ -109,8 +113,7 @@ class EmbeddedModel:
     def prompt_label(self, text: str) -> int:
         if not text.strip():
             return 0
-        i = int((self.emoji_embedding @ self.embed_text(text)[0]).argmax())
-        return int(self.emoji_category[i])
+        return int(self.emoji_category[self._nearest_index(text)])
 
     def encode_prompt(
         self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1

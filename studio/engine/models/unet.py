@@ -6,8 +6,9 @@ and injected as a scale and shift after each block's norm (FiLM, improved DDPM's
 "scale-shift norm"). Optionally the prompt's token states also enter through
 cross-attention at the low resolutions (as in latent diffusion and Imagen). With
 the pooled vector alone the prompt had a weak voice (held-out judge 42% at CFG 3);
-growing cross-attention at 8x8 and training on took it to 59% (MODEL_CARD.md). A learned null token is always attendable, so a prompt
-with no tokens (the unconditional branch) is well defined.
+growing cross-attention at 8x8 and training on took it to 59% (MODEL_CARD.md).
+A learned null token is always attendable, so a prompt with no tokens (the
+unconditional branch) is well defined.
 """
 
 from __future__ import annotations

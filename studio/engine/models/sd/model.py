@@ -77,7 +77,7 @@ class StableDiffusionModel:
         self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1
     ) -> tuple[Cond, Cond]:
         with _readable_oom("encoding the prompt"):
-            cond, uncond = self.prompts.encode(prompt, negative_prompt, clip_skip if self.info.clip_skip else 1)
+            cond, uncond = self.prompts.encode(prompt, negative_prompt, clip_skip)
         if self.info.family == "sdxl":
             # SDXL's size conditioning: original size, crop top-left, target size (Podell et al. 2023, sec. 2.2).
             time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32, device=self.device)

@@ -72,7 +72,7 @@ class PromptEncoder:
             ids = torch.tensor([r[0] for r in rows], dtype=torch.long, device=self.device)
             weights = torch.tensor([r[1] for r in rows], dtype=torch.float32, device=self.device)
             out = encoder(ids, output_hidden_states=self.family == "sdxl" or clip_skip > 1)
-            if self.family == "sdxl":
+            if self.family == "sdxl":  # clip skip does not apply (the runner refuses it for SDXL)
                 hidden = out.hidden_states[-2]  # SDXL reads both encoders' penultimate layer
                 if hasattr(out, "text_embeds"):
                     pooled = out.text_embeds[:1]  # the first chunk's pooled embedding, as AUTOMATIC1111 does
