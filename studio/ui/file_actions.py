@@ -31,9 +31,8 @@ class FileActions(QObject):
         self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
         self._parse_tokens: dict[int, str] = {}  # parse requests in flight -> file name
         w = window
-        engine.worker.parsed.connect(self._on_parsed)
-        # A bound slot, not a lambda: PySide runs a lambda in the emitting (engine) thread.
-        engine.worker.parse_failed.connect(self._on_parse_failed)
+        engine.parsed.connect(self._on_parsed)
+        engine.parse_failed.connect(self._on_parse_failed)
         w.canvas.image_dropped.connect(self.open_file)
         w.file_dropped.connect(self.open_file)
         w.open_action.triggered.connect(self._ask_open)

@@ -28,9 +28,8 @@ class PromptHint(QObject):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.ask)
         panel.prompt.textChanged.connect(self._timer.start)
-        # Bound slots, not lambdas: PySide runs a lambda in the emitting (engine) thread.
-        engine.worker.model_loaded.connect(self._on_model_loaded)
-        engine.worker.described.connect(self._on_described)
+        engine.model_loaded.connect(self._on_model_loaded)
+        engine.described.connect(self._on_described)
 
     @Slot(object)
     def _on_model_loaded(self, _choice: object) -> None:

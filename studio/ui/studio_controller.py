@@ -67,17 +67,17 @@ class StudioController(QObject):
 
     # -- wiring --------------------------------------------------------------------------------------
     def _connect(self) -> None:
-        w, worker = self.window, self.engine.worker
+        w, engine = self.window, self.engine
         self._autosave_failed.connect(self._show_autosave_error)
         self._history_failed.connect(lambda exc: w.banner.show_error(
             f"Could not save to the history folder {self.paths.history_dir}: {exc}"))
-        worker.status.connect(w.status.set_engine_status)
-        worker.ready.connect(self._on_ready)
-        worker.start_failed.connect(self._on_start_failed)
-        worker.model_loaded.connect(self._on_model_loaded)
-        worker.step.connect(self._on_step)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
+        engine.status.connect(w.status.set_engine_status)
+        engine.ready.connect(self._on_ready)
+        engine.start_failed.connect(self._on_start_failed)
+        engine.model_loaded.connect(self._on_model_loaded)
+        engine.step.connect(self._on_step)
+        engine.finished.connect(self._on_finished)
+        engine.failed.connect(self._on_failed)
 
         w.panel.generate_requested.connect(self.generate)
         w.panel.model_selected.connect(self._on_model_selected)

@@ -1,15 +1,33 @@
-"""The UI's handle on the engine thread: starts it, sends it jobs, cancels, and stops it on exit."""
+"""The UI's handle on the engine thread: starts it, sends it jobs, cancels, and stops it on exit.
+
+EngineClient is the engine's one face on the UI thread. The worker's signals are emitted on the engine
+thread; the client re-emits each of them from a slot of its own, so whatever the UI connects to the
+client (bound methods and lambdas alike) runs on the UI thread. UI code never connects to the worker.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..state.jobs import Job
 from .engine_worker import EngineWorker
 
+STOP_WAIT_MS = 10_000  # closing waits this long at most for the step under way (a large model's step)
+
 
 class EngineClient(QObject):
-    """Lives on the UI thread. Its private signals cross to the worker queued; the worker's signals come back."""
+    """Lives on the UI thread. Its private signals cross to the worker queued; the worker's come back here."""
+
+    status = Signal(str)
+    ready = Signal(object)  # EngineCatalog
+    start_failed = Signal(str)
+    model_loaded = Signal(object)  # ModelChoice
+    step = Signal(object)  # StepPreview
+    finished = Signal(object)  # JobResult
+    failed = Signal(object)  # JobFailure (cancelled runs too)
+    parsed = Signal(int, object, str)  # token, request fields, model label
+    parse_failed = Signal(int, str)
+    described = Signal(int, str)  # token, what the loaded model makes of a prompt
 
     _start = Signal(str, int, str, object)
     _rescan = Signal(object)
@@ -30,9 +48,62 @@ class EngineClient(QObject):
         self._run.connect(self.worker.run_job)
         self._parse.connect(self.worker.parse_parameters)
         self._describe.connect(self.worker.describe_prompt)
+        # Bound slots of this object (which lives on the UI thread): Qt queues the calls to this thread.
+        self.worker.status.connect(self._relay_status)
+        self.worker.ready.connect(self._relay_ready)
+        self.worker.start_failed.connect(self._relay_start_failed)
+        self.worker.model_loaded.connect(self._relay_model_loaded)
+        self.worker.step.connect(self._relay_step)
+        self.worker.finished.connect(self._relay_finished)
+        self.worker.failed.connect(self._relay_failed)
+        self.worker.parsed.connect(self._relay_parsed)
+        self.worker.parse_failed.connect(self._relay_parse_failed)
+        self.worker.described.connect(self._relay_described)
         self._next_token = 1
         self.started = False
 
+    # -- the worker's signals, re-emitted on the UI thread -------------------------------------------
+    @Slot(str)
+    def _relay_status(self, text: str) -> None:
+        self.status.emit(text)
+
+    @Slot(object)
+    def _relay_ready(self, catalog: object) -> None:
+        self.ready.emit(catalog)
+
+    @Slot(str)
+    def _relay_start_failed(self, message: str) -> None:
+        self.start_failed.emit(message)
+
+    @Slot(object)
+    def _relay_model_loaded(self, choice: object) -> None:
+        self.model_loaded.emit(choice)
+
+    @Slot(object)
+    def _relay_step(self, event: object) -> None:
+        self.step.emit(event)
+
+    @Slot(object)
+    def _relay_finished(self, result: object) -> None:
+        self.finished.emit(result)
+
+    @Slot(object)
+    def _relay_failed(self, failure: object) -> None:
+        self.failed.emit(failure)
+
+    @Slot(int, object, str)
+    def _relay_parsed(self, token: int, fields: object, label: str) -> None:
+        self.parsed.emit(token, fields, label)
+
+    @Slot(int, str)
+    def _relay_parse_failed(self, token: int, message: str) -> None:
+        self.parse_failed.emit(token, message)
+
+    @Slot(int, str)
+    def _relay_described(self, token: int, text: str) -> None:
+        self.described.emit(token, text)
+
+    # -- requests ------------------------------------------------------------------------------------
     def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
               model_folders: tuple[str, ...] = ()) -> None:
         self.thread.start()
@@ -40,7 +111,7 @@ class EngineClient(QObject):
         self._start.emit(device, threads, model_key, tuple(model_folders))
 
     def rescan(self, model_folders: tuple[str, ...]) -> None:
-        """List models again with these checkpoint folders; the answer comes back on worker.ready."""
+        """List models again with these checkpoint folders; the answer comes back on ``ready``."""
         self._rescan.emit(tuple(model_folders))
 
     def preload(self, model_key: str) -> None:
@@ -54,14 +125,14 @@ class EngineClient(QObject):
         self.worker.cancel(job_id)
 
     def parse(self, text: str) -> int:
-        """Ask the engine to parse parameters text; the answer comes back on worker.parsed with this token."""
+        """Ask the engine to parse parameters text; the answer comes back on ``parsed`` with this token."""
         token = self._next_token
         self._next_token += 1
         self._parse.emit(token, text)
         return token
 
     def describe(self, model_key: str, prompt: str) -> int:
-        """Ask what the loaded model makes of a prompt; the answer comes back on worker.described."""
+        """Ask what the loaded model makes of a prompt; the answer comes back on ``described``."""
         token = self._next_token
         self._next_token += 1
         self._describe.emit(token, model_key, prompt)
@@ -71,5 +142,5 @@ class EngineClient(QObject):
         if self.started:
             self.worker.cancel()
             self.thread.quit()
-            self.thread.wait(10_000)
+            self.thread.wait(STOP_WAIT_MS)
             self.started = False
