@@ -6,12 +6,15 @@ own copy of the scalar fields; the engine thread turns them into a request.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-SEED_MODES = ("fixed", "random", "reuse")  # reuse: the seed of the last finished image
-MAX_SEED = 2**31 - 1  # what the seed box (a 32-bit QSpinBox) offers; the engine takes up to 2**63 - 1
+from .panel_limits import MAX_SEED, PANEL_LIMITS, SEED_MODES, Choices, Range
+
+__all__ = ["MAX_SEED", "NON_KARRAS_SPACING", "SEED_MODES", "PanelValues", "seeds_for_batch"]
+
 NON_KARRAS_SPACING = "leading"
 
 
@@ -61,40 +64,103 @@ class PanelValues:
 
     @classmethod
     def from_json(cls, data: Any) -> PanelValues:
-        """Rebuild from saved JSON, keeping defaults for anything missing or of the wrong type."""
+        """Rebuild from saved JSON: a field that is missing or of the wrong type keeps its default,
+        a number outside its widget's range is brought into it (see panel_limits.PANEL_LIMITS)."""
         if not isinstance(data, dict):
             return cls()
-        default = cls()
-        changes: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value, want = data[f.name], getattr(default, f.name)
-            if f.name == "guidance_interval":
-                ok = value is None or (isinstance(value, list | tuple) and len(value) == 2
-                                       and all(isinstance(v, int | float) for v in value))
-                if ok:
-                    changes[f.name] = tuple(float(v) for v in value) if value is not None else None
-            elif isinstance(want, bool) or isinstance(value, bool):
-                continue
-            elif isinstance(want, float) and isinstance(value, int | float):
-                changes[f.name] = float(value)
-            elif isinstance(value, type(want)):
-                changes[f.name] = value
-        values = replace(default, **changes)
-        if values.seed_mode not in SEED_MODES:
-            values = replace(values, seed_mode=default.seed_mode)
-        return values
+        return cls._adapted(data, cls())[0]
 
     @classmethod
     def from_request_fields(cls, request: dict[str, Any], base: PanelValues | None = None) -> PanelValues:
         """Settings restored from parameters text: the request's fields over ``base``; the seed becomes fixed."""
-        base = base or cls()
-        names = {f.name for f in fields(cls)}
-        changes = {k: v for k, v in request.items() if k in names}
-        if "guidance_interval" in changes and changes["guidance_interval"] is not None:
-            changes["guidance_interval"] = tuple(float(v) for v in changes["guidance_interval"])
-        return replace(base, **changes, seed_mode="fixed")
+        return cls.from_request_fields_with_notices(request, base)[0]
+
+    @classmethod
+    def from_request_fields_with_notices(cls, request: dict[str, Any], base: PanelValues | None = None
+                                         ) -> tuple[PanelValues, tuple[str, ...]]:
+        """As ``from_request_fields``, with one line per value that was adapted to fit the panel
+        (a notice for the window: "Steps 99999999999 is more than 1000: set to 1000")."""
+        values, notices = cls._adapted(request, base or cls())
+        return values.with_changes(seed_mode="fixed"), notices
+
+    @classmethod
+    def _adapted(cls, data: dict[Any, Any], base: PanelValues) -> tuple[PanelValues, tuple[str, ...]]:
+        changes: dict[str, Any] = {}
+        notices: list[str] = []
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value, notice = _adapt_field(f.name, data[f.name], getattr(base, f.name))
+            changes[f.name] = value
+            if notice:
+                notices.append(notice)
+        return replace(base, **changes), tuple(notices)
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _clean_text(text: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); they cannot be written back as UTF-8 nor shown.
+    # Line breaks as the prompt box keeps them, so a restored prompt equals the one the panel shows.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2029", "\n")
+
+
+def _adapt_field(name: str, value: Any, current: Any) -> tuple[Any, str | None]:
+    """``value`` made fit for field ``name`` (with a notice when it was changed), or ``current`` kept."""
+    limit = PANEL_LIMITS.get(name)
+    if name == "guidance_interval":
+        return _adapt_interval(value, current)
+    if isinstance(current, str):
+        if not isinstance(value, str):
+            return current, f"{_label(name)} {_shown(value)} is not text: kept {current!r}."
+        if isinstance(limit, Choices) and not limit.holds(value):
+            return current, f"{_label(name)} {_shown(value)} is not one of {', '.join(limit.values)}: kept {current}."
+        return _clean_text(value), None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return current, f"{_label(name)} {_shown(value)} is not a number: kept {current}."
+    if not isinstance(limit, Range):
+        raise LookupError(f"panel_limits has no range for the numeric field {name}")
+    if isinstance(value, float) and math.isnan(value):
+        return current, f"{_label(name)} is not a number (NaN): kept {current}."
+    bounded = limit.bound(value)
+    if bounded == value:  # 20.0 for an int field or 3 for a float one is the same number
+        return bounded, None
+    return bounded, f"{_label(name)} {_shown(value)} {_why_changed(limit, value)}: set to {bounded}."
+
+
+def _why_changed(limit: Range, value: int | float) -> str:
+    if value > limit.hi:
+        return f"is more than {limit.hi}"
+    if value < limit.lo:
+        return f"is less than {limit.lo}"
+    if limit.multiple > 1:
+        return f"is not a multiple of {limit.multiple}"
+    return "is not a whole number"
+
+
+def _adapt_interval(value: Any, current: tuple[float, float] | None) -> tuple[Any, str | None]:
+    if value is None:
+        return None, None
+    ends = list(value) if isinstance(value, list | tuple) else None
+    if (ends is None or len(ends) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v) for v in ends)):
+        return current, f"Guidance interval {_shown(value)} is not two numbers: kept {current}."
+    limit = PANEL_LIMITS["guidance_interval"]
+    if not isinstance(limit, Range):
+        raise LookupError("panel_limits has no range for the guidance interval")
+    lo, hi = sorted(float(limit.bound(v)) for v in ends)
+    if (lo, hi) != (float(ends[0]), float(ends[1])):
+        return (lo, hi), f"Guidance interval {_shown(value)} is outside {limit.lo}–{limit.hi} or reversed: " \
+                         f"set to {lo:g}–{hi:g}."
+    return (lo, hi), None
 
 
 def seeds_for_batch(values: PanelValues, last_seed: int | None, rng: random.Random | None = None) -> list[int]:

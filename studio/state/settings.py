@@ -7,16 +7,31 @@ and defaults are used; ``load_settings`` says so in its message for the window.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..io.safe_json import load_json_file
 from .files import write_text_atomic
 from .panel_values import PanelValues
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 THEMES = ("dark", "light")
+MAX_THREADS = 256  # the settings dialog's thread box goes this far
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
+def _usable_folder(text: object) -> bool:
+    # A NUL or a lone surrogate makes every path call on it raise (ValueError, UnicodeEncodeError).
+    if not isinstance(text, str) or not text or "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -42,16 +57,18 @@ class Settings:
         default = cls()
         changes: dict[str, Any] = {}
         folders = data.get("model_folders")
-        if isinstance(folders, list) and all(isinstance(f, str) for f in folders):
-            changes["model_folders"] = tuple(folders)
+        if isinstance(folders, list):
+            changes["model_folders"] = tuple(f for f in folders if _usable_folder(f))
         if data.get("device") in DEVICES:
             changes["device"] = data["device"]
-        if isinstance(data.get("threads"), int) and not isinstance(data["threads"], bool) and data["threads"] >= 0:
-            changes["threads"] = data["threads"]
+        threads = data.get("threads")
+        if isinstance(threads, int) and not isinstance(threads, bool) and 0 <= threads <= MAX_THREADS:
+            changes["threads"] = threads
         if data.get("theme") in THEMES:
             changes["theme"] = data["theme"]
-        if isinstance(data.get("window_geometry"), str):
-            changes["window_geometry"] = data["window_geometry"]
+        geometry = data.get("window_geometry")
+        if isinstance(geometry, str) and _HEX.fullmatch(geometry):
+            changes["window_geometry"] = geometry
         changes["panel"] = PanelValues.from_json(data.get("panel"))
         return replace(default, **changes)
 
@@ -66,11 +83,11 @@ def load_settings(path: Path) -> LoadedSettings:
     if not path.exists():
         return LoadedSettings(Settings())
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json_file(path)
         if not isinstance(data, dict):
             raise ValueError("the file does not hold a JSON object")
         return LoadedSettings(Settings.from_json(data))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             path.replace(aside)

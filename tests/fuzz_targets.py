@@ -1,0 +1,362 @@
+"""The one registry of bad-input targets (issue 10): every entry point that reads what a user or
+another program wrote, with a hypothesis strategy of bad (and good) inputs for it.
+
+``tests/test_fuzz_targets.py`` runs every target with a small fixed budget; ``scripts/fuzz_inputs.py``
+runs them with a large one and prints ``crashes: N of M inputs``.
+
+Adding a target (after rebasing on main):
+
+    TARGETS.append(FuzzTarget(
+        name="parameters text",                  # short, unique: it names the test and the script's line
+        inputs=st.text(),                        # a strategy; the helpers below build JSON, bytes and PNGs
+        run=lambda text, folder: parse(text),    # feed ONE input to the real entry point; ``folder`` is a
+                                                 # fresh empty temporary folder for files it needs
+        expected=(RequestError,),                # the studio's own user-facing errors; anything else,
+    ))                                           # or a run longer than TIME_LIMIT_S, is a crash
+
+A run may also raise AssertionError for a result that is wrong without an exception (a panel left
+half-restored, values outside their widgets' ranges): it counts as a crash. Qt targets call
+``qt_app()`` first; the widgets they share are made once per process (``shared_panel()``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import struct
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+TIME_LIMIT_S = 2.0  # one input taking longer than this is a hang
+
+
+@dataclass(frozen=True)
+class FuzzTarget:
+    name: str  # e.g. "settings.json", "parameters text", "safetensors header"
+    inputs: SearchStrategy  # hypothesis strategy generating bad (and good) inputs
+    run: Callable[[Any, Path], None]  # feeds one input to the real entry point (tmp folder given)
+    expected: tuple[type[BaseException], ...]  # the studio's own user-facing errors; anything else is a crash
+
+
+# -- running one input ---------------------------------------------------------------------------------
+
+class FuzzHang(Exception):
+    """An input that took longer than TIME_LIMIT_S."""
+
+
+@dataclass(frozen=True)
+class Crash:
+    target: str
+    error: BaseException
+    value: Any
+
+    @property
+    def kind(self) -> tuple[str, str, str]:
+        """What makes two crashes the same: target, exception type, and the message's first line."""
+        message = str(self.error).splitlines()[0] if str(self.error) else ""
+        return self.target, type(self.error).__name__, message[:120]
+
+    def describe(self, width: int = 160) -> str:
+        shown = repr(self.value)
+        shown = shown if len(shown) <= width else shown[: width - 3] + "..."
+        target, kind, message = self.kind
+        return f"{target}: {kind}: {message}\n    input: {shown}"
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    # SIGALRM interrupts a Python-level loop; a run stuck in C code is caught by the elapsed check after it.
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise FuzzHang(f"took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_one(target: FuzzTarget, value: Any, root: Path) -> Crash | None:
+    """Feed ``value`` to ``target`` in a fresh folder under ``root``; the crash, or None when it held."""
+    folder = Path(tempfile.mkdtemp(dir=root))
+    start = time.perf_counter()
+    try:
+        with _time_limit(TIME_LIMIT_S):
+            target.run(value, folder)
+    except target.expected:
+        pass
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - everything else is what we are looking for
+        return Crash(target.name, exc, value)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    elapsed = time.perf_counter() - start
+    if elapsed > TIME_LIMIT_S:
+        return Crash(target.name, FuzzHang(f"took {elapsed:.1f} s (limit {TIME_LIMIT_S} s)"), value)
+    return None
+
+
+# -- Qt for the targets that restore widgets ---------------------------------------------------------------
+
+def qt_app() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([])
+
+
+_shared: dict[str, Any] = {}
+
+
+def shared_panel() -> Any:
+    """One real PromptPanel per process (making one per input would dominate the run time)."""
+    if "panel" not in _shared:
+        qt_app()
+        from studio.ui.prompt_panel import PromptPanel
+
+        _shared["panel"] = PromptPanel()
+    return _shared["panel"]
+
+
+# -- strategies any target can use ----------------------------------------------------------------------
+
+EDGE_INTS = (0, 1, -1, -8, 7, 8, 2**31 - 1, 2**31, 2**32, 2**53 + 1, 2**63, 2**64, -(2**63), 100_000,
+             99_999_999_999, 10**400)
+EDGE_TEXTS = ("", " ", "\x00", "a\x00b", "\ud800", "x\udfffy", "é", "😀" * 3, "\u202e", "\n" * 5, "NaN", "1e999",
+              "-1", "0x10", "Infinity")
+
+
+def numbers() -> SearchStrategy:
+    """Ints of any size, floats with NaN and infinities, and the edges that have broken things before."""
+    return st.one_of(st.integers(), st.sampled_from(EDGE_INTS), st.floats(allow_nan=True, allow_infinity=True),
+                     st.sampled_from((1e308, -1e308, 5e-324, float("nan"), float("inf"), -0.0)))
+
+
+def texts() -> SearchStrategy:
+    return st.one_of(st.text(max_size=40), st.sampled_from(EDGE_TEXTS))
+
+
+def json_leaves() -> SearchStrategy:
+    return st.one_of(st.none(), st.booleans(), numbers(), texts())
+
+
+def json_values(max_leaves: int = 8) -> SearchStrategy:
+    """Any JSON-like value (and what json.dumps writes beyond JSON: NaN, Infinity, huge ints)."""
+    return st.recursive(json_leaves(), lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(texts(), children, max_size=4)), max_leaves=max_leaves)
+
+
+def mutated(valid: dict[str, Any], values: SearchStrategy | None = None) -> SearchStrategy:
+    """``valid`` with some of its keys replaced by odd values, some dropped and some unknown ones added."""
+    # Mostly single odd values: hypothesis draws nested ones slowly, and one bad field is the common case.
+    values = values or st.one_of(json_leaves(), json_leaves(), json_leaves(), json_values(4))
+    keys = sorted(valid)
+
+    @st.composite
+    def build(draw: Callable[[SearchStrategy], Any]) -> dict[str, Any]:
+        data = dict(valid)
+        for key in draw(st.lists(st.sampled_from(keys), max_size=len(keys), unique=True)) if keys else ():
+            data[key] = draw(values)
+        for key in draw(st.lists(st.sampled_from(keys), max_size=2, unique=True)) if keys else ():
+            data.pop(key, None)
+        data.update(draw(st.dictionaries(texts(), values, max_size=2)))
+        return data
+
+    return build()
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except ValueError:  # an int too long for str(): keep the rest of the document
+        return json.dumps(str(value))
+
+
+def json_bytes(documents: SearchStrategy) -> SearchStrategy:
+    """File contents: the documents written out, then truncated, re-encoded, nested deep, or replaced by noise."""
+
+    def encoded(doc: Any) -> bytes:
+        try:
+            return _dumps(doc).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: what a careless writer would leave
+            return _dumps(doc).encode("utf-8", "surrogatepass")
+
+    whole = documents.map(encoded)
+    return st.one_of(
+        whole, whole,
+        st.tuples(whole, st.floats(0, 1)).map(lambda p: p[0][: int(len(p[0]) * p[1])]),  # cut by a crash
+        whole.map(lambda b: b"\xef\xbb\xbf" + b),  # a BOM, as some editors save
+        documents.map(lambda d: _dumps(d).encode("utf-16", "surrogatepass")),
+        st.integers(1, 200_000).map(lambda n: b"[" * n),
+        st.integers(1, 5_000).map(lambda n: b"[" * n + b"]" * n),
+        st.integers(1, 5_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+        st.sampled_from((b"", b"null", b"[]", b"1e999", b"-Infinity", b"NaN", b'{"steps": 1' + b"0" * 5000 + b"}",
+                         b"\x00" * 64, b'{"a": "\\ud800"}', b"{" + b" " * 100_000 + b"}")),
+        st.binary(max_size=200),
+    )
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` but holds one row: a decompression bomb in 60 bytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    row = zlib.compress(b"\x00" + b"\x00" * 3 * min(width, 64))
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", row) + _png_chunk(b"IEND", b"")
+
+
+def image_bytes(max_side: int = 48, modes: tuple[str, ...] = ("RGB", "RGBA", "L", "LA", "P", "1", "I;16", "F"),
+                formats: tuple[str, ...] = ("PNG",)) -> SearchStrategy:
+    """Image files: valid ones in many modes, truncated ones, noise, and huge claimed sizes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    @st.composite
+    def valid(draw: Callable[[SearchStrategy], Any]) -> bytes:
+        w, h = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+        mode, fmt = draw(st.sampled_from(modes)), draw(st.sampled_from(formats))
+        seed = draw(st.integers(0, 2**32 - 1))
+        pixels = np.random.default_rng(seed).integers(0, 256, (h, w, 4), dtype=np.uint8)
+        img = Image.fromarray(pixels, "RGBA").convert(mode if mode not in ("I;16", "F") else "L")
+        if mode in ("I;16", "F"):
+            img = img.convert("I").convert(mode) if mode == "F" else img.convert("I;16")
+        buffer = io.BytesIO()
+        try:
+            img.save(buffer, format=fmt)
+        except (OSError, ValueError, KeyError):  # a mode this format cannot hold: plain RGB instead
+            buffer = io.BytesIO()
+            img.convert("RGB").save(buffer, format=fmt)
+        return buffer.getvalue()
+
+    good = valid()
+    return st.one_of(
+        good, good,
+        st.tuples(good, st.floats(0, 1)).map(lambda p: p[0][: int(len(p[0]) * p[1])]),
+        st.tuples(st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1)).map(lambda s: png_header_only(*s)),
+        st.sampled_from((100_000, 65_535, 30_000)).map(lambda side: png_header_only(side, side)),
+        st.binary(max_size=200),
+        st.just(b"\x89PNG\r\n\x1a\n"),
+    )
+
+
+# -- checks shared by the panel targets ------------------------------------------------------------------
+
+def check_in_limits(values: Any) -> None:
+    """Every PanelValues field holds what its widget can show (AssertionError names the one that does not)."""
+    from studio.state.panel_limits import PANEL_LIMITS, Range
+
+    for name, limit in PANEL_LIMITS.items():
+        value = getattr(values, name)
+        if name == "guidance_interval":
+            if value is not None:
+                assert len(value) == 2 and all(limit.holds(v) for v in value) and value[0] <= value[1], value
+            continue
+        assert limit.holds(value), f"{name} = {value!r} is outside {limit}"
+        assert not isinstance(limit, Range) or not limit.is_int or type(value) is int, f"{name} = {value!r}"
+    for name in ("prompt", "negative_prompt", "model", "sampler"):
+        getattr(values, name).encode("utf-8")  # writable back to JSON as UTF-8
+
+
+def restore_panel(values: Any) -> None:
+    """Put ``values`` into the real PromptPanel, as every restore does; it must show all of them."""
+    panel = shared_panel()
+    panel.set_values(values)
+    shown = panel.values()
+    for name in ("steps", "seed", "width", "height", "batch_count", "seed_mode", "prompt", "negative_prompt"):
+        assert getattr(shown, name) == getattr(values, name), f"{name}: panel shows {getattr(shown, name)!r}, " \
+                                                              f"restored {getattr(values, name)!r}"
+    for name in ("cfg_scale", "guidance_rescale", "strength", "mask_feather"):
+        # The boxes round to their decimals (feather to whole pixels); a value they clamped would be far off.
+        assert math.isclose(getattr(shown, name), getattr(values, name), abs_tol=0.5), name
+
+
+# -- the targets ------------------------------------------------------------------------------------------
+
+def _panel_documents() -> SearchStrategy:
+    from studio.state.panel_values import PanelValues
+
+    return st.one_of(mutated(PanelValues().to_json()), json_values())
+
+
+def _run_panel_from_json(data: Any, _folder: Path) -> None:
+    from studio.state.panel_values import PanelValues
+
+    values = PanelValues.from_json(data)
+    check_in_limits(values)
+    restore_panel(values)
+
+
+def _request_fields() -> SearchStrategy:
+    """What a parameters parse hands the panel: the request's field names with any values."""
+    from studio.state.panel_values import PanelValues
+
+    names = [f.name for f in fields(PanelValues)] + ["eta", "resample", "dynamic_threshold"]
+    interval = st.one_of(st.none(), st.tuples(numbers(), numbers()), st.lists(numbers(), max_size=3))
+    value = st.one_of(numbers(), texts(), st.booleans(), st.none(), interval)
+    return st.dictionaries(st.sampled_from(names), value, max_size=len(names))
+
+
+def _run_panel_from_request(fields_: dict[str, Any], _folder: Path) -> None:
+    from studio.state.panel_values import PanelValues
+
+    values, notices = PanelValues.from_request_fields_with_notices(fields_, PanelValues(seed=7))
+    check_in_limits(values)
+    assert all(isinstance(n, str) and n for n in notices)
+    assert PanelValues.from_request_fields(fields_, PanelValues(seed=7)) == values
+    restore_panel(values)
+
+
+def _settings_documents() -> SearchStrategy:
+    from studio.state.settings import Settings
+
+    valid = Settings(model_folders=("/models",), panel=Settings().panel).to_json()
+    return st.one_of(mutated(valid), mutated(valid).flatmap(
+        lambda d: mutated(d["panel"] if isinstance(d.get("panel"), dict) else {}).map(lambda p: {**d, "panel": p})),
+        json_values())
+
+
+def _run_settings(content: bytes, folder: Path) -> None:
+    """settings.json as the studio starts with it: loaded (or set aside), saved back, restored into the panel."""
+    from studio.state.paths import StudioPaths
+    from studio.state.settings import load_settings, save_settings
+
+    path = StudioPaths.under(folder).settings_file
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    loaded = load_settings(path)
+    assert loaded.message is None or not path.exists(), "a file that could not be read was left in place"
+    check_in_limits(loaded.settings.panel)
+    assert 0 <= loaded.settings.threads <= 256
+    save_settings(path, loaded.settings)  # what closing the window writes: the next start reads the same
+    again = load_settings(path)
+    assert again.message is None and again.settings == loaded.settings, again.message
+    restore_panel(loaded.settings.panel)
+
+
+TARGETS: list[FuzzTarget] = [
+    FuzzTarget("PanelValues.from_json", _panel_documents(), _run_panel_from_json, ()),
+    FuzzTarget("PanelValues.from_request_fields", _request_fields(), _run_panel_from_request, ()),
+    FuzzTarget("settings.json", json_bytes(_settings_documents()), _run_settings, ()),
+]
