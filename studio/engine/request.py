@@ -37,6 +37,9 @@ class GenerationRequest:
     dynamic_threshold: float | None = None  # percentile, e.g. 0.995; None is off
     eta: float = 0.0  # DDIM only
     seed: int = 0
+    # AUTOMATIC1111's "Variation seed": the start noise is slerp(seed's noise, this seed's noise, strength).
+    variation_seed: int = 0
+    variation_strength: float = 0.0  # 0: the seed's noise exactly; 1: the variation seed's
     width: int = 32
     height: int = 32
     strength: float = 1.0  # img2img / inpainting denoising strength
@@ -60,7 +63,8 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
         raise RequestError("spacing", f"unknown spacing {r.spacing!r}; choose one of {', '.join(SPACINGS)}")
     if not isinstance(r.steps, int) or r.steps < 1 or r.steps > 1000:
         raise RequestError("steps", f"must be a whole number from 1 to 1000, got {r.steps!r}")
-    for name in ("cfg_scale", "guidance_rescale", "classifier_scale", "strength", "eta", "mask_feather"):
+    for name in ("cfg_scale", "guidance_rescale", "classifier_scale", "strength", "eta", "mask_feather",
+                 "variation_strength"):
         value = getattr(r, name)
         if not math.isfinite(value):
             raise RequestError(name, f"must be a finite number, got {value!r}")
@@ -86,6 +90,10 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
         raise RequestError("dynamic_threshold", f"percentile must be in (0, 1], got {r.dynamic_threshold}")
     if not isinstance(r.seed, int) or not 0 <= r.seed <= MAX_SEED:
         raise RequestError("seed", f"must be a whole number from 0 to {MAX_SEED}, got {r.seed!r}")
+    if not isinstance(r.variation_seed, int) or not 0 <= r.variation_seed <= MAX_SEED:
+        raise RequestError("variation_seed", f"must be a whole number from 0 to {MAX_SEED}, got {r.variation_seed!r}")
+    if not 0 <= r.variation_strength <= 1:
+        raise RequestError("variation_strength", f"must be between 0 and 1, got {r.variation_strength}")
     for name, value in (("width", r.width), ("height", r.height)):
         if not isinstance(value, int) or value < size_multiple or value % size_multiple:
             raise RequestError(name, f"must be a positive multiple of {size_multiple} pixels, got {value!r}")

@@ -20,6 +20,7 @@ from .denoisers import Denoiser
 from .guidance import classifier_free_guidance, classifier_guidance, dynamic_thresholding
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
 from .models.base import DiffusionModel
+from .noise import initial_noise
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
 from .samplers import SamplerStep, get_sampler, randn_like
 from .schedules import sampling_sigmas
@@ -108,7 +109,8 @@ class Runner:
 
         parent = None
         if branch_from is None:
-            noise = randn_like(torch.empty(latent_shape, device=device, dtype=model.dtype), generator)
+            noise = initial_noise(latent_shape, generator, request.variation_seed, request.variation_strength,
+                                  device, model.dtype)
             x = noise * sigmas[0] if init_latent is None else init_latent + noise * sigmas[0]
             start, carry, kept = 0, None, []
         else:
