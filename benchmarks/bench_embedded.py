@@ -1,10 +1,11 @@
 """How long the embedded model takes for one image on this machine, through the runner.
 
-    python benchmarks/bench_embedded.py [--steps 20] [--repeats 5] [--threads 2]
+    python benchmarks/bench_embedded.py [--steps 20] [--repeats 5] [--threads 2] [--quick]
 
 Times a full request (prompt encoding, ``steps`` guided base-model steps at 32 px,
 previews and history, then the super-resolution decode when shipped) and the
 parts separately. Prints medians in seconds; the goal is one image in about a second.
+--quick: 2 steps, 1 repeat (a smoke test; most of its time is loading the text encoder).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cfg", type=float, default=3.0)
     p.add_argument("--classifier-scale", type=float, default=0.0, help="classifier guidance (adds a gradient per step)")
+    p.add_argument("--quick", action="store_true", help="2 steps, 1 repeat: a smoke test of this script")
     a = p.parse_args()
+    if a.quick:
+        a.steps, a.repeats = 2, 1
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     model = load_embedded_model("cpu")

@@ -1,6 +1,6 @@
 """A Stable Diffusion run through the studio vs diffusers' own pipeline on the same networks.
 
-    python benchmarks/bench_sd.py [--steps 4] [--size 256] [--repeats 2] [--tiny]
+    python benchmarks/bench_sd.py [--steps 4] [--size 256] [--repeats 2] [--tiny] [--quick]
 
 Builds an SD 1.5-sized model with random weights in memory (UNet 860M, VAE,
 CLIP ViT-L text encoder; nothing is downloaded), then times, alternately, the
@@ -9,7 +9,8 @@ step history, the final VAE decode) and diffusers' StableDiffusionPipeline with
 EulerDiscreteScheduler over the same steps, prompt, guidance and size. Prints
 the best wall time and the best CPU time (this process's, which other programs
 on a shared machine disturb far less) of each, and their ratios (goal: <= 1.02).
---tiny uses the test models instead, to check the script in seconds.
+--tiny uses the test models instead; --quick is --tiny with 2 steps at 64 px, once,
+to check the script in seconds (most of them importing diffusers).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cfg", type=float, default=7.5)
     parser.add_argument("--tiny", action="store_true", help="tiny test networks (a smoke test of this script)")
+    parser.add_argument("--quick", action="store_true", help="--tiny, 2 steps at 64 px, 1 repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.tiny, args.steps, args.size, args.repeats = True, 2, 64, 1
     require_sd_libraries()
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
 

@@ -1,0 +1,75 @@
+"""Every benchmark's --quick mode runs to the end, so no benchmark can rot unnoticed.
+
+Each runs in its own process, as a user starts it. They start together: most of
+their time is Python importing torch, transformers or diffusers, which side by side
+costs the suite the slowest one rather than the sum where there are cores for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+# What each script prints once it has measured something (a line its reader looks for).
+EXPECTED = {
+    "bench_canvas.py": ["show_frame  256px + paint", "whole 10-move stroke"],
+    "bench_embedded.py": ["one 64x64 image, 2 steps"],
+    "bench_runner_overhead.py": ["same pixels: True", "ratio: "],
+    "bench_samplers.py": ["dpmpp_2m      5     5", "noise floor"],
+    "bench_sd.py": ["wall ratio studio / diffusers", "cpu ratio studio / diffusers"],
+    "bench_ui_latency.py": ["startup to a shown window", "generated 1 x 5 steps", "show a scrubbed step"],
+}
+NEEDS = {"bench_sd.py": "diffusers"}  # the [sd] extra
+TIMEOUT_S = 300  # a shared 2-core machine under load; alone they take 2-10 s each
+
+
+def test_every_benchmark_has_a_quick_check():
+    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.fixture(scope="module")
+def started(request, tmp_path_factory):
+    """Start the quick runs this session selected, all at once; end any still running at teardown."""
+    selected = {item.callspec.params["name"] for item in request.session.items
+                if item.module.__name__ == __name__ and hasattr(item, "callspec")}
+    logs = tmp_path_factory.mktemp("bench-quick")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_WAIT_POLICY="PASSIVE", HF_HUB_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    runs: dict[str, tuple[subprocess.Popen, Path]] = {}
+    for name in sorted(selected):
+        if name in NEEDS and importlib.util.find_spec(NEEDS[name]) is None:
+            continue
+        log = logs / f"{name}.log"
+        with log.open("w") as out:  # a file, not a pipe: a chatty script cannot fill it and stall
+            runs[name] = (subprocess.Popen([sys.executable, str(BENCHMARKS / name), "--quick"], cwd=ROOT, env=env,
+                                           stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), log)
+    yield runs
+    for proc, _ in runs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_quick_mode_runs(name, started):
+    if name not in started:
+        pytest.skip(f"{name} needs {NEEDS[name]} (pip install -e '.[sd]')")
+    proc, log = started[name]
+    try:
+        code = proc.wait(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"{name} --quick ran over {TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+    out = log.read_text()
+    assert code == 0, f"{name} --quick exited with {code}:\n{out[-3000:]}"
+    missing = [line for line in EXPECTED[name] if line not in out]
+    assert not missing, f"{name} --quick did not print {missing}:\n{out[-3000:]}"
