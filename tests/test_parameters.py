@@ -82,3 +82,13 @@ def test_unreadable_image_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not an image")
     with pytest.raises(ValueError, match="cannot read image bad.png"):
         load_image(bad)
+
+
+def test_reading_parameters_does_not_load_torch():
+    # The UI thread parses dropped images, and the command line reads --params-from before a model loads.
+    import subprocess
+    import sys
+
+    code = "import sys, studio.io.parameters, studio.engine.request; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

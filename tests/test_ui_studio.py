@@ -358,18 +358,20 @@ def test_the_embedded_model_names_the_closest_emoji_under_the_prompt(qtbot, tmp_
         s.controller.shutdown()
 
 
-def test_unreadable_parameters_are_reported_on_the_ui_thread(studio, qtbot, monkeypatch):
-    import threading
+def test_a_dropped_image_restores_its_settings_at_once_while_a_run_is_going(studio, qtbot, tmp_path):
+    # The parameters are parsed on the UI thread: no wait behind the engine thread's running job.
+    from studio.io.png import save_image
 
-    from studio.worker.engine_session import EngineSession
-
-    def broken(text):
-        raise ValueError("no steps in it")
-
-    monkeypatch.setattr(EngineSession, "parse", staticmethod(broken))
-    shown = []
-    monkeypatch.setattr(studio.window.banner, "show_error",
-                        lambda text: shown.append((text, threading.current_thread() is threading.main_thread())))
-    studio.engine.parse("garbage")
-    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
-    assert shown == [("Could not read the parameters: no steps in it", True)]
+    png = save_image(tmp_path / "earlier.png", np.zeros((32, 32, 3), np.uint8),
+                     "pink star\nSteps: 7, Sampler: Euler, Schedule type: Karras, CFG scale: 3, Seed: 9, Size: 32x32")
+    set_panel(studio, prompt="long run", steps=400, width=128, height=128, seed=1, seed_mode="fixed")
+    studio.controller.generate()
+    qtbot.waitUntil(lambda: bool(studio.controller.timeline.current and studio.controller.timeline.current.frames),
+                    timeout=TIMEOUT)
+    studio.controller.files.open_file(str(png))
+    values = studio.window.panel.values()
+    assert (values.prompt, values.steps, values.sampler, values.karras, values.seed) == ("pink star", 7, "euler",
+                                                                                         True, 9)
+    assert studio.controller.queue.running is not None  # restored while the engine is still busy
+    with qtbot.waitSignal(studio.controller.job_settled, timeout=TIMEOUT):
+        studio.controller.cancel()

@@ -61,16 +61,6 @@ def test_a_bad_request_is_a_readable_message_and_the_engine_keeps_working(engine
         engine.submit(Job(5, TOY))
 
 
-def test_parse_parameters_on_the_engine_thread(engine, qtbot):
-    text = "blue square\nNegative prompt: red\nSteps: 7, Sampler: Euler, Schedule type: Karras, CFG scale: 3, " \
-           "Seed: 9, Size: 32x32"
-    with qtbot.waitSignal(engine.worker.parsed, timeout=10_000) as blocker:
-        engine.parse(text)
-    _, fields, _ = blocker.args
-    assert fields["prompt"] == "blue square" and fields["steps"] == 7 and fields["sampler"] == "euler"
-    assert fields["spacing"] == "karras" and fields["seed"] == 9
-
-
 def test_model_folders_are_scanned_for_checkpoints(engine, qtbot, tmp_path):
     pytest.importorskip("diffusers")
     from studio.engine.models.sd.testing import build_random, save_single_file

@@ -1,4 +1,7 @@
-"""What crosses between the engine and its callers: frozen dataclasses and numpy arrays."""
+"""What crosses between the engine and its callers: frozen dataclasses and numpy arrays.
+
+Torch-free, like sampler_names: the UI thread and the command line build and read requests without torch.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .samplers import get_sampler
-from .schedules import SPACINGS
+from .sampler_names import SPACINGS, find_sampler, sampler_list
 
 MAX_SEED = 2**63 - 1
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
@@ -55,10 +57,8 @@ class GenerationRequest:
 
 def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
     """Raise RequestError naming the first field that cannot work."""
-    try:
-        get_sampler(r.sampler)
-    except ValueError as exc:
-        raise RequestError("sampler", str(exc)) from exc
+    if not isinstance(r.sampler, str) or find_sampler(r.sampler) is None:
+        raise RequestError("sampler", f"unknown sampler {r.sampler!r}; choose one of {sampler_list()}")
     if r.spacing not in SPACINGS:
         raise RequestError("spacing", f"unknown spacing {r.spacing!r}; choose one of {', '.join(SPACINGS)}")
     if not isinstance(r.steps, int) or r.steps < 1 or r.steps > 1000:

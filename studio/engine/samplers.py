@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .denoisers import Cond, Denoiser
+from .sampler_names import SAMPLER_NAMES, find_sampler, sampler_list
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,23 +212,21 @@ class SamplerSpec:
     stochastic: bool
 
 
-SAMPLERS: dict[str, SamplerSpec] = {
-    s.name: s
-    for s in (
-        SamplerSpec("euler", "Euler", sample_euler, 1, False),
-        SamplerSpec("euler_a", "Euler a", sample_euler_ancestral, 1, True),
-        SamplerSpec("heun", "Heun", sample_heun, 2, False),
-        SamplerSpec("dpmpp_2m", "DPM++ 2M", sample_dpmpp_2m, 1, False),
-        SamplerSpec("ddim", "DDIM", sample_ddim, 1, False),
-        SamplerSpec("ddpm", "DDPM", sample_ddpm, 1, True),
-    )
+# (function, network evaluations per step, stochastic) for each name in sampler_names.SAMPLER_NAMES
+_FUNCTIONS = {
+    "euler": (sample_euler, 1, False),
+    "euler_a": (sample_euler_ancestral, 1, True),
+    "heun": (sample_heun, 2, False),
+    "dpmpp_2m": (sample_dpmpp_2m, 1, False),
+    "ddim": (sample_ddim, 1, False),
+    "ddpm": (sample_ddpm, 1, True),
 }
+SAMPLERS: dict[str, SamplerSpec] = {s.name: SamplerSpec(s.name, s.label, *_FUNCTIONS[s.name]) for s in SAMPLER_NAMES}
 
 
 def get_sampler(name: str) -> SamplerSpec:
-    """Find a sampler by key or by its AUTOMATIC1111 label, case-insensitively."""
-    key = name.strip().lower()
-    for spec in SAMPLERS.values():
-        if key in (spec.name, spec.label.lower()):
-            return spec
-    raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    """Find a sampler by key, AUTOMATIC1111 label or ComfyUI key, case-insensitively."""
+    found = find_sampler(name)
+    if found is None:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {sampler_list()}")
+    return SAMPLERS[found.name]

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .sampler_names import SPACINGS  # the names live torch-free; the spacings themselves are here
+
 SCHEDULE_KINDS = ("linear", "cosine", "scaled_linear")
-SPACINGS = ("leading", "trailing", "linspace", "karras")
 
 
 def linear_betas(n: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:

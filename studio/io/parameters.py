@@ -16,9 +16,14 @@ import re
 from dataclasses import dataclass, field
 
 from ..engine.request import GenerationRequest
-from ..engine.samplers import get_sampler
+from ..engine.sampler_names import find_sampler
 
 NEGATIVE = "Negative prompt:"
+
+
+class ParametersError(ValueError):
+    """Parameters text the studio cannot use; the message says why."""
+
 # key: value pairs; a value is a JSON string or runs to the next comma.
 PARAM_RE = re.compile(r'\s*([\w][\w \-/+]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 SIZE_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
@@ -35,7 +40,9 @@ def _number(value: float) -> str:
 
 def format_parameters(request: GenerationRequest, model_label: str = "") -> str:
     """The parameters text for a request, AUTOMATIC1111 style."""
-    spec = get_sampler(request.sampler)
+    spec = find_sampler(request.sampler)
+    if spec is None:
+        raise ValueError(f"unknown sampler {request.sampler!r}")
     pairs: list[tuple[str, object]] = [
         ("Steps", request.steps),
         ("Sampler", spec.label),
@@ -103,10 +110,8 @@ def _sampler_and_spacing(label: str, schedule_type: str | None) -> tuple[str, st
     if schedule_type:
         st = schedule_type.strip().lower()
         spacing = st if st in ("karras", "leading", "trailing", "linspace") else spacing
-    try:
-        return get_sampler(name).name, spacing
-    except ValueError:
-        return name, spacing  # kept as written; validation names it if the user runs it
+    found = find_sampler(name)
+    return (found.name if found else name), spacing  # kept as written; validation names it if the user runs it
 
 
 def parse_parameters(text: str, base: GenerationRequest | None = None) -> ParsedParameters:

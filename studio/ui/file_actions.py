@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
+from ..engine.request import GenerationRequest
+from ..io.parameters import ParametersError, parse_parameters
 from ..io.png import load_image, read_parameters
 from ..state.panel_values import PanelValues
 from ..state.qimages import from_qimage
@@ -29,10 +31,7 @@ class FileActions(QObject):
         self.timeline = timeline
         self._known_models = known_models
         self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
-        self._parse_tokens: dict[int, str] = {}  # parse requests in flight -> file name
         w = window
-        engine.parsed.connect(self._on_parsed)
-        engine.parse_failed.connect(self._on_parse_failed)
         w.canvas.image_dropped.connect(self.open_file)
         w.file_dropped.connect(self.open_file)
         w.open_action.triggered.connect(self._ask_open)
@@ -52,18 +51,22 @@ class FileActions(QObject):
         self.window.canvas.set_image(image)
         self.document_parameters = parameters
         if parameters:
-            self._parse_tokens[self.engine.parse(parameters)] = Path(path).name
+            self.restore_parameters(parameters, Path(path).name)
         else:
             self.window.banner.show_notice(f"Opened {Path(path).name} (it has no generation parameters).")
 
-    @Slot(int, str)
-    def _on_parse_failed(self, _token: int, message: str) -> None:
-        self.window.banner.show_error(message)
-
-    def _on_parsed(self, token: int, fields: dict, model_label: str) -> None:
-        name = self._parse_tokens.pop(token, "the image")
+    def restore_parameters(self, text: str, name: str) -> None:
+        """Put the settings in parameters text into the panel (parsed here, on the UI thread: no torch needed)."""
         panel = self.window.panel
-        values = PanelValues.from_request_fields(fields, base=panel.values())
+        current = panel.values()
+        try:
+            parsed = parse_parameters(text, base=GenerationRequest(**current.request_fields()))
+        except ParametersError as exc:
+            self.window.banner.show_error(f"Could not read the parameters in {name}: {exc}")
+            return
+        request = parsed.request
+        values = PanelValues.from_request_fields({k: getattr(request, k) for k in current.request_fields()},
+                                                 base=current)
         known = self._known_models()
         if values.model not in known and known:
             values = values.with_changes(model=panel.values().model)

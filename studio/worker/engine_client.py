@@ -25,15 +25,12 @@ class EngineClient(QObject):
     step = Signal(object)  # StepPreview
     finished = Signal(object)  # JobResult
     failed = Signal(object)  # JobFailure (cancelled runs too)
-    parsed = Signal(int, object, str)  # token, request fields, model label
-    parse_failed = Signal(int, str)
     described = Signal(int, str)  # token, what the loaded model makes of a prompt
 
     _start = Signal(str, int, str, object)
     _rescan = Signal(object)
     _preload = Signal(str)
     _run = Signal(object)
-    _parse = Signal(int, str)
     _describe = Signal(int, str, str)
 
     def __init__(self, parent: QObject | None = None):
@@ -46,7 +43,6 @@ class EngineClient(QObject):
         self._preload.connect(self.worker.preload)
         self._rescan.connect(self.worker.rescan)
         self._run.connect(self.worker.run_job)
-        self._parse.connect(self.worker.parse_parameters)
         self._describe.connect(self.worker.describe_prompt)
         # Bound slots of this object (which lives on the UI thread): Qt queues the calls to this thread.
         self.worker.status.connect(self._relay_status)
@@ -56,8 +52,6 @@ class EngineClient(QObject):
         self.worker.step.connect(self._relay_step)
         self.worker.finished.connect(self._relay_finished)
         self.worker.failed.connect(self._relay_failed)
-        self.worker.parsed.connect(self._relay_parsed)
-        self.worker.parse_failed.connect(self._relay_parse_failed)
         self.worker.described.connect(self._relay_described)
         self._next_token = 1
         self.started = False
@@ -91,14 +85,6 @@ class EngineClient(QObject):
     def _relay_failed(self, failure: object) -> None:
         self.failed.emit(failure)
 
-    @Slot(int, object, str)
-    def _relay_parsed(self, token: int, fields: object, label: str) -> None:
-        self.parsed.emit(token, fields, label)
-
-    @Slot(int, str)
-    def _relay_parse_failed(self, token: int, message: str) -> None:
-        self.parse_failed.emit(token, message)
-
     @Slot(int, str)
     def _relay_described(self, token: int, text: str) -> None:
         self.described.emit(token, text)
@@ -123,13 +109,6 @@ class EngineClient(QObject):
     def cancel(self, job_id: int | None = None) -> None:
         """Stop the running job (or ``job_id``) before its next step; returns at once."""
         self.worker.cancel(job_id)
-
-    def parse(self, text: str) -> int:
-        """Ask the engine to parse parameters text; the answer comes back on ``parsed`` with this token."""
-        token = self._next_token
-        self._next_token += 1
-        self._parse.emit(token, text)
-        return token
 
     def describe(self, model_key: str, prompt: str) -> int:
         """Ask what the loaded model makes of a prompt; the answer comes back on ``described``."""

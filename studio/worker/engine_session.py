@@ -16,7 +16,7 @@ from ..engine.request import GenerationRequest, RequestError, StepEvent
 from ..engine.runner import Cancelled, NonFiniteError, Runner
 from ..engine.samplers import SAMPLERS
 from ..engine.schedules import SPACINGS
-from ..io.parameters import format_parameters, parse_parameters
+from ..io.parameters import format_parameters
 from ..state.jobs import EngineCatalog, Job, JobFailure, JobResult, ModelChoice, RecommendedSettings, StepPreview
 
 
@@ -84,16 +84,6 @@ class EngineSession:
         values = job.values.with_changes(model=choice.key)
         return JobResult(job.job_id, result.run_id, values, result.image, format_parameters(request, choice.label),
                          choice.label, result.steps_run, result.elapsed, result.parent)
-
-    @staticmethod
-    def parse(text: str) -> tuple[dict, str]:
-        parsed = parse_parameters(text)
-        request = parsed.request
-        fields = {name: getattr(request, name) for name in (
-            "prompt", "negative_prompt", "model", "sampler", "spacing", "steps", "cfg_scale", "guidance_rescale",
-            "guidance_interval", "classifier_scale", "clip_skip", "seed", "width", "height", "strength",
-            "mask_feather")}
-        return fields, parsed.model_label
 
 
 def _warm_up(model) -> None:

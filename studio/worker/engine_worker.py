@@ -35,8 +35,6 @@ class EngineWorker(QObject):
     step = Signal(object)  # StepPreview
     finished = Signal(object)  # JobResult
     failed = Signal(object)  # JobFailure (cancelled runs too)
-    parsed = Signal(int, object, str)  # token, request fields, model label
-    parse_failed = Signal(int, str)
     described = Signal(int, str)  # token, what the loaded model makes of a prompt ("" when it cannot say)
 
     def __init__(self) -> None:
@@ -135,14 +133,3 @@ class EngineWorker(QObject):
             text = ""
             traceback.print_exception(exc, file=sys.stderr)
         self.described.emit(token, text)
-
-    @Slot(int, str)
-    def parse_parameters(self, token: int, text: str) -> None:
-        try:
-            from .engine_session import EngineSession
-
-            fields, label = EngineSession.parse(text)
-        except Exception as exc:
-            self.parse_failed.emit(token, f"Could not read the parameters: {exc}")
-            return
-        self.parsed.emit(token, fields, label)
