@@ -126,19 +126,25 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "models":
-            from .engine.models.registry import available_models
+            from .engine.models.registry import scan_models
 
-            for entry in available_models():
+            entries, skipped = scan_models()
+            for entry in entries:
                 print(f"{entry.key:12s} {entry.family:10s} {entry.label}")
+            for reason in skipped:
+                print(f"skipped: {reason}", file=sys.stderr)
             return 0
         return _generate(args)
-    except (ValueError, ModelLoadError, NonFiniteError, MemoryError) as exc:
+    except (ValueError, ModelLoadError, NonFiniteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:
-        if "out of memory" not in str(exc).lower():
+    except (RuntimeError, MemoryError) as exc:
+        from .engine.devices import is_out_of_memory
+
+        if not is_out_of_memory(exc):
             raise
-        print(f"error: out of memory: {exc}", file=sys.stderr)
+        print(f"error: out of memory ({str(exc).splitlines()[0][:200] or type(exc).__name__}); try a smaller "
+              "--width and --height or fewer --steps", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ncancelled", file=sys.stderr)

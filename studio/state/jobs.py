@@ -98,3 +98,4 @@ class EngineCatalog:
     spacings: tuple[str, ...]
     default_model: str
     device: str
+    skipped_models: tuple[str, ...] = ()  # model files found that cannot be used, each message says why

@@ -31,6 +31,13 @@ STEP_BATCH_MS = 30  # about 30 canvas updates a second while a run streams in
 AUTOSAVE_DELAY_MS = 300  # short: the document must survive a kill -9 soon after an edit
 
 
+def skipped_models_notice(reasons: tuple[str, ...], shown: int = 2) -> str:
+    """One notice for the model files the scan could not use: the first few reasons, then a count."""
+    more = f" (and {len(reasons) - shown} more)" if len(reasons) > shown else ""
+    noun = "file" if len(reasons) == 1 else "files"
+    return f"Skipped {len(reasons)} model {noun}: " + " · ".join(r[:300] for r in reasons[:shown]) + more
+
+
 class StudioController(QObject):
     # After the window has taken in a finished (JobResult) or failed/cancelled (JobFailure) job.
     job_settled = Signal(object)
@@ -141,6 +148,9 @@ class StudioController(QObject):
     def _on_ready(self, catalog: EngineCatalog) -> None:
         self.catalog = catalog
         self.window.panel.set_catalog(catalog)
+        if catalog.skipped_models:
+            # Stays until dismissed: the user put these files there and needs to act on them.
+            self.window.banner.show_error(skipped_models_notice(catalog.skipped_models))
 
     def _known_models(self) -> set[str]:
         return {m.key for m in self.catalog.models} if self.catalog else set()

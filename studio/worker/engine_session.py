@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..engine.models.registry import ModelLoadError, available_models, default_model_key, load_model
+from ..engine.devices import is_out_of_memory, pick_device
+from ..engine.models.registry import BUILTIN, ModelLoadError, default_model_key, load_model, scan_models
 from ..engine.request import GenerationRequest, RequestError, StepEvent
 from ..engine.runner import Cancelled, NonFiniteError, Runner
 from ..engine.samplers import SAMPLERS
@@ -20,20 +21,11 @@ from ..io.parameters import format_parameters
 from ..state.jobs import EngineCatalog, Job, JobFailure, JobResult, ModelChoice, RecommendedSettings, StepPreview
 
 
-def pick_device(preference: str) -> str:
-    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    mps = getattr(torch.backends, "mps", None)
-    if preference == "mps" or (preference == "auto" and mps is not None and mps.is_available()):
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    return "cpu"
-
-
 class EngineSession:
     """One loaded model and its runner; every method runs on the engine thread."""
 
     def __init__(self, device: str = "auto", threads: int = 0, model_folders: tuple[str, ...] = ()):
-        self.device = pick_device(device)
+        self.device = str(pick_device(device))
         if threads > 0:
             torch.set_num_threads(threads)
         self.model_key: str | None = None
@@ -42,12 +34,20 @@ class EngineSession:
         self._labels: dict[str, str] = {}
 
     def catalog(self) -> EngineCatalog:
-        """Built-in models, then Stable Diffusion checkpoints in the user's folders and the usual places."""
-        entries = available_models(self.model_folders)
+        """Built-in models, then Stable Diffusion checkpoints in the user's folders and the usual places.
+
+        Model files that cannot be used are reported in ``skipped_models``; none of them, nor a scan that
+        fails outright, keeps the engine from becoming ready with the models that do work."""
+        try:
+            entries, skipped = scan_models(self.model_folders)
+        except Exception as exc:  # the scan reads whatever is on disk: it must not stop the engine starting
+            traceback.print_exception(exc, file=sys.stderr)
+            entries = [e for e in BUILTIN if e.key == default_model_key()]
+            skipped = [f"The model folders could not be searched ({type(exc).__name__}: {exc})"]
         self._labels = {e.key: e.label for e in entries}
         models = tuple(ModelChoice(e.key, e.label) for e in entries)
         samplers = tuple((s.name, s.label) for s in SAMPLERS.values())
-        return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device)
+        return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device, tuple(skipped))
 
     def ensure_model(self, key: str) -> ModelChoice:
         """Load ``key`` unless it is the model already loaded (raises ModelLoadError)."""
@@ -109,14 +109,9 @@ def describe_failure(job_id: int, exc: BaseException) -> JobFailure:
         return JobFailure(job_id, f"The image went bad: {exc}.")
     if isinstance(exc, ModelLoadError):
         return JobFailure(job_id, f"Could not use the model — {exc}.", field="model")
-    if _out_of_memory(exc):
+    if is_out_of_memory(exc):
         return JobFailure(job_id, "Out of memory: try a smaller width and height, fewer steps of Heun, "
                                   "or the CPU device in Settings.")
     traceback.print_exception(exc, file=sys.stderr)
     return JobFailure(job_id, f"The engine failed: {type(exc).__name__}: {exc}")
 
-
-def _out_of_memory(exc: BaseException) -> bool:
-    oom = getattr(torch, "OutOfMemoryError", None)
-    return (oom is not None and isinstance(exc, oom)) or isinstance(exc, MemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())

@@ -10,6 +10,10 @@ from pathlib import Path
 import torch
 
 from .base import DiffusionModel
+from .errors import ModelLoadError
+
+__all__ = ["ModelEntry", "ModelLoadError", "available_models", "default_model_key", "load_model", "scan_models",
+           "sd_models"]
 
 
 @dataclass(frozen=True)
@@ -27,10 +31,6 @@ BUILTIN = (
 )
 
 
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says which and why."""
-
-
 def embedded_available() -> bool:
     try:
         from .embedded import embedded_weights_present
@@ -45,16 +45,36 @@ SD_LOADER = "studio.engine.models.sd.load:load_sd_model"
 
 def sd_models(sd_dirs: Sequence[str | Path] = ()) -> list[ModelEntry]:
     """Stable Diffusion checkpoints found in ``sd_dirs`` and the usual places (see models/sd/discovery.py)."""
-    from .sd import FAMILY_LABELS
-    from .sd.discovery import discover
+    from .sd.discovery import scan
 
-    return [ModelEntry(SD_PREFIX + str(m.path), f"{m.name} ({FAMILY_LABELS[m.family]})", m.family, SD_LOADER)
-            for m in discover(sd_dirs)]
+    return _sd_entries(scan(sd_dirs).found)
 
 
 def available_models(sd_dirs: Sequence[str | Path] = ()) -> list[ModelEntry]:
     """Built-in models that can load on this install, the default first, then Stable Diffusion checkpoints."""
-    return [e for e in BUILTIN if e.key != "embedded" or embedded_available()] + sd_models(sd_dirs)
+    return scan_models(sd_dirs)[0]
+
+
+def scan_models(sd_dirs: Sequence[str | Path] = ()) -> tuple[list[ModelEntry], list[str]]:
+    """``available_models`` and, for each model file found that cannot be used, a message saying why.
+
+    A bad file never hides the others: it is left out of the list and reported.
+    """
+    from .sd.discovery import scan
+
+    found = scan(sd_dirs)
+    return _builtins() + _sd_entries(found.found), [s.reason for s in found.skipped]
+
+
+def _builtins() -> list[ModelEntry]:
+    return [e for e in BUILTIN if e.key != "embedded" or embedded_available()]
+
+
+def _sd_entries(found) -> list[ModelEntry]:
+    from .sd import FAMILY_LABELS
+
+    return [ModelEntry(SD_PREFIX + str(m.path), f"{m.name} ({FAMILY_LABELS[m.family]})", m.family, SD_LOADER)
+            for m in found]
 
 
 def default_model_key() -> str:
@@ -72,7 +92,8 @@ def load_model(key: str, device: str | torch.device = "cpu") -> DiffusionModel:
             return load_sd_model(path, device=device)
         except ModelLoadError:
             raise
-        except (OSError, ValueError, ImportError, KeyError, RuntimeError) as exc:
+        except (OSError, ValueError, ImportError, KeyError, TypeError, RuntimeError) as exc:
+            # diffusers and transformers turn a damaged file into any of these
             raise ModelLoadError(f"could not load Stable Diffusion model {path}: {exc}") from exc
     entry = next((e for e in BUILTIN if e.key == key), None)
     if entry is None:

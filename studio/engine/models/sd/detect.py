@@ -8,13 +8,13 @@ OpenCLIP model under ``cond_stage_model.model``, SDXL base two encoders under
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..registry import ModelLoadError
+from ....io.safe_json import JSONFileError, loads_limited
+from ..errors import ModelLoadError
 
 UNET = "model.diffusion_model."
 VAE = "first_stage_model."
@@ -23,6 +23,8 @@ SD2_TEXT = "cond_stage_model.model."
 XL_TEXT_1 = "conditioner.embedders.0.transformer."
 XL_TEXT_2 = "conditioner.embedders.1.model."
 XL_REFINER_TEXT = "conditioner.embedders.0.model."
+CONFIG_DEPTH = 16  # diffusers configs nest a few levels (lists of block types); deeper is garbage
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # real ones are a few KB
 
 # Tell-tale names of layouts this loader does not handle, to name them in the error.
 OTHER_LAYOUTS = (
@@ -52,7 +54,7 @@ def detect_keys(shapes: Mapping[str, tuple[int, ...]], name: str = "checkpoint")
         for marker, what in OTHER_LAYOUTS:
             if any(marker in k for k in keys):
                 raise ModelLoadError(f"{name} looks like {what}; it is not a Stable Diffusion 1.x/2.x/XL checkpoint")
-        sample = ", ".join(sorted(keys)[:3]) or "no tensors at all"
+        sample = ", ".join(repr(k[:60]) for k in sorted(keys)[:3]) or "no tensors at all"
         raise ModelLoadError(
             f"{name} is not a Stable Diffusion checkpoint this studio knows: it has no UNet weights under "
             f"'{UNET}' (first names: {sample})")
@@ -96,27 +98,46 @@ def prediction_hint(path: Path, family: str) -> str | None:
 def detect_diffusers_folder(folder: Path) -> Detection:
     """Family of a diffusers pipeline folder, from its config files."""
     folder = Path(folder)
-    unet_cfg = _read_json(folder / "unet" / "config.json")
-    if unet_cfg.get("in_channels", 4) != 4:
+    unet_cfg = read_config(folder / "unet" / "config.json")
+    channels = unet_cfg.get("in_channels", 4)
+    if channels != 4:
         raise ModelLoadError(
-            f"{folder.name} has a UNet with {unet_cfg['in_channels']} input channels (an inpainting or "
-            "pix2pix model); only regular 4-channel models are supported")
+            f"{folder.name} has a UNet with {str(channels)[:40]} input channels (an inpainting or "
+            "pix2pix model, or a damaged config); only regular 4-channel models are supported")
     if unet_cfg.get("addition_embed_type") == "text_time" or (folder / "text_encoder_2").is_dir():
         if not (folder / "text_encoder").is_dir():
             raise ModelLoadError(f"{folder.name} is an SDXL refiner; load the SDXL base model instead")
         family = "sdxl"
     else:
-        te = _read_json(folder / "text_encoder" / "config.json")
+        te = read_config(folder / "text_encoder" / "config.json")
         family = "sd2" if te.get("hidden_act") == "gelu" else "sd1"  # OpenCLIP uses gelu, OpenAI CLIP quick_gelu
     sched_file = folder / "scheduler" / "scheduler_config.json"
-    prediction = _read_json(sched_file).get("prediction_type") if sched_file.is_file() else None
+    prediction = read_config(sched_file, required=False).get("prediction_type")
+    if prediction is not None and not isinstance(prediction, str):
+        raise ModelLoadError(f"{folder.name}/scheduler/scheduler_config.json has a prediction_type that is not a "
+                             "name; download the model folder again")
     return Detection(family, prediction)
 
 
-def _read_json(path: Path) -> dict:
+def read_config(path: Path, required: bool = True) -> dict:
+    """A diffusers config file as a dict; ModelLoadError naming the file when it is missing (and
+    ``required``; else {}), unreadable, not JSON, too deep, or not a JSON object."""
+    where = f"{path.parent.parent.name}/{path.parent.name}/{path.name}"
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"{path.parent.parent.name}: missing {path.parent.name}/{path.name}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path} is not valid JSON ({exc})") from exc
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ModelLoadError(f"{where} is {path.stat().st_size:,} bytes, far more than a config file; "
+                                 "download the model folder again")
+        value = loads_limited(path.read_bytes(), max_depth=CONFIG_DEPTH, max_bytes=MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        if not required:
+            return {}
+        raise ModelLoadError(f"{path.parent.parent.name}: missing {path.parent.name}/{path.name}; "
+                             "the model folder is incomplete, download it again") from None
+    except OSError as exc:
+        raise ModelLoadError(f"{where} cannot be read ({exc.strerror or exc})") from None
+    except JSONFileError as exc:
+        raise ModelLoadError(f"{where} {exc}; download the model folder again") from None
+    if not isinstance(value, dict):
+        raise ModelLoadError(f"{where} holds a JSON {type(value).__name__}, not an object of settings; "
+                             "download the model folder again")
+    return value

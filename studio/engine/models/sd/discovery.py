@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..registry import ModelLoadError
+from ..errors import ModelLoadError
 from .detect import detect_diffusers_folder, detect_keys
 from .safety import PICKLE_SUFFIXES, read_safetensors_header
 
@@ -55,42 +55,88 @@ def configured_dirs() -> list[Path]:
     return [Path(p).expanduser() for p in os.environ.get(ENV_DIRS, "").split(os.pathsep) if p.strip()]
 
 
+@dataclass(frozen=True)
+class SkippedModel:
+    path: Path
+    reason: str  # a ModelLoadError's message: names the file and what to do
+
+
+@dataclass(frozen=True)
+class ModelScan:
+    found: list[FoundModel]
+    skipped: list[SkippedModel]  # model files that cannot be used, each with why
+
+
 def discover(extra_dirs=(), include_defaults: bool = True) -> list[FoundModel]:
     """Checkpoints in ``extra_dirs``, the $DIFFUSION_STUDIO_SD_DIRS folders and (optionally) the usual places."""
+    return scan(extra_dirs, include_defaults).found
+
+
+def scan(extra_dirs=(), include_defaults: bool = True) -> ModelScan:
+    """Like ``discover``, and the files that look like models but cannot be used, with the reason for each.
+
+    A damaged file never stops the scan: it is reported and the scan goes on.
+    """
     dirs = [Path(d).expanduser() for d in extra_dirs] + configured_dirs()
     if include_defaults:
         dirs += default_search_dirs()
     found: dict[Path, FoundModel] = {}
+    skipped: dict[Path, SkippedModel] = {}
     for d in dirs:
         if not d.is_dir():
             continue
-        scan = _scan_hub_cache if any(d.glob("models--*")) else _scan_folder
-        for m in scan(d):
-            found.setdefault(m.path.resolve(), m)
-    return sorted(found.values(), key=lambda m: (m.name.lower(), str(m.path)))
+        walk = _scan_hub_cache if any(d.glob("models--*")) else _scan_folder
+        for m in walk(d):
+            target = found if isinstance(m, FoundModel) else skipped
+            target.setdefault(_resolved(m.path), m)
+    return ModelScan(sorted(found.values(), key=lambda m: (m.name.lower(), str(m.path))),
+                     sorted(skipped.values(), key=lambda m: str(m.path)))
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path
 
 
 def classify_file(path: Path) -> FoundModel | None:
     """A FoundModel for a checkpoint file, or None when it is not a loadable SD 1.x/2.x/XL model."""
+    m = _classify_file(path)
+    return m if isinstance(m, FoundModel) else None
+
+
+def _classify_file(path: Path) -> FoundModel | SkippedModel:
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         return FoundModel(path, path.stem, "unknown", "single_file")
     try:
         header = read_safetensors_header(path)
         family = detect_keys({k: s for k, (_, s) in header.items()}, path.name).family
-    except (ModelLoadError, OSError):
-        return None  # a LoRA, a VAE, a damaged file: loading it by hand still says exactly why
+    except ModelLoadError as exc:  # a LoRA, a VAE, a damaged file: the message says which
+        return SkippedModel(path, str(exc))
+    except OSError as exc:
+        return SkippedModel(path, f"{path.name} cannot be read ({exc.strerror or exc})")
     return FoundModel(path, path.stem, family, "single_file")
 
 
 def classify_folder(folder: Path, name: str | None = None) -> FoundModel | None:
+    m = _classify_folder(folder, name)
+    return m if isinstance(m, FoundModel) else None
+
+
+def _classify_folder(folder: Path, name: str | None = None) -> FoundModel | SkippedModel | None:
+    """None when ``folder`` is no diffusers pipeline at all (a folder to search further)."""
     unet = folder / "unet"
-    if not (unet / "config.json").is_file() or not any(unet.glob("*.safetensors")) and not any(unet.glob("*.bin")):
-        return None  # not a pipeline, or a weightless config folder like resources/sd_configs
     try:
+        weights = any(unet.glob("*.safetensors")) or any(unet.glob("*.bin"))
+        if not (unet / "config.json").is_file() or not weights:
+            return None  # not a pipeline, or a weightless config folder like resources/sd_configs
         family = detect_diffusers_folder(folder).family
-    except (ModelLoadError, OSError):
-        return None
+    except ModelLoadError as exc:
+        return SkippedModel(folder, str(exc))
+    except OSError as exc:
+        return SkippedModel(folder, f"{folder.name} cannot be read ({exc.strerror or exc})")
     return FoundModel(folder, name or folder.name, family, "diffusers")
 
 
@@ -101,28 +147,36 @@ def _scan_folder(root: Path, depth: int = 0):
         return
     for entry in entries:
         if entry.is_file() and entry.suffix.lower() in CHECKPOINT_SUFFIXES:
-            m = classify_file(entry)
-            if m is not None:
-                yield m
+            yield _classify_file(entry)
         elif entry.is_dir() and not entry.name.startswith("."):
-            folder = classify_folder(entry)
+            folder = _classify_folder(entry)
             if folder is not None:
                 yield folder
             elif depth < MAX_DEPTH:
                 yield from _scan_folder(entry, depth + 1)
 
 
+def _newest_first(folders: list[Path]) -> list[Path]:
+    def mtime(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return sorted(folders, key=mtime, reverse=True)
+
+
 def _scan_hub_cache(hub: Path):
     """models--org--name/snapshots/<revision>/: a diffusers pipeline, else single files; the newest revision wins."""
     for repo in sorted(hub.glob("models--*")):
         name = repo.name.removeprefix("models--").replace("--", "/")
-        snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for snap in snapshots[:1]:
-            m = classify_folder(snap, name)
+        for snap in _newest_first(list((repo / "snapshots").glob("*")))[:1]:
+            m = _classify_folder(snap, name)
             if m is not None:
                 yield m
                 continue
             for f in sorted(snap.glob("*.safetensors")):
-                single = classify_file(f)
-                if single is not None:
-                    yield FoundModel(single.path, f"{name}/{f.stem}", single.family, single.layout)
+                single = _classify_file(f)
+                if isinstance(single, FoundModel):
+                    single = FoundModel(single.path, f"{name}/{f.stem}", single.family, single.layout)
+                yield single

@@ -6,17 +6,17 @@ Single files need the family's config files, which ship in resources/sd_configs
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
+from ...devices import is_out_of_memory, pick_device
 from ...schedules import DiscreteSchedule, alphas_cumprod_from_betas, linear_betas, scaled_linear_betas
-from ..registry import ModelLoadError
+from ..errors import ModelLoadError
 from . import FAMILY_LABELS
-from .detect import Detection, detect_diffusers_folder, detect_keys, prediction_hint
-from .model import Networks, StableDiffusionModel, _is_oom
+from .detect import Detection, detect_diffusers_folder, detect_keys, prediction_hint, read_config
+from .model import Networks, StableDiffusionModel
 from .previews import find_taesd, taesd_search_dirs
 
 CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "sd_configs"
@@ -47,16 +47,6 @@ def require_sd_libraries() -> None:
     for log in (dlog, tlog):
         log.set_verbosity_error()
         log.disable_progress_bar()
-
-
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def pick_weights_dtype(device: torch.device, dtype: str | torch.dtype | None) -> torch.dtype:
@@ -116,7 +106,7 @@ def assemble(
         for module in (nets.unet, nets.vae, *nets.text_encoders):
             module.to(device, weights_dtype).eval().requires_grad_(False)
     except RuntimeError as exc:
-        if _is_oom(exc):
+        if is_out_of_memory(exc):
             raise ModelLoadError(f"{label} does not fit in {device} memory; try fp16, or the CPU") from exc
         raise
     size = DEFAULT_SIZES[det.family]
@@ -127,14 +117,22 @@ def assemble(
         device=device, weights_dtype=weights_dtype, default_size=(size, size),
         zeros_for_empty_negative=bool(index.get("force_zeros_for_empty_prompt", det.family == "sdxl")))
     # diffusers shifts "leading" timesteps by this much (1 for SD); kept for an engine that honours it.
-    model.steps_offset = int(sched_cfg.get("steps_offset", 0))
+    offset = sched_cfg.get("steps_offset", 0)
+    model.steps_offset = offset if isinstance(offset, int) and 0 <= offset < 100 else 0
     return model
 
 
 def schedule_from_config(cfg: dict) -> DiscreteSchedule:
     """The training noise schedule a diffusers scheduler config describes."""
-    n = int(cfg.get("num_train_timesteps", 1000))
-    start, end = float(cfg.get("beta_start", 0.00085)), float(cfg.get("beta_end", 0.012))
+    try:
+        n = int(cfg.get("num_train_timesteps", 1000))
+        start, end = float(cfg.get("beta_start", 0.00085)), float(cfg.get("beta_end", 0.012))
+    except (TypeError, ValueError, OverflowError):
+        raise ModelLoadError("the scheduler config's num_train_timesteps, beta_start or beta_end is not a number; "
+                             "download the model again") from None
+    if not 1 <= n <= 100_000 or not 0 < start < end < 1:
+        raise ModelLoadError(f"the scheduler config describes no usable schedule ({n} timesteps, betas {start} to "
+                             f"{end}); download the model again")
     kind = cfg.get("beta_schedule", "scaled_linear")
     if cfg.get("rescale_betas_zero_snr"):
         raise ModelLoadError("zero-terminal-SNR schedules are not supported yet")
@@ -145,10 +143,6 @@ def schedule_from_config(cfg: dict) -> DiscreteSchedule:
     else:
         raise ModelLoadError(f"unsupported beta schedule {kind!r} (scaled_linear or linear)")
     return DiscreteSchedule(alphas_cumprod_from_betas(betas))
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _load_single_file(path: Path, config_dir: Path | None):
@@ -172,7 +166,8 @@ def _load_single_file(path: Path, config_dir: Path | None):
         tokenizers=_tokenizers(cfg, det.family),
     )
     del state
-    return det, nets, _read_json(cfg / "scheduler" / "scheduler_config.json"), _read_json(cfg / "model_index.json")
+    return det, nets, read_config(cfg / "scheduler" / "scheduler_config.json", required=False), read_config(
+        cfg / "model_index.json", required=False)
 
 
 def _tokenizers(folder: Path, family: str) -> list:
@@ -186,7 +181,7 @@ def _tokenizers(folder: Path, family: str) -> list:
         if (own / "vocab.json").is_file() and (own / "merges.txt").is_file():
             out.append(CLIPTokenizer.from_pretrained(str(own), local_files_only=True))
             continue
-        cfg = _read_json(own / "tokenizer_config.json")
+        cfg = read_config(own / "tokenizer_config.json", required=False)
         pad = cfg.get("pad_token", "!" if sub == "tokenizer_2" or family == "sd2" else "<|endoftext|>")
         if isinstance(pad, dict):  # older files store AddedToken dicts
             pad = pad.get("content", "<|endoftext|>")
@@ -222,5 +217,5 @@ def _load_folder(folder: Path):
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"{folder.name}: could not load its weights ({str(exc).splitlines()[0]})") from exc
     nets = Networks(unet, vae, encoders, _tokenizers(folder, det.family))
-    return det, nets, _read_json(folder / "scheduler" / "scheduler_config.json"), _read_json(
-        folder / "model_index.json")
+    return det, nets, read_config(folder / "scheduler" / "scheduler_config.json", required=False), read_config(
+        folder / "model_index.json", required=False)

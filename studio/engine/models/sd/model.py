@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ...denoisers import Cond, Denoiser, DiscreteTimeDenoiser
+from ...devices import empty_cache, is_out_of_memory
 from ...schedules import DiscreteSchedule
 from ..base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
 from .previews import LinearPreview
@@ -33,11 +34,6 @@ class Networks:
     vae: torch.nn.Module
     text_encoders: list[torch.nn.Module]
     tokenizers: list
-
-
-def _is_oom(exc: BaseException) -> bool:
-    oom = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-    return isinstance(exc, oom) or "out of memory" in str(exc).lower()
 
 
 class StableDiffusionModel:
@@ -126,11 +122,11 @@ class StableDiffusionModel:
         try:
             image = self._with_fp32_retry(lambda: run(pixels > TILE_ABOVE_PIXELS))
         except RuntimeError as exc:
-            if not _is_oom(exc):
+            if not is_out_of_memory(exc):
                 raise
             if pixels <= TILE_ABOVE_PIXELS // 4:  # small images: tiling would not help
                 raise _oom_error("decoding the image", exc) from exc
-            _empty_cache(self.device)
+            empty_cache(self.device)
             with _readable_oom("decoding the image (even in tiles)"):
                 image = self._with_fp32_retry(lambda: run(True))
         return unit_to_image(image.float())
@@ -166,7 +162,7 @@ class _readable_oom:
 
     def __exit__(self, exc_type, exc, tb):
         if exc is not None and isinstance(exc, RuntimeError) and not isinstance(exc, SDOutOfMemoryError) \
-                and _is_oom(exc):
+                and is_out_of_memory(exc):
             raise _oom_error(self.what, exc) from exc
         return False
 
@@ -175,10 +171,3 @@ def _oom_error(what: str, exc: BaseException) -> SDOutOfMemoryError:
     return SDOutOfMemoryError(
         f"out of memory while {what}; try a smaller image size, fp16 weights, or close other programs "
         f"using the GPU ({str(exc).splitlines()[0][:160]})")
-
-
-def _empty_cache(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    elif device.type == "mps":
-        torch.mps.empty_cache()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..registry import ModelLoadError
+from ..errors import ModelLoadError
 from .detect import SD1_TEXT, SD2_TEXT, XL_TEXT_1, XL_TEXT_2
 
 
