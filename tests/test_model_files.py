@@ -122,7 +122,7 @@ def test_the_engine_becomes_ready_with_bad_files_in_its_model_folder(tmp_path, q
     diffusers_folder(tmp_path / "list-config", "[1]")
     client = EngineClient()
     try:
-        with qtbot.waitSignal(client.worker.ready, timeout=60_000) as blocker:
+        with qtbot.waitSignal(client.ready, timeout=60_000) as blocker:
             client.start("cpu", 0, "toy", (str(tmp_path),))
         catalog = blocker.args[0]
         assert f"sd:{tmp_path / 'good.safetensors'}" in {m.key for m in catalog.models}
