@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .xyz_cli import add_xyz_parser, run_xyz
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see DESIGN.md
 
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, default=Path("out.png"))
     gen.add_argument("--quiet", action="store_true")
     sub.add_parser("models", help="list the models this install can load")
+    add_xyz_parser(sub, gen)  # last: it copies the generate flags
     return parser
 
 
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             for reason in skipped:
                 print(f"skipped: {reason}", file=sys.stderr)
             return 0
+        if args.command == "xyz":
+            return run_xyz(args)
         return _generate(args)
     except (ValueError, ModelLoadError, NonFiniteError) as exc:
         print(f"error: {exc}", file=sys.stderr)

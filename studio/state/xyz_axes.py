@@ -212,7 +212,8 @@ def _parse_one(kind: AxisKind, raw: str, choices: AxisChoices) -> list[Any]:
         spacings = tuple((s, s) for s in choices.spacings)
         return [_match_choice(raw, spacings, "schedule type") if spacings else raw.lower()]
     if t == "model":
-        return [_match_choice(raw, choices.models, "model")]
+        # "sd:<path>" names a checkpoint on disk that the catalog need not list; the engine checks it.
+        return [raw if raw.startswith("sd:") else _match_choice(raw, choices.models, "model")]
     return [raw]
 
 
