@@ -12,6 +12,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads anywhe
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from .state.files import remove_stale_temp_files  # noqa: E402
 from .state.history import HistoryModel, HistoryStore  # noqa: E402
 from .state.paths import StudioPaths  # noqa: E402
 from .state.settings import load_settings  # noqa: E402
@@ -34,19 +35,27 @@ class Studio:
 
 
 def create_studio(paths: StudioPaths | None = None, app: QApplication | None = None) -> Studio:
-    """Build the window and its controller, restore the last session; the engine is not started yet."""
+    """Build the window and its controller, restore the last session; the engine is not started yet.
+
+    Whatever lies in the studio's folders, the window opens: a file that cannot be read is set
+    aside and named in the banner, what a kill left half-written is removed."""
     paths = paths or StudioPaths.default()
+    remove_stale_temp_files(paths.config_dir)
+    remove_stale_temp_files(paths.autosave_dir)
     loaded = load_settings(paths.settings_file)
     if app is not None:
         apply_theme(app, loaded.settings.theme)
     timeline = TimelineModel()
-    history = HistoryModel(HistoryStore(paths.history_dir))
+    store = HistoryStore(paths.history_dir)
+    history_message = store.tidy()
+    history = HistoryModel(store)
     window = MainWindow(timeline, history)
     engine = EngineClient(window)
     controller = StudioController(window, engine, timeline, paths, loaded.settings, window)
-    controller.restore()
-    if loaded.message:
-        window.banner.show_error(loaded.message)
+    autosave_message = controller.restore()
+    messages = [m for m in (loaded.message, autosave_message, history_message) if m]
+    if messages:
+        window.banner.show_error("\n".join(messages))
     return Studio(window, controller, engine)
 
 

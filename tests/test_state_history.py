@@ -53,3 +53,48 @@ def test_jobs_take_the_mode_from_mask_and_strength():
     assert [(j.job_id, j.values.seed, j.batch_index, j.batch_count) for j in jobs] == [(1, 3, 0, 2), (2, 4, 1, 2)]
     branch = build_branch(text.with_changes(seed=99, prompt="new"), text.with_changes(seed=7), 5, 3, image, None, 9)
     assert branch.branch_from == (5, 3) and branch.values.seed == 7 and branch.values.prompt == "new"
+
+
+def test_tidy_removes_what_a_kill_left_and_sets_bad_sidecars_aside(tmp_path):
+    import os
+
+    store = HistoryStore(tmp_path)
+    image = np.zeros((8, 8, 3), np.uint8)
+    kept = store.add(image, PanelValues(prompt="kept"), "kept", "Toy")
+    half = store.add(image, PanelValues(), "half", "Toy")
+    half.meta_file.unlink()  # killed before the sidecar: image and thumbnail without it
+    lone = store.add(image, PanelValues(), "lone", "Toy")
+    lone.image_file.unlink()  # a sidecar without its image
+    bad = store.add(image, PanelValues(), "bad", "Toy")
+    bad.meta_file.write_text("[" * 100_000)
+    fresh = store.add(image, PanelValues(), "fresh", "Toy")
+    fresh.meta_file.unlink()  # as if another window were writing it right now
+    temp = tmp_path / f".{kept.entry_id}.json.x1.tmp"
+    temp.write_text("{")
+    mine = tmp_path / "my picture.png"  # not a name the store gives: never deleted
+    mine.write_bytes(b"x")
+    for path in tmp_path.iterdir():
+        if fresh.entry_id not in path.name:
+            os.utime(path, (0, 0))
+
+    message = store.tidy()
+    assert message is not None and bad.meta_file.name in message and "set-aside" in message
+    assert sorted(p.name for p in (tmp_path / "set-aside").iterdir()) == sorted(
+        [bad.meta_file.name, bad.image_file.name, bad.thumb_file.name])
+    left = {p.name for p in tmp_path.iterdir() if p.is_file()}
+    assert left == {kept.meta_file.name, kept.image_file.name, kept.thumb_file.name, fresh.image_file.name,
+                    fresh.thumb_file.name, mine.name}
+    assert [e.entry_id for e in store.entries()] == [kept.entry_id]
+    assert store.tidy() is None
+
+
+def test_sidecar_fields_of_the_wrong_type_fall_back_one_by_one(tmp_path):
+    import json
+
+    store = HistoryStore(tmp_path)
+    entry = store.add(np.zeros((8, 8, 3), np.uint8), PanelValues(), "p", "Toy")
+    entry.meta_file.write_text(json.dumps({"values": {"prompt": "cat", "steps": 99999999999}, "parameters": 5,
+                                           "created": "yesterday", "width": 10**30, "model_label": ["x"]}))
+    (back,) = store.entries()
+    assert (back.values.prompt, back.values.steps, back.parameters, back.created, back.width) == (
+        "cat", 1000, "", 0.0, 0)

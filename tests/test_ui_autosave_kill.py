@@ -31,8 +31,8 @@ CHILD = textwrap.dedent("""
     autosave = studio.controller.autosave
 
     def report():
-        if autosave.panel_file.exists() and "green square" in autosave.panel_file.read_text() \\
-                and autosave.mask_file.exists():
+        saved = autosave.load()
+        if saved.panel is not None and saved.panel.prompt == "green square" and saved.mask is not None:
             print("saved", flush=True)
         else:
             QTimer.singleShot(20, report)

@@ -40,3 +40,48 @@ def test_settings_values_no_widget_can_hold_are_adapted(qtbot, tmp_path):
     assert (values.steps, values.width, values.height, values.batch_count) == (1000, 8, 2048, 1)
     assert studio.window.canvas.image().shape == (2048, 8, 3)
     assert studio.controller.settings.threads == 0
+
+
+def test_a_damaged_autosave_is_set_aside_and_the_window_says_so(qtbot, tmp_path):
+    autosave_dir = StudioPaths.under(tmp_path).autosave_dir
+    write(autosave_dir / "autosave.zip", b"PK\x03\x04 truncated")
+    studio = start(qtbot, tmp_path)
+    assert "autosaved document could not be restored" in studio.window.banner.text()
+    assert len(list(autosave_dir.glob("autosave.zip.corrupt-*"))) == 1
+    assert studio.window.canvas.image().shape == (64, 64, 3)  # a blank canvas at the panel's size
+
+
+def test_an_old_autosave_with_a_bad_panel_is_set_aside(qtbot, tmp_path):
+    autosave_dir = StudioPaths.under(tmp_path).autosave_dir
+    write(autosave_dir / "panel.json", b"[" * 100_000)
+    studio = start(qtbot, tmp_path)
+    assert "panel.json" in studio.window.banner.text()
+    assert len(list(autosave_dir.glob("panel.json.corrupt-*"))) == 1
+
+
+def test_bad_history_entries_are_set_aside_and_odd_values_adapted(qtbot, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from tests.fuzz_targets import png_header_only
+
+    history_dir = StudioPaths.under(tmp_path).history_dir
+    good_png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(good_png, format="PNG")
+    for entry_id, sidecar, png in (
+            ("20240101-000000-001", b"[" * 100_000, good_png.getvalue()),
+            ("20240101-000000-002", json.dumps({"values": {"steps": 99999999999, "prompt": "odd"}}).encode(),
+             png_header_only(100_000, 100_000))):
+        write(history_dir / f"{entry_id}.json", sidecar)
+        write(history_dir / f"{entry_id}.png", png)
+    studio = start(qtbot, tmp_path)
+    assert "1 history entry could not be read" in studio.window.banner.text()
+    model = studio.window.history_view.model
+    assert model.rowCount() == 1 and model.data(model.index(0)) == "odd"
+    model.data(model.index(0), 1)  # the thumbnail of a decompression bomb: none, and no exception
+    entry = model.entry(0)
+    studio.controller.use_history_settings(entry)
+    assert studio.window.panel.values().steps == 1000
+    studio.controller.open_history_entry(entry)
+    assert "cannot read image" in studio.window.banner.text()

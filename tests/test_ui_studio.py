@@ -270,8 +270,9 @@ def test_autosave_restores_canvas_mask_and_panel_after_a_crash(qtbot, tmp_path):
     mask[:16] = 1
     canvas.set_mask(mask)
     set_panel(first, prompt="purple stripes", steps=13)
-    qtbot.waitUntil(lambda: first.controller.autosave.panel_file.exists()
-                    and "purple stripes" in first.controller.autosave.panel_file.read_text(), timeout=TIMEOUT)
+    autosave = first.controller.autosave
+    qtbot.waitUntil(lambda: autosave.file.exists() and autosave.load().panel.prompt == "purple stripes",
+                    timeout=TIMEOUT)
     first.engine.stop()  # no shutdown(): as after kill -9, only the autosave is on disk
 
     second = make_studio(qtbot, tmp_path)

@@ -2,12 +2,15 @@
 
 Each entry is three files sharing a name: the PNG with its parameters embedded
 (readable by other tools), a small thumbnail, and a JSON sidecar with the panel
-values. Entries whose files are damaged are skipped, never fatal.
+values. Entries whose files are damaged are skipped, never fatal; at start ``tidy``
+moves them to set-aside/ and removes what a kill left half-written.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +21,15 @@ from PIL import Image
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from ..io.png import load_image, save_image
+from ..io.safe_json import load_json_file
 from .background_writer import BackgroundWriter
-from .files import write_text_atomic
+from .files import STALE_AFTER_S, remove_stale_temp_files, write_text_atomic
 from .panel_values import PanelValues
 from .qimages import to_qimage
 
 THUMB_SIDE = 96
+SET_ASIDE = "set-aside"  # the history folder's subfolder for entries whose sidecar cannot be read
+ENTRY_ID = re.compile(r"\d{8}-\d{6}-\d{3}(?:-\d+)?")  # what new_entry names; tidy deletes nothing else
 
 
 @dataclass(frozen=True)
@@ -89,18 +95,98 @@ class HistoryStore:
 
     def entries(self) -> list[HistoryEntry]:
         found = []
-        for meta_file in self.folder.glob("*.json") if self.folder.exists() else ():
+        for meta_file in self._sidecars():
             try:
-                meta = json.loads(meta_file.read_text(encoding="utf-8"))
-                entry = HistoryEntry(meta_file.stem, self.folder, PanelValues.from_json(meta.get("values")),
-                                     str(meta.get("parameters", "")), str(meta.get("model_label", "")),
-                                     float(meta.get("created", 0)), int(meta.get("width", 0)),
-                                     int(meta.get("height", 0)))
-            except (OSError, ValueError, TypeError, AttributeError):
+                entry = self.read_entry(meta_file)
+            except (OSError, ValueError):
                 continue
             if entry.image_file.exists():
                 found.append(entry)
         return sorted(found, key=lambda e: (e.created, e.entry_id), reverse=True)
+
+    def read_entry(self, meta_file: Path) -> HistoryEntry:
+        """The entry a sidecar describes; ValueError (JSONFileError) when it is not a JSON object.
+
+        Fields of the wrong type fall back one by one: the entry still shows, with what could be read."""
+        meta = load_json_file(meta_file)
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_file.name} does not hold a JSON object")
+
+        def text(key: str) -> str:
+            value = meta.get(key)
+            return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else ""
+
+        def number(key: str) -> float:
+            value = meta.get(key)
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            return float(value) if ok else 0.0
+
+        def size(key: str) -> int:
+            value = meta.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31 else 0
+
+        return HistoryEntry(meta_file.stem, self.folder, PanelValues.from_json(meta.get("values")),
+                            text("parameters"), text("model_label"), number("created"), size("width"),
+                            size("height"))
+
+    def tidy(self, older_than_s: float = STALE_AFTER_S) -> str | None:
+        """At start: entries whose sidecar cannot be read go to set-aside/ (kept for the user), and what a
+        kill left half-written is removed: temp files, images without their sidecar and sidecars without
+        their image (``older_than_s`` spares a write another studio window may be in the middle of).
+        Returns a message for the window when something was set aside."""
+        if not self.folder.is_dir():
+            return None
+        remove_stale_temp_files(self.folder, older_than_s)
+        set_aside: list[str] = []
+        for meta_file in self._sidecars():
+            try:
+                self.read_entry(meta_file)
+            except (OSError, ValueError):
+                if self._move_aside(meta_file.stem):
+                    set_aside.append(meta_file.name)
+        cutoff = time.time() - older_than_s
+        for path in list(self.folder.iterdir()):
+            entry_id = path.name.removesuffix(".thumb.png").removesuffix(".png").removesuffix(".json")
+            if not ENTRY_ID.fullmatch(entry_id) or path.name == entry_id:
+                continue
+            has_meta = (self.folder / f"{entry_id}.json").exists()
+            has_image = (self.folder / f"{entry_id}.png").exists()
+            if has_meta and has_image:
+                continue
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                continue
+        if not set_aside:
+            return None
+        names = ", ".join(set_aside[:3]) + (f" and {len(set_aside) - 3} more" if len(set_aside) > 3 else "")
+        return (f"{len(set_aside)} history {'entry' if len(set_aside) == 1 else 'entries'} could not be read "
+                f"({names}); moved to {self.folder / SET_ASIDE}.")
+
+    def _sidecars(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.folder.glob("*.json") if p.is_file())
+        except OSError:
+            return []
+
+    def _move_aside(self, entry_id: str) -> bool:
+        aside = self.folder / SET_ASIDE
+        moved = False
+        for name in (f"{entry_id}.json", f"{entry_id}.png", f"{entry_id}.thumb.png"):
+            path = self.folder / name
+            if not path.exists():
+                continue
+            try:
+                aside.mkdir(exist_ok=True)
+                target = aside / name
+                if target.exists():
+                    target = aside / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+                path.replace(target)
+                moved = True
+            except OSError:
+                continue
+        return moved
 
     def delete(self, entry: HistoryEntry) -> None:
         for path in (entry.meta_file, entry.image_file, entry.thumb_file):

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..io.safe_json import load_json_file
-from .files import write_text_atomic
+from .files import set_aside, write_text_atomic
 from .panel_values import PanelValues
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -88,12 +87,7 @@ def load_settings(path: Path) -> LoadedSettings:
             raise ValueError("the file does not hold a JSON object")
         return LoadedSettings(Settings.from_json(data))
     except (OSError, ValueError) as exc:
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        try:
-            path.replace(aside)
-            where = f"it was moved to {aside.name}"
-        except OSError:
-            where = "it was left in place"
+        where = set_aside(path)
         return LoadedSettings(Settings(), f"Settings could not be read ({exc}); using defaults — {where}.")
 
 

@@ -284,9 +284,11 @@ class StudioController(QObject):
             self.window.banner.show_notice("The new device and thread settings apply after a restart.")
 
     # -- persistence ---------------------------------------------------------------------------------
-    def restore(self) -> None:
-        """Put back the autosaved document and panel (after a crash too); else the settings' panel values."""
-        snapshot = self.autosave.load()
+    def restore(self) -> str | None:
+        """Put back the autosaved document and panel (after a crash too); else the settings' panel values.
+
+        Returns the message for the window when the autosave was damaged (and set aside)."""
+        snapshot, message = self.autosave.recover()
         panel = snapshot.panel or self.settings.panel
         self.window.panel.set_values(panel)
         canvas = self.window.canvas
@@ -299,6 +301,7 @@ class StudioController(QObject):
         if self.settings.window_geometry:
             self.window.restoreGeometry(QByteArray.fromHex(self.settings.window_geometry.encode()))
         self._autosave_timer.stop()
+        return message
 
     def _schedule_autosave(self) -> None:
         self._autosave_timer.start()
