@@ -10,13 +10,14 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
 from ..engine.request import GenerationRequest
+from ..io.animation import save_animation
 from ..io.parameters import ParametersError, parse_parameters
 from ..io.png import load_image, read_parameters
 from ..state.panel_values import PanelValues
 from ..state.qimages import from_qimage
 from ..state.timeline import TimelineModel
 from ..worker import EngineClient
-from .export import ANIMATION_FILTER, IMAGE_FILTER, copy_to_clipboard, export_animation, export_image
+from .export import ANIMATION_FILTER, IMAGE_FILTER, copy_to_clipboard, export_image
 from .main_window import MainWindow
 
 
@@ -96,7 +97,7 @@ class FileActions(QObject):
         try:
             if track is None:
                 raise ValueError("there is no run to export yet: generate an image first")
-            saved = export_animation(path, track.frames, track.final)
+            saved = save_animation(path, track.frames, track.final)
         except (OSError, ValueError) as exc:
             self.window.banner.show_error(f"Export failed: {exc}")
             return None

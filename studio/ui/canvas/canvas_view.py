@@ -29,10 +29,10 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QStyle, QStyleOption, QWidget
 
+from ...state.qimages import rgb_view, to_rgb_uint8
 from .commands import DocumentCommand, MaskCommand, StrokeCommand
 from .document import CanvasDocument
 from .mask_layer import Box, union
-from .qimage import rgb_view, to_rgb_uint8
 from .tools import DEFAULT_BRUSH_PX, DEFAULT_HARDNESS, Tool, clamp_brush_size, step_brush_size
 from .view import WHEEL_STEP, ViewTransform
 

@@ -6,8 +6,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QImage
 
+from ...state.qimages import rgb_owned
 from .mask_layer import Box, MaskLayer
-from .qimage import rgb_owned
 
 
 class CanvasDocument(QObject):

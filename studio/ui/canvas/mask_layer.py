@@ -81,10 +81,6 @@ class MaskLayer:
         np.copyto(self._mask, mask, casting="unsafe")
         return self._refresh(self.full_box())
 
-    def invert(self) -> Box:
-        np.subtract(1.0, self._mask, out=self._mask)
-        return self._refresh(self.full_box())
-
     def paint_segment(
         self, x0: float, y0: float, x1: float, y1: float, diameter: float, hardness: float, erase: bool,
         end_diameter: float | None = None,
