@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .limits import DEFAULT_MAX_SIDE, MAX_FEATHER, MAX_RESAMPLE
 from .sampler_names import SPACINGS, find_sampler, sampler_list
 
 MAX_SEED = 2**63 - 1
@@ -55,8 +56,10 @@ class GenerationRequest:
         return replace(self, **changes)
 
 
-def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
-    """Raise RequestError naming the first field that cannot work."""
+def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int = DEFAULT_MAX_SIDE,
+                     model_name: str = "this model") -> None:
+    """Raise RequestError naming the first field that cannot work (``max_side``: the model's size limit, see
+    limits.py)."""
     if not isinstance(r.sampler, str) or find_sampler(r.sampler) is None:
         raise RequestError("sampler", f"unknown sampler {r.sampler!r}; choose one of {sampler_list()}")
     if r.spacing not in SPACINGS:
@@ -76,12 +79,13 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
         raise RequestError("strength", f"must be between 0 and 1, got {r.strength}")
     if not 0 <= r.eta <= 1:
         raise RequestError("eta", f"must be between 0 and 1, got {r.eta}")
-    if r.mask_feather < 0:
-        raise RequestError("mask_feather", f"must be 0 or more pixels, got {r.mask_feather}")
+    if not 0 <= r.mask_feather <= MAX_FEATHER:
+        raise RequestError("mask_feather", f"must be from 0 to {MAX_FEATHER} pixels, got {r.mask_feather}")
     if not isinstance(r.clip_skip, int) or not 1 <= r.clip_skip <= MAX_CLIP_SKIP:
         raise RequestError("clip_skip", f"must be a whole number from 1 to {MAX_CLIP_SKIP}, got {r.clip_skip!r}")
-    if r.resample < 0:
-        raise RequestError("resample", f"must be 0 or more, got {r.resample}")
+    if not isinstance(r.resample, int) or not 0 <= r.resample <= MAX_RESAMPLE:
+        raise RequestError("resample", f"must be a whole number from 0 to {MAX_RESAMPLE} passes per step, "
+                                       f"got {r.resample!r}")
     if r.guidance_interval is not None:
         lo, hi = r.guidance_interval
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or lo >= hi:
@@ -97,6 +101,9 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8) -> None:
     for name, value in (("width", r.width), ("height", r.height)):
         if not isinstance(value, int) or value < size_multiple or value % size_multiple:
             raise RequestError(name, f"must be a positive multiple of {size_multiple} pixels, got {value!r}")
+        if value > max_side:
+            raise RequestError(name, f"{value} pixels is more than {model_name} allows ({max_side} at most); "
+                                     "choose a smaller size")
     size = (r.height, r.width)
     if r.init_image is not None:
         img = r.init_image

@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from .denoisers import Denoiser
+from .devices import free_memory_bytes
 from .guidance import classifier_free_guidance, classifier_guidance, dynamic_thresholding
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
+from .limits import max_side, run_memory_bytes
 from .models.base import DiffusionModel
 from .noise import initial_noise
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
@@ -84,7 +86,8 @@ class Runner:
     ) -> Result:
         """Run ``request``; with ``branch_from=(run_id, k)`` continue that run after its step k."""
         model = self.model
-        validate_request(request, model.info.size_multiple)
+        validate_request(request, model.info.size_multiple, max_side(model.info.family), repr(model.info.name))
+        self._check_memory(request)
         if request.clip_skip != 1 and not model.info.clip_skip:
             raise RequestError("clip_skip", f"model {model.info.name!r} has no CLIP layers to skip; set it to 1")
         spec = get_sampler(request.sampler)
@@ -136,7 +139,10 @@ class Runner:
             if should_cancel is not None and should_cancel():
                 raise Cancelled(run_id, i + offset)
             for _ in range(request.resample if request.mask is not None and i < len(sigmas) - 2 else 0):
-                # RePaint (Lugmayr et al. 2022): step down, re-noise back up, step again.
+                # RePaint (Lugmayr et al. 2022): step down, re-noise back up, step again. Each pass is
+                # a network evaluation, so a cancel is checked before each one too.
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled(run_id, i + offset)
                 x = spec.fn(denoise, x, sigmas[i:i + 2], cond=cond, generator=generator, carry=carry, **extra)
                 x = x + randn_like(x, generator) * (sigmas[i] ** 2 - sigmas[i + 1] ** 2).sqrt()
             captured.clear()
@@ -159,6 +165,20 @@ class Runner:
             image = self._paste_known(image, request)
         return Result(run_id, request, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
                       time.perf_counter() - started, parent)
+
+    def _check_memory(self, request: GenerationRequest) -> None:
+        """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size)."""
+        info, device = self.model.info, torch.device(self.model.device)
+        host, work = run_memory_bytes(request.width, request.height, request.steps, info.latent_channels,
+                                      info.latent_scale, info.family)
+        needs = [(host + work, "cpu")] if device.type == "cpu" else [(host, "cpu"), (work, device.type)]
+        for need, where in needs:
+            free = free_memory_bytes(torch.device(where))
+            if free is not None and need > free:
+                raise RequestError(
+                    "width", f"{request.width}x{request.height} with {request.steps} steps needs at least "
+                             f"{need / 2**30:.1f} GiB of {where} memory and {free / 2**30:.1f} GiB is free; "
+                             "choose a smaller size or fewer steps")
 
     def _guided_denoiser(self, request: GenerationRequest, uncond) -> Denoiser:
         denoise = self.model.denoiser()
