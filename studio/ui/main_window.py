@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.generate_enter_action = self._action("Generate (keypad)", "Ctrl+Enter")
         self.cancel_action = self._action("Cancel", "Escape")
         self.branch_action = self._action("Continue from this step", "Ctrl+B")
+        self.xyz_action = self._action("X/Y/Z plot…", "Ctrl+Shift+X", "Vary up to three settings: a labelled grid")
         undo = self.canvas.undo_stack().createUndoAction(self, "Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = self.canvas.undo_stack().createRedoAction(self, "Redo")
@@ -117,7 +118,7 @@ class MainWindow(QMainWindow):
         for action in (undo, redo, None, self.clear_mask_action, self.invert_mask_action, self.extend_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
         generate_menu = bar.addMenu("&Generate")
-        for action in (self.generate_action, self.cancel_action, self.branch_action):
+        for action in (self.generate_action, self.cancel_action, self.branch_action, self.xyz_action):
             generate_menu.addAction(action)
         view_menu = bar.addMenu("&View")
         view_menu.addAction(self.zoom_fit_action)

@@ -14,7 +14,7 @@ from ..state.autosave import Autosave, Snapshot
 from ..state.history import HistoryEntry
 from ..state.job_builder import build_branch, build_jobs
 from ..state.job_queue import JobQueue
-from ..state.jobs import EngineCatalog, JobFailure, JobResult, ModelChoice, StepPreview
+from ..state.jobs import EngineCatalog, Job, JobFailure, JobResult, ModelChoice, StepPreview
 from ..state.model_defaults import apply_model_defaults
 from ..state.paths import StudioPaths
 from ..state.progress import measure
@@ -26,6 +26,7 @@ from .main_window import MainWindow
 from .prompt_hint import PromptHint
 from .settings_dialog import SettingsDialog
 from .theme import apply_theme
+from .xyz_plotter import XyzPlotter
 
 STEP_BATCH_MS = 30  # about 30 canvas updates a second while a run streams in
 AUTOSAVE_DELAY_MS = 300  # short: the document must survive a kill -9 soon after an edit
@@ -71,6 +72,7 @@ class StudioController(QObject):
         self._autosave_timer.timeout.connect(self.save_now)
         self._connect()
         self.prompt_hint = PromptHint(window.panel, engine, self)
+        self.xyz = XyzPlotter(self)
 
     # -- wiring --------------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -127,6 +129,11 @@ class StudioController(QObject):
         job = build_branch(self.window.panel.values(), track.values, run_id, step, canvas.image(), canvas.mask(),
                            self.queue.next_id())
         self.queue.add([job])
+        self._dispatch()
+
+    def enqueue(self, jobs: list[Job]) -> None:
+        """Queue jobs built elsewhere (an X/Y/Z plot's cells) and start the first if the engine is idle."""
+        self.queue.add(jobs)
         self._dispatch()
 
     def cancel(self) -> None:
