@@ -44,7 +44,8 @@ def test_typed_axes_count_cells_show_errors_inline_and_run_into_a_grid_in_histor
     dialog = studio.controller.xyz.dialog
     assert dialog is not None and dialog.isVisible()
     types, edits, count, error, run = widgets(dialog)
-    types[0].setCurrentText("Steps")
+    assert types[0].currentText() == "Steps" and dialog.focusWidget() is edits[0]
+    assert error.text() == "Type the X values." and not run.isEnabled()  # a hint, not yet an error
     assert "now 3" in edits[0].placeholderText()  # the panel's value as the hint
     QTest.keyClicks(edits[0], "2, 4, x")
     assert "X axis: Steps: 'x' is not a whole number" in error.text() and error.isVisible()

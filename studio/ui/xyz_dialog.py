@@ -88,7 +88,6 @@ class XyzDialog(QDialog):
         self.error = QLabel()
         self.error.setObjectName("xyzError")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #d04040;")
         self.buttons = QDialogButtonBox()
         self.run_button = self.buttons.addButton("Run", QDialogButtonBox.ButtonRole.AcceptRole)
         self.run_button.setObjectName("xyzRun")
@@ -112,6 +111,8 @@ class XyzDialog(QDialog):
             combo.currentIndexChanged.connect(self._update)
             edit.textChanged.connect(self._update)
         self._update()
+        first = next((e for e in self.edits if e.isEnabled()), self.types[0])
+        first.setFocus()
 
     def rows(self) -> list[tuple[str, str]]:
         return [(c.currentText(), e.text()) for c, e in zip(self.types, self.edits, strict=True)]
@@ -129,12 +130,18 @@ class XyzDialog(QDialog):
                                     f"now {current_value(kind, self.values, self.choices)}  ·  "
                                     f"{example(kind, self.choices)}".rstrip(" ·"))
             edit.setStyleSheet("")
+        empty = [letter for letter, combo, edit in zip(LETTERS, self.types, self.edits, strict=True)
+                 if axis_kind(combo.currentText()) is not None and not edit.text().strip()]
+        if empty:  # not yet typed: a hint, not an error
+            self.count.setText("cells: –")
+            self._say(f"Type the {empty[0]} values.", error=False)
+            self.run_button.setEnabled(False)
+            return
         try:
             plot = self.plot()
         except AxisError as exc:
             self.count.setText("cells: –")
-            self.error.setText(str(exc))
-            self.error.show()
+            self._say(str(exc), error=True)
             self.run_button.setEnabled(False)
             edit = self.edits[LETTERS.index(exc.letter)]
             if edit.isEnabled() and edit.text().strip():
@@ -146,6 +153,11 @@ class XyzDialog(QDialog):
         self.error.clear()
         self.error.hide()
         self.run_button.setEnabled(True)
+
+    def _say(self, text: str, error: bool) -> None:
+        self.error.setText(text)
+        self.error.setStyleSheet("color: #d04040;" if error else "")
+        self.error.show()
 
     def _run(self) -> None:
         try:
