@@ -15,6 +15,7 @@ from .prompt_panel import PromptPanel
 from .status_strip import StatusStrip
 from .timeline_view import TimelineView
 from .toolbar_scroller import ToolbarScroller
+from .window_shortcuts import WindowShortcuts
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -39,8 +40,7 @@ class MainWindow(QMainWindow):
         self.timeline_view = TimelineView(timeline)
         self.history_view = HistoryView(history)
         self.status = StatusStrip()
-        self.statusBar().addPermanentWidget(self.status, 1)
-        self.statusBar().setSizeGripEnabled(False)
+        self.status.attach(self.statusBar())
 
         middle = QWidget()
         middle.setObjectName("canvasArea")
@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.timeline_view)
         self.setCentralWidget(central)
         self._build_actions()
+        self.shortcuts = WindowShortcuts(self)
 
     def _action(self, text: str, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
         action = QAction(text, self)

@@ -1,0 +1,89 @@
+"""The window's everyday flows, as a user meets them: status messages, shortcuts, cancel, branch, history."""
+
+import pytest
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtTest import QTest
+from test_ui_studio import make_studio, set_panel, settle
+
+
+@pytest.fixture
+def studio(qtbot, tmp_path):
+    s = make_studio(qtbot, tmp_path)
+    yield s
+    s.controller.shutdown()
+
+
+def message_shown(window) -> str:
+    """The status message a user can read: the label's text when it is visible and wide enough for it."""
+    label = window.status.message_label
+    fits = label.fontMetrics().horizontalAdvance(label.text()) <= label.contentsRect().width()
+    return label.text() if label.isVisible() and fits else ""
+
+
+def test_status_messages_are_visible_at_the_default_window_size(studio, qtbot):
+    window = studio.window
+    qtbot.waitExposed(window)
+    QTest.keyClick(window.panel.prompt, Qt.Key.Key_C,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: message_shown(window) == "Image copied to the clipboard", timeout=1000)
+    set_panel(studio, steps=3, seed=9, seed_mode="fixed")
+    settle(studio, qtbot, studio.controller.generate)
+    # The progress widgets give their room back once the run is over (the layout settles in the event loop).
+    qtbot.waitUntil(lambda: message_shown(window).startswith("Done: 3 steps in"), timeout=1000)
+    assert message_shown(window).endswith("(seed 9)")
+    window.statusBar().clearMessage()
+    assert window.status.message_label.text() == ""
+
+
+def window_shortcuts(window):
+    """The window's actions that answer a key anywhere in it (undo, redo and the canvas keys are the
+    focused widget's own: in the prompt box Ctrl+Z undoes typing)."""
+    return [a for a in window.actions()
+            if a.shortcuts() and a.shortcutContext() == Qt.ShortcutContext.WindowShortcut]
+
+
+class ClaimKeys(QObject):
+    """Claims keys for the widget as QLineEdit does under the X11 key scheme (Ctrl+E: end of line), which
+    the offscreen platform of the tests does not use."""
+
+    def __init__(self, keys):
+        super().__init__()
+        self.keys = keys
+
+    def eventFilter(self, watched, event):  # noqa: N802
+        if event.type() == QEvent.Type.ShortcutOverride and QKeySequence(event.keyCombination()) in self.keys:
+            event.accept()
+            return True
+        return False
+
+
+def test_the_window_shortcuts_work_from_a_spin_box_the_prompt_box_and_a_combo(qtbot, tmp_path):
+    from studio.state.history import HistoryModel, HistoryStore
+    from studio.state.timeline import TimelineModel
+    from studio.ui.main_window import MainWindow
+
+    window = MainWindow(TimelineModel(), HistoryModel(HistoryStore(tmp_path)))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    fired = []
+    actions = window_shortcuts(window)
+    assert window.export_action in actions and window.generate_action in actions and len(actions) >= 9
+    for action in actions:
+        if action.receivers("2triggered(bool)") or action.receivers("2triggered()"):
+            action.triggered.disconnect()  # no dialogs, no quitting: only which action a key reaches
+        action.triggered.connect(lambda *_, a=action: fired.append(a))
+    panel = window.panel
+    keys = {action.shortcuts()[0] for action in actions}
+    claimer = ClaimKeys(keys)
+    for widget in (panel.steps, panel.steps.lineEdit(), panel.prompt, panel.sampler):
+        widget.installEventFilter(claimer)
+    for widget in (panel.steps, panel.prompt, panel.sampler):
+        widget.setFocus()
+        qtbot.waitUntil(widget.hasFocus, timeout=1000)
+        for action in actions:
+            key = action.shortcuts()[0][0]
+            fired.clear()
+            QTest.keyClick(widget, key.key(), key.keyboardModifiers())
+            assert fired == [action], f"{action.shortcuts()[0].toString()} from {type(widget).__name__}"
