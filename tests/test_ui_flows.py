@@ -1,10 +1,13 @@
 """The window's everyday flows, as a user meets them: status messages, shortcuts, cancel, branch, history."""
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
-from test_ui_studio import make_studio, set_panel, settle
+from test_ui_studio import make_studio, set_panel, settle, shown_frame
+
+from studio.state.jobs import JobFailure
 
 
 @pytest.fixture
@@ -87,3 +90,26 @@ def test_the_window_shortcuts_work_from_a_spin_box_the_prompt_box_and_a_combo(qt
             fired.clear()
             QTest.keyClick(widget, key.key(), key.keyboardModifiers())
             assert fired == [action], f"{action.shortcuts()[0].toString()} from {type(widget).__name__}"
+
+
+def test_after_a_cancel_slider_banner_and_canvas_agree_on_the_last_step_that_ran(studio, qtbot):
+    set_panel(studio, steps=200, width=64, height=64, seed=1, seed_mode="fixed")
+    timeline, window = studio.controller.timeline, studio.window
+    before = window.canvas.image().copy()
+
+    def cancel_after_three_steps(*_):
+        if timeline.current is not None and len(timeline.current.frames) == 3:
+            studio.controller.cancel()
+
+    timeline.frame_added.connect(cancel_after_three_steps)
+    failure = settle(studio, qtbot, studio.controller.generate)
+    assert isinstance(failure, JobFailure) and failure.cancelled
+    track = timeline.current
+    ran = len(track.frames)
+    assert 3 <= ran < 200 and track.state == "cancelled"
+    view = window.timeline_view
+    assert view.slider.value() == ran - 1 and timeline.position == ran - 1
+    assert view.step_label.text().startswith(f"Step {ran} of 200")
+    assert window.banner.text() == f"Cancelled after step {ran} of 200."
+    assert window.canvas.is_showing_frame() and np.array_equal(shown_frame(window.canvas), track.frames[-1])
+    assert np.array_equal(window.canvas.image(), before)  # the document itself is untouched

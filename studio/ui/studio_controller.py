@@ -19,7 +19,7 @@ from ..state.model_defaults import apply_model_defaults
 from ..state.paths import StudioPaths
 from ..state.progress import measure
 from ..state.settings import Settings, save_settings
-from ..state.timeline import TimelineModel
+from ..state.timeline import RunTrack, TimelineModel
 from ..worker import EngineClient
 from .file_actions import FileActions
 from .main_window import MainWindow
@@ -224,7 +224,9 @@ class StudioController(QObject):
         if track is not None:
             self.timeline.stop(track.run_id, "cancelled" if failure.cancelled else "failed")
         self.window.status.set_progress(None)
-        if failure.cancelled:
+        if failure.cancelled and track is not None and track.frames:
+            self._show_cancelled(track)
+        elif failure.cancelled:  # before its first step: nothing ran, the document stays
             self.window.banner.show_notice(failure.message)
             self.window.canvas.show_document()
         else:
@@ -234,6 +236,14 @@ class StudioController(QObject):
         self.queue.finish(failure.job_id)
         self.job_settled.emit(failure)
         self._dispatch()
+
+    def _show_cancelled(self, track: RunTrack) -> None:
+        """The last step that ran, everywhere: the slider and the canvas stop on it, the banner names it."""
+        ran = len(track.frames)
+        if self.timeline.current is track:
+            self.timeline.set_position(ran - 1)
+            self._show_position(ran - 1)  # also when the position was already there
+        self.window.banner.show_notice(f"Cancelled after step {ran} of {track.total}.")
 
     # -- timeline ------------------------------------------------------------------------------------
     def _show_position(self, position: int) -> None:
