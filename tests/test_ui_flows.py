@@ -113,3 +113,23 @@ def test_after_a_cancel_slider_banner_and_canvas_agree_on_the_last_step_that_ran
     assert window.banner.text() == f"Cancelled after step {ran} of 200."
     assert window.canvas.is_showing_frame() and np.array_equal(shown_frame(window.canvas), track.frames[-1])
     assert np.array_equal(window.canvas.image(), before)  # the document itself is untouched
+
+
+def test_continue_is_offered_at_a_step_not_at_the_result(studio, qtbot):
+    set_panel(studio, prompt="red circle", steps=6, seed=7, seed_mode="fixed")
+    first = settle(studio, qtbot, studio.controller.generate)
+    window, timeline = studio.window, studio.controller.timeline
+    view, history = window.timeline_view, window.history_view.model
+    assert timeline.position == len(timeline.current.frames)  # a finished run stops on its result
+    assert not view.branch_button.isEnabled() and not window.branch_action.isEnabled()
+    assert "Pick a step" in view.branch_button.toolTip()
+    window.branch_action.trigger()  # Ctrl+B at the result: no run, no copy of the result in history
+    view.branch_button.click()
+    assert studio.controller.queue.running is None and len(studio.controller.queue) == 0
+    assert history.rowCount() == 1 and len(timeline.runs()) == 1
+    view.slider.setValue(5)  # the last step: continue with more steps
+    assert view.branch_button.isEnabled() and window.branch_action.isEnabled()
+    set_panel(studio, steps=9)
+    branch = settle(studio, qtbot, window.branch_action.trigger)
+    assert branch.parent == (first.run_id, 5) and "Steps: 9" in branch.parameters
+    assert history.rowCount() == 2

@@ -96,6 +96,8 @@ class StudioController(QObject):
         w.cancel_action.triggered.connect(self.cancel)
         w.status.cancel_button.clicked.connect(self.cancel)
         w.branch_action.triggered.connect(lambda: w.timeline_view.branch_button.click())
+        w.timeline_view.branch_enabled_changed.connect(w.branch_action.setEnabled)
+        w.branch_action.setEnabled(w.timeline_view.branch_button.isEnabled())
         w.timeline_view.branch_requested.connect(self.branch)
         self.timeline.position_changed.connect(self._show_position)
         self.queue.changed.connect(self._on_queue_changed)

@@ -21,10 +21,14 @@ from ..state.timeline import TimelineModel
 from .thumb_strip import GAP, THUMB, ThumbStrip
 
 PLAY_INTERVAL_MS = 80
+BRANCH_TIP = "Start a new run from the shown step with the panel's current settings (Ctrl+B)"
+BRANCH_AT_RESULT_TIP = ("The result is the end of the run. Pick a step in the timeline to continue from it; "
+                        "the last step continues with more steps or new settings.")
 
 
 class TimelineView(QFrame):
     branch_requested = Signal(int, int)  # run id, step index
+    branch_enabled_changed = Signal(bool)  # whether the shown position is a step a new run can start from
 
     def __init__(self, model: TimelineModel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -67,7 +71,7 @@ class TimelineView(QFrame):
         self.play_button.toggled.connect(self._on_play)
         self.branch_button = QPushButton("Continue from this step")
         self.branch_button.setObjectName("branchButton")
-        self.branch_button.setToolTip("Start a new run from the shown step with the panel's current settings")
+        self.branch_button.setToolTip(BRANCH_TIP)
         self.branch_button.clicked.connect(self._on_branch)
         self.step_label = QLabel("No run yet — press Generate")
         self.step_label.setObjectName("stepLabel")
@@ -180,7 +184,12 @@ class TimelineView(QFrame):
         track = self.model.current
         # The engine keeps the states of finished and cancelled runs (not of failed ones) to branch from.
         branchable = track is not None and track.state in ("done", "cancelled") and len(track.frames) > 0
-        self.branch_button.setEnabled(branchable)
+        # The result is where the run ended, not a step: continuing "from" it would run no step and only
+        # copy the result. Continuing needs a step; the last one continues with more steps or new settings.
+        at_result = track is not None and self.model.position >= len(track.frames)
+        self.branch_button.setEnabled(branchable and not at_result)
+        self.branch_button.setToolTip(BRANCH_AT_RESULT_TIP if branchable and at_result else BRANCH_TIP)
+        self.branch_enabled_changed.emit(self.branch_button.isEnabled())
         self.play_button.setEnabled(self.model.position_count() > 1)
 
     # -- view to model -------------------------------------------------------------------------------
@@ -192,15 +201,10 @@ class TimelineView(QFrame):
         if item is not None:
             self.model.select(int(item.data(0, Qt.ItemDataRole.UserRole)))
 
-    def branch_step(self) -> int:
-        """The step a branch would start after: the shown step, or the last one when the result is shown."""
-        track = self.model.current
-        return min(self.model.position, len(track.frames) - 1) if track is not None else 0
-
     def _on_branch(self) -> None:
         track = self.model.current
-        if track is not None and track.frames:
-            self.branch_requested.emit(track.run_id, self.branch_step())
+        if track is not None and self.model.position < len(track.frames):
+            self.branch_requested.emit(track.run_id, self.model.position)
 
     def _on_play(self, playing: bool) -> None:
         if playing:
