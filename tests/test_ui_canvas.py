@@ -11,9 +11,18 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QAction, QColor, QDragEnterEvent, QDropEvent, QKeySequence, QPalette, QWheelEvent  # noqa: E402
+from PySide6.QtGui import (  # noqa: E402
+    QAction,
+    QColor,
+    QDragEnterEvent,
+    QDropEvent,
+    QImage,
+    QKeySequence,
+    QPalette,
+    QWheelEvent,
+)
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMainWindow, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QLineEdit, QMainWindow, QVBoxLayout, QWidget  # noqa: E402
 
 from studio.ui.canvas import CanvasToolbar, CanvasView  # noqa: E402
 
@@ -550,3 +559,75 @@ def test_the_pens_eraser_end_erases_whatever_the_tool(canvas):
     assert canvas.tool() == "brush"
     assert np.all(m[90:111, 90:111] == 0) and np.all(m[90:111, 40:70] == 1)
     assert canvas.undo_stack().undoText() == "Erase mask"
+
+
+# ---------------------------------------------------------------------------------- first use
+def test_the_default_brush_is_a_share_of_the_image_until_the_user_picks_a_size(qtbot):
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.set_image(np.zeros((64, 64, 3), np.uint8), undoable=False)
+    assert view.brush_size == 8  # was 48 px: most of a 64 px image
+    view.set_image(np.zeros((512, 768, 3), np.uint8), undoable=False)
+    assert view.brush_size == 64
+    view.set_brush_size(5)
+    view.set_image(np.zeros((256, 256, 3), np.uint8), undoable=False)
+    assert view.brush_size == 5  # the user's choice stays
+
+
+def focusable_window(qtbot):
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    central = QWidget()
+    view = CanvasView(central)
+    other = QLineEdit(central)
+    row = QVBoxLayout(central)
+    row.addWidget(other)
+    row.addWidget(view, 1)
+    window.setCentralWidget(central)
+    window.resize(440, 480)
+    window.show()
+    window.activateWindow()
+    assert QTest.qWaitForWindowActive(window)
+    view.set_image(gradient(), undoable=False)
+    view.set_zoom(2.0)
+    other.setFocus()
+    return window, view
+
+
+def test_a_click_that_focuses_the_canvas_paints_nothing(qtbot):
+    window, view = focusable_window(qtbot)
+    QTest.mouseClick(view, Qt.MouseButton.LeftButton, pos=at(view, 100, 100))
+    assert view.hasFocus() and view.mask() is None
+    QTest.mouseClick(view, Qt.MouseButton.LeftButton, pos=at(view, 100, 100))  # now it paints
+    assert view.mask() is not None and view.mask()[100, 100] > 0.5
+
+
+def test_a_drag_that_focuses_the_canvas_paints_from_where_it_started(qtbot):
+    window, view = focusable_window(qtbot)
+    stroke(view, [(40, 40), (60, 40), (120, 40)])
+    mask = view.mask()
+    assert view.hasFocus() and mask is not None
+    assert mask[40, 40] > 0.5 and mask[40, 120] > 0.5 and mask[120, 40] == 0
+
+
+def overlay_contrast(colour) -> float:
+    """How far the masked area's pixels stray from the plain image, on the canvas as drawn."""
+    view = CanvasView()
+    view.resize(300, 300)
+    view.set_image(np.full((64, 64, 3), colour, np.uint8), undoable=False)
+    view.zoom_fit()
+    mask = np.zeros((64, 64), np.float32)
+    mask[:, :32] = 1
+    view.set_mask(mask)
+    shot = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    pixels = np.frombuffer(shot.constBits(), np.uint8).reshape(shot.height(), shot.bytesPerLine())
+    pixels = pixels[:, : shot.width() * 3].reshape(shot.height(), shot.width(), 3).astype(int)
+    centre = view.map_from_image(QPointF(16, 32)).toPoint()
+    patch = pixels[centre.y() - 20: centre.y() + 20, centre.x() - 20: centre.x() + 20]
+    view.deleteLater()
+    return float(np.abs(patch - np.array(colour)).max(axis=-1).max())
+
+
+@pytest.mark.parametrize("colour", [(255, 60, 60), (220, 30, 30), (255, 255, 255), (0, 0, 0)])
+def test_the_mask_overlay_shows_over_any_image(qtbot, colour):
+    assert overlay_contrast(colour) >= 60  # over a red image a red tint alone differed by about 10

@@ -27,13 +27,14 @@ from PySide6.QtGui import (
     QUndoStack,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QSizePolicy, QStyle, QStyleOption, QWidget
+from PySide6.QtWidgets import QApplication, QSizePolicy, QStyle, QStyleOption, QWidget
 
 from ...state.qimages import rgb_view, to_rgb_uint8
 from .commands import DocumentCommand, MaskCommand, StrokeCommand
 from .document import CanvasDocument
 from .mask_layer import Box, union
-from .tools import DEFAULT_BRUSH_PX, DEFAULT_HARDNESS, Tool, clamp_brush_size, step_brush_size
+from .overlay import paint_mask_overlay
+from .tools import DEFAULT_HARDNESS, Tool, clamp_brush_size, default_brush_size, step_brush_size
 from .view import WHEEL_STEP, ViewTransform
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -93,7 +94,8 @@ class CanvasView(QWidget):
         self._doc_size = (512, 512)
 
         self._tool = Tool.BRUSH
-        self._brush_size = DEFAULT_BRUSH_PX
+        self._brush_size = default_brush_size(*self._doc_size)
+        self._brush_size_chosen = False  # until the user picks a size, the brush follows the image's size
         self._hardness = DEFAULT_HARDNESS
         self._overlay_opacity = DEFAULT_OVERLAY_OPACITY
         self._doc.mask_layer.set_color(DEFAULT_OVERLAY)
@@ -110,6 +112,11 @@ class CanvasView(QWidget):
         self._stroke_erases = False
         self._pressure_sizes = True
         self._pen_seen = False
+
+        # A press that gave the canvas focus paints only once the mouse drags: a click to focus the
+        # canvas (to use its keys) leaves no dab. (widget position, Shift held)
+        self._focus_press: tuple[QPointF, bool] | None = None
+        self._focus_by_mouse = False
 
         self._panning = False
         self._pan_last = QPointF()
@@ -267,6 +274,11 @@ class CanvasView(QWidget):
         self.set_brush_size(px)
 
     def set_brush_size(self, px: int) -> None:
+        """The user's brush size: kept from now on, whatever the size of later images."""
+        self._brush_size_chosen = True
+        self._apply_brush_size(px)
+
+    def _apply_brush_size(self, px: float) -> None:
         size = clamp_brush_size(px)
         if size != self._brush_size:
             old = self._cursor_rect()
@@ -357,6 +369,8 @@ class CanvasView(QWidget):
         if size != self._doc_size:
             self._doc_size = size
             self._last_stroke_end = None
+            if not self._brush_size_chosen:
+                self._apply_brush_size(default_brush_size(*size))
             if self._view.fitting:
                 self.zoom_fit()
             else:
@@ -457,9 +471,8 @@ class CanvasView(QWidget):
             showing_frame = self._frame is not None
             p.drawImage(target, self._frame if showing_frame else self._doc.display_image(self._view.zoom))
             if self._overlay_opacity > 0 and (not showing_frame or self._stroking):
-                p.setOpacity(self._overlay_opacity)
-                p.drawImage(target, self._doc.mask_layer.overlay_image())
-                p.setOpacity(1.0)
+                paint_mask_overlay(p, self._doc.mask_layer.overlay_image(), target, clip, self._overlay_opacity,
+                                   self._smooth_scaling())
         # A hairline frame tells the document apart from a surround of similar colour.
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         p.setPen(QPen(self.palette().color(QPalette.ColorRole.Shadow), 1))
@@ -511,8 +524,25 @@ class CanvasView(QWidget):
             self._move_cursor(pos)
         elif button == Qt.MouseButton.LeftButton and not self._panning:
             shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-            self._begin_stroke(self._view.to_image(pos), straight_line=shift)
+            if self._focus_by_mouse:  # this press moved the focus here: paint only if it becomes a drag
+                self._focus_press = (QPointF(pos), shift)
+            else:
+                self._begin_stroke(self._view.to_image(pos), straight_line=shift)
+        self._focus_by_mouse = False
         event.accept()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802
+        # Qt gives the focus before it delivers the press that caused it.
+        self._focus_by_mouse = event.reason() == Qt.FocusReason.MouseFocusReason
+        super().focusInEvent(event)
+
+    def _start_focus_press_stroke(self, pos: QPointF) -> None:
+        """A press that focused the canvas became a drag: the stroke starts where the press was."""
+        start, shift = self._focus_press
+        if (pos - start).manhattanLength() < QApplication.startDragDistance():
+            return
+        self._focus_press = None
+        self._begin_stroke(self._view.to_image(start), straight_line=shift)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
@@ -521,17 +551,25 @@ class CanvasView(QWidget):
             self._pan_last = pos
             self._view.keep_visible(self._image_sizef(), QSizeF(self.size()))
             self.update()
-        elif self._stroking:
-            if event.buttons() & Qt.MouseButton.LeftButton:
-                self._paint_to(self._view.to_image(pos))
-            else:
-                self._finish_stroke()  # the release went elsewhere (e.g. a popup grabbed the mouse)
+        else:
+            if self._focus_press is not None:
+                if event.buttons() & Qt.MouseButton.LeftButton:
+                    self._start_focus_press_stroke(pos)
+                else:
+                    self._focus_press = None
+            if self._stroking:
+                if event.buttons() & Qt.MouseButton.LeftButton:
+                    self._paint_to(self._view.to_image(pos))
+                else:
+                    self._finish_stroke()  # the release went elsewhere (e.g. a popup grabbed the mouse)
         self._move_cursor(pos)
         self._report_position(pos)
         event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         button = event.button()
+        if button == Qt.MouseButton.LeftButton:
+            self._focus_press = None  # a click that only focused the canvas: no dab
         if self._panning and button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
             self._panning = False
             self._restore_cursor()
@@ -550,6 +588,7 @@ class CanvasView(QWidget):
             self._pen_seen = True
             self.pen_seen.emit()
         if kind == QEvent.Type.TabletPress:
+            self._focus_by_mouse = False  # a pen paints at once (it has no hover-and-click habit to protect)
             if event.button() != Qt.MouseButton.LeftButton or self._space_held or self._panning:
                 event.ignore()
                 return

@@ -14,12 +14,17 @@ class Tool(str, Enum):
 
 MIN_BRUSH_PX = 1
 MAX_BRUSH_PX = 1024
-DEFAULT_BRUSH_PX = 48
+DEFAULT_BRUSH_FRACTION = 1 / 8  # of the image's shorter side: 8 px on a 64 px image, 64 px on 512 px
 DEFAULT_HARDNESS = 0.8
 
 
 def clamp_brush_size(px: float) -> int:
     return int(min(max(round(px), MIN_BRUSH_PX), MAX_BRUSH_PX))
+
+
+def default_brush_size(width: int, height: int) -> int:
+    """The brush a new image starts with, until the user picks a size: a fixed share of the image."""
+    return clamp_brush_size(min(width, height) * DEFAULT_BRUSH_FRACTION)
 
 
 def step_brush_size(px: int, grow: bool) -> int:
