@@ -3,7 +3,8 @@
     python benchmarks/bench_ui_latency.py [--model toy] [--size 128] [--steps 300] [--batch 3] [--quick]
 
 A 10 ms QTimer runs on the UI thread; each tick's lateness (how long after it was due it fired) is recorded
-while the engine thread generates. Goals: max <= 33 ms and p99 <= 8 ms; showing a scrubbed step <= 16 ms.
+while the engine thread generates. Goals: max <= 33 ms and p99 <= 8 ms; showing a scrubbed step <= 16 ms;
+the window shown within 1.5 s of starting.
 Runs offscreen unless QT_QPA_PLATFORM says otherwise. --quick: one 5-step run at 32 px and 20 scrubs,
 a smoke test of the script.
 """
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from studio.ui.event_loop import run_until  # noqa: E402
 
 TICK_MS = 10
+STARTUP_GOAL_S = 1.5  # was a test's bound; a busy machine made it flaky there, so it is measured here
 
 
 def startup_seconds() -> float:
@@ -92,7 +94,8 @@ def main() -> int:
         args.size, args.steps, args.batch = 32, 5, 1
     idle_s, scrubs = (0.2, 20) if args.quick else (1.0, 200)
 
-    print(f"startup to a shown window (fresh process, incl. Python start): {startup_seconds():.2f} s")
+    print(f"startup to a shown window (fresh process, incl. Python start): {startup_seconds():.2f} s "
+          f"(goal <= {STARTUP_GOAL_S} s)")
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from studio.app import create_studio
