@@ -126,6 +126,25 @@ def qt_app() -> Any:
 _shared: dict[str, Any] = {}
 
 
+def shared_canvas() -> Any:
+    """One real CanvasView per process, for the targets that restore a document."""
+    if "canvas" not in _shared:
+        qt_app()
+        from studio.ui.canvas.canvas_view import CanvasView
+
+        _shared["canvas"] = CanvasView()
+    return _shared["canvas"]
+
+
+def shared_writer() -> Any:
+    """One BackgroundWriter (a thread) per process for the history models the targets make."""
+    if "writer" not in _shared:
+        from studio.state.background_writer import BackgroundWriter
+
+        _shared["writer"] = BackgroundWriter()
+    return _shared["writer"]
+
+
 def shared_panel() -> Any:
     """One real PromptPanel per process (making one per input would dominate the run time)."""
     if "panel" not in _shared:
@@ -190,6 +209,10 @@ def _dumps(value: Any) -> str:
         return json.dumps(str(value))
 
 
+ODD_JSON = (b"", b"null", b"[]", b"1e999", b"-Infinity", b"NaN", b'{"steps": 1' + b"0" * 5000 + b"}", b"\x00" * 64,
+            b'{"a": "\\ud800"}', b"{" + b" " * 100_000 + b"}")
+
+
 def json_bytes(documents: SearchStrategy) -> SearchStrategy:
     """File contents: the documents written out, then truncated, re-encoded, nested deep, or replaced by noise."""
 
@@ -208,8 +231,7 @@ def json_bytes(documents: SearchStrategy) -> SearchStrategy:
         st.integers(1, 200_000).map(lambda n: b"[" * n),
         st.integers(1, 5_000).map(lambda n: b"[" * n + b"]" * n),
         st.integers(1, 5_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
-        st.sampled_from((b"", b"null", b"[]", b"1e999", b"-Infinity", b"NaN", b'{"steps": 1' + b"0" * 5000 + b"}",
-                         b"\x00" * 64, b'{"a": "\\ud800"}', b"{" + b" " * 100_000 + b"}")),
+        st.integers(0, len(ODD_JSON) - 1).map(ODD_JSON.__getitem__),  # (an index: a short repr in reports)
         st.binary(max_size=200),
     )
 
@@ -355,8 +377,141 @@ def _run_settings(content: bytes, folder: Path) -> None:
     restore_panel(loaded.settings.panel)
 
 
+def _noise_png(width: int, height: int, mode: str, seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    channels = 3 if mode == "RGB" else 1
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, channels), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.squeeze(2) if channels == 1 else pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _zip_of(parts: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _autosave_folders() -> SearchStrategy:
+    """An autosave folder: autosave.zip (real zips of odd parts, cut or noise) and/or the old three files."""
+    images, panels = image_bytes(), json_bytes(_panel_documents())
+    part = st.one_of(st.none(), images, panels)
+    parts = st.fixed_dictionaries({}, optional={"image.png": st.one_of(images, part), "mask.png":
+                                                st.one_of(images, part), "panel.json": st.one_of(panels, part),
+                                                "other": part})
+    coherent = st.builds(lambda w, h, seed, panel: {
+        "image.png": _noise_png(w, h, "RGB", seed), "mask.png": _noise_png(w, h, "L", seed), "panel.json": panel},
+        st.integers(1, 64), st.integers(1, 64), st.integers(0, 2**32 - 1),
+        st.one_of(_panel_documents().map(lambda d: _dumps(d).encode("utf-8", "surrogatepass")), panels))
+    zipped = st.one_of(parts, coherent, coherent).map(lambda p: _zip_of({k: v for k, v in p.items() if v is not None}))
+    archive = st.one_of(zipped, zipped, st.tuples(zipped, st.floats(0, 1)).map(
+        lambda z: z[0][: int(len(z[0]) * z[1])]), st.binary(max_size=300))
+    old = {"image.png": st.one_of(images, part), "mask.png": st.one_of(images, part),
+           "panel.json": st.one_of(panels, part)}
+    return st.fixed_dictionaries({}, optional={"autosave.zip": archive, **old})
+
+
+def _restore_document(snapshot: Any) -> None:
+    """What the window does with an autosave snapshot: the image, then the mask, onto the real canvas."""
+    canvas = shared_canvas()
+    if snapshot.image is not None:
+        assert snapshot.image.dtype.name == "uint8" and snapshot.image.ndim == 3 and snapshot.image.shape[2] == 3
+        canvas.set_image(snapshot.image, undoable=False)
+        if snapshot.mask is not None:
+            assert snapshot.mask.shape == snapshot.image.shape[:2]
+            canvas.set_mask(snapshot.mask, undoable=False)
+
+
+def _run_autosave(contents: dict[str, bytes | None], folder: Path) -> None:
+    """The autosave folder as the studio starts with it: recovered (or set aside), restored, saved again."""
+    from studio.state.autosave import Autosave
+    from studio.state.paths import StudioPaths
+
+    autosave_dir = StudioPaths.under(folder).autosave_dir
+    autosave_dir.mkdir(parents=True)
+    for name, data in contents.items():
+        if data is not None:
+            (autosave_dir / name).write_bytes(data)
+    autosave = Autosave(autosave_dir)
+    snapshot, message = autosave.recover()
+    if message is not None:
+        assert not autosave.file.exists() and not any(p.exists() for p in autosave.old_files), \
+            "a damaged autosave was left in place"
+    if snapshot.panel is not None:
+        check_in_limits(snapshot.panel)
+        restore_panel(snapshot.panel)
+    _restore_document(snapshot)
+    autosave.save(snapshot)  # the next autosave, over whatever was there
+    again = autosave.load()
+    assert (again.panel == snapshot.panel and (again.image is None) == (snapshot.image is None)
+            and (again.mask is None) == (snapshot.mask is None))
+
+
+def _history_folders() -> SearchStrategy:
+    """History folders: entries (sidecar, image, thumbnail, each odd or missing), old or just written."""
+    from studio.state.panel_values import PanelValues
+
+    sidecar = {"values": PanelValues(prompt="kitten").to_json(), "parameters": "kitten\nSteps: 20",
+               "model_label": "Toy", "created": 1.7e9, "width": 8, "height": 8}
+    sidecars = json_bytes(st.one_of(mutated(sidecar), mutated(sidecar).flatmap(
+        lambda d: mutated(PanelValues().to_json()).map(lambda v: {**d, "values": v}))))
+    name = st.one_of(st.integers(0, 3).map(lambda n: f"20240101-000000-00{n}"),
+                     st.sampled_from(("x", "20240101-000000-001-2", ".hidden", "set-aside")))
+    def present(files: SearchStrategy) -> SearchStrategy:
+        return st.one_of(st.none(), files, files, files)  # mostly there: an entry needs its sidecar and image
+
+    entry = st.fixed_dictionaries({"id": name, "old": st.booleans(), ".json": present(sidecars),
+                                   ".png": present(image_bytes()), ".thumb.png": st.one_of(st.none(), image_bytes())})
+    return st.lists(entry, max_size=4)
+
+
+def _run_history(entries: list[dict[str, Any]], folder: Path) -> None:
+    """The history folder as the studio starts with it: tidied, listed, each entry shown, used and opened."""
+    import os
+
+    from studio.io.png import load_image
+    from studio.state.history import HistoryModel, HistoryStore
+    from studio.state.paths import StudioPaths
+
+    history_dir = StudioPaths.under(folder).history_dir
+    history_dir.mkdir(parents=True)
+    for entry in entries:
+        for suffix in (".json", ".png", ".thumb.png"):
+            if entry[suffix] is not None:
+                path = history_dir / f"{entry['id']}{suffix}"
+                path.write_bytes(entry[suffix])
+                if entry["old"]:
+                    os.utime(path, (0, 0))
+    store = HistoryStore(history_dir)
+    store.tidy()
+    model = HistoryModel(store, shared_writer())
+    for row in range(model.rowCount()):
+        index = model.index(row)
+        for role in (0, 1, 3):  # display, decoration (the thumbnail), tooltip
+            model.data(index, role)
+        listed = model.entry(row)
+        assert listed.meta_file.exists() and listed.image_file.exists()
+        check_in_limits(listed.values)
+        restore_panel(listed.values.with_changes(seed_mode="fixed"))  # "Use these settings"
+        try:  # opening it, as the window does: a damaged image is a message
+            shared_canvas().set_image(load_image(listed.image_file))
+        except ValueError:
+            pass
+
+
 TARGETS: list[FuzzTarget] = [
     FuzzTarget("PanelValues.from_json", _panel_documents(), _run_panel_from_json, ()),
     FuzzTarget("PanelValues.from_request_fields", _request_fields(), _run_panel_from_request, ()),
     FuzzTarget("settings.json", json_bytes(_settings_documents()), _run_settings, ()),
+    FuzzTarget("autosave folder", _autosave_folders(), _run_autosave, ()),
+    FuzzTarget("history folder", _history_folders(), _run_history, ()),
 ]

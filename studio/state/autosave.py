@@ -99,6 +99,9 @@ class Autosave:
 
     def recover(self) -> tuple[Snapshot, str | None]:
         """``load`` at start: a damaged autosave is set aside (kept for the user) and a message says so."""
+        if self.file.exists():  # old files beside autosave.zip: a kill came between the upgrade's save and cleanup
+            for old in self.old_files:
+                old.unlink(missing_ok=True)
         try:
             return self.load(), None
         except AutosaveError as exc:
