@@ -85,3 +85,18 @@ def test_bad_history_entries_are_set_aside_and_odd_values_adapted(qtbot, tmp_pat
     assert studio.window.panel.values().steps == 1000
     studio.controller.open_history_entry(entry)
     assert "cannot read image" in studio.window.banner.text()
+
+
+def test_parameters_beyond_the_panels_ranges_are_adapted_with_a_notice(qtbot, tmp_path):
+    import numpy as np
+
+    from studio.io.png import save_image
+
+    png = save_image(tmp_path / "odd.png", np.zeros((8, 8, 3), np.uint8),
+                     "a cat\nSteps: 99999999999, Sampler: Euler, Seed: 99999999999, Size: 100000x64")
+    studio = start(qtbot, tmp_path / "home")
+    studio.controller.files.open_file(str(png))
+    values = studio.window.panel.values()
+    assert (values.prompt, values.steps, values.width, values.height) == ("a cat", 1000, 2048, 64)
+    text = studio.window.banner.text()
+    assert "Settings restored from odd.png" in text and "Steps 99999999999 is more than 1000" in text

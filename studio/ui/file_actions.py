@@ -66,13 +66,14 @@ class FileActions(QObject):
             self.window.banner.show_error(f"Could not read the parameters in {name}: {exc}")
             return
         request = parsed.request
-        values = PanelValues.from_request_fields({k: getattr(request, k) for k in current.request_fields()},
-                                                 base=current)
+        values, notices = PanelValues.from_request_fields_with_notices(
+            {k: getattr(request, k) for k in current.request_fields()}, base=current)
         known = self._known_models()
         if values.model not in known and known:
             values = values.with_changes(model=panel.values().model)
         panel.set_values(values)
-        self.window.banner.show_notice(f"Settings restored from {name}.")
+        # Values beyond what the panel can hold (Steps: 99999999999) were brought into range: say which.
+        self.window.banner.show_notice(" ".join((f"Settings restored from {name}.", *notices)))
         self.settings_restored.emit(name)
 
     def paste_image(self) -> None:
