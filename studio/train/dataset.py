@@ -135,22 +135,21 @@ def build(cache: Path) -> dict[str, np.ndarray]:
                 cap_count.append(len(caps))
                 names.append(caps[0])
             captions.extend(caps)  # both vendors' rows point at this one caption block
+    return _dataset_arrays(img64, cat_ids, groups, vendor_ids, cap_start, cap_count, captions, names, CATEGORIES)
+
+
+def _dataset_arrays(
+    img64: list[np.ndarray], category: list[int], group: list[int], vendor: list[int], caption_start: list[int],
+    caption_count: list[int], captions: list[str], name: list[str], categories: list[str],
+) -> dict[str, np.ndarray]:
+    """The arrays of a dataset file (what ``data.load`` reads), with the 32 px images box-filtered from the 64 px."""
     arr64 = np.stack(img64)
-    arr32 = np.stack(
-        [np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX)) for a in arr64]
-    ).astype(np.uint8)
-    return {
-        "images64": arr64,
-        "images32": arr32,
-        "category": np.asarray(cat_ids, dtype=np.int64),
-        "group": np.asarray(groups, dtype=np.int64),
-        "vendor": np.asarray(vendor_ids, dtype=np.int64),
-        "caption_start": np.asarray(cap_start, dtype=np.int64),
-        "caption_count": np.asarray(cap_count, dtype=np.int64),
-        "captions": np.asarray(captions),
-        "name": np.asarray(names),
-        "categories": np.asarray(CATEGORIES),
-    }
+    arr32 = np.stack([np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX)) for a in arr64])
+    ints = {"category": category, "group": group, "vendor": vendor, "caption_start": caption_start,
+            "caption_count": caption_count}
+    return {"images64": arr64, "images32": arr32.astype(np.uint8),
+            **{key: np.asarray(values, dtype=np.int64) for key, values in ints.items()},
+            "captions": np.asarray(captions), "name": np.asarray(name), "categories": np.asarray(categories)}
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
@@ -180,21 +179,9 @@ def build_folder(folder: Path) -> dict[str, np.ndarray]:
         cat_ids.append(cats.index(p.parent.name if p.parent != folder else "images"))
         txt = p.with_suffix(".txt")
         captions.append(txt.read_text().strip() if txt.is_file() else p.stem.replace("_", " ").replace("-", " "))
-    arr64 = np.stack(img64)
     n = len(paths)
-    return {
-        "images64": arr64,
-        "images32": np.stack([np.asarray(Image.fromarray(a).resize((32, 32), Image.Resampling.BOX))
-                              for a in arr64]).astype(np.uint8),
-        "category": np.asarray(cat_ids, dtype=np.int64),
-        "group": np.arange(n, dtype=np.int64),
-        "vendor": np.zeros(n, dtype=np.int64),
-        "caption_start": np.arange(n, dtype=np.int64),
-        "caption_count": np.ones(n, dtype=np.int64),
-        "captions": np.asarray(captions),
-        "name": np.asarray(captions),
-        "categories": np.asarray(cats),
-    }
+    # Each picture is its own group and has one caption, at its own index.
+    return _dataset_arrays(img64, cat_ids, list(range(n)), [0] * n, list(range(n)), [1] * n, captions, captions, cats)
 
 
 def on_white_any(im: Image.Image) -> Image.Image:

@@ -150,12 +150,7 @@ class UNet(nn.Module):
         ch = cfg.base_channels
         for level, cout in enumerate(chans):
             for _ in range(cfg.blocks_per_level):
-                blocks = [ResBlock(ch, cout, e, cfg.groups)]
-                if level in cfg.attention_levels:
-                    blocks.append(Attention(cout, cfg.groups))
-                if level in cross:
-                    blocks.append(CrossAttention(cout, cfg.token_dim, cfg.groups))
-                self.down.append(nn.ModuleList(blocks))
+                self.down.append(self._level_blocks(ch, cout, level, cross))
                 ch = cout
                 skips.append(ch)
             if level < len(chans) - 1:
@@ -169,12 +164,7 @@ class UNet(nn.Module):
         for level in reversed(range(len(chans))):
             cout = chans[level]
             for _ in range(cfg.blocks_per_level + 1):
-                blocks = [ResBlock(ch + skips.pop(), cout, e, cfg.groups)]
-                if level in cfg.attention_levels:
-                    blocks.append(Attention(cout, cfg.groups))
-                if level in cross:
-                    blocks.append(CrossAttention(cout, cfg.token_dim, cfg.groups))
-                self.up.append(nn.ModuleList(blocks))
+                self.up.append(self._level_blocks(ch + skips.pop(), cout, level, cross))
                 ch = cout
             if level > 0:
                 self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"),
@@ -183,6 +173,16 @@ class UNet(nn.Module):
         self.out = nn.Conv2d(ch, cfg.out_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+
+    def _level_blocks(self, cin: int, cout: int, level: int, cross: set[int]) -> nn.ModuleList:
+        """A residual block, then self- and cross-attention where the config asks for them at this level."""
+        cfg = self.config
+        blocks = [ResBlock(cin, cout, cfg.emb_dim, cfg.groups)]
+        if level in cfg.attention_levels:
+            blocks.append(Attention(cout, cfg.groups))
+        if level in cross:
+            blocks.append(CrossAttention(cout, cfg.token_dim, cfg.groups))
+        return nn.ModuleList(blocks)
 
     def embed(self, t: torch.Tensor, cond: dict[str, torch.Tensor] | None, batch: int) -> torch.Tensor:
         cfg = self.config
