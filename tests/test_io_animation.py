@@ -1,7 +1,4 @@
-"""A run saved as an animated GIF or WebP: studio.io does it with Pillow alone, no Qt, no window."""
-
-import subprocess
-import sys
+"""A run saved as an animated GIF or WebP: studio.io does it with Pillow alone (test_layering: no Qt)."""
 
 import numpy as np
 import pytest
@@ -39,8 +36,3 @@ def test_refusals_say_what_to_do(tmp_path):
     with pytest.raises(ValueError, match="generate an image first"):
         save_animation(tmp_path / "run.gif", [])
 
-
-def test_io_loads_no_qt():
-    code = "import sys, studio.io.animation, studio.io.png; print(sorted(m for m in sys.modules if 'PySide6' in m))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

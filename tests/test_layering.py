@@ -121,6 +121,11 @@ def test_engine_never_imports_qt():
     assert offenders(ImportGraph(), ("studio.engine",), QT) == []
 
 
+def test_io_imports_neither_qt_nor_torch():
+    """File reading and writing serves the window, the command line and the engine alike."""
+    assert offenders(ImportGraph(), ("studio.io",), QT | TORCH) == []
+
+
 def test_ui_and_state_never_import_torch():
     """Not directly, and not through a studio module (an engine module that imports torch, say)."""
     assert offenders(ImportGraph(), ("studio.ui", "studio.state"), TORCH) == []
