@@ -1,25 +1,75 @@
-"""The prompt boxes: plain text with AUTOMATIC1111's Ctrl+Up / Ctrl+Down emphasis keys."""
+"""The prompt boxes: plain text with AUTOMATIC1111's Ctrl+Up / Ctrl+Down emphasis keys, and a length cap.
+
+A 200 KB prompt froze the window for seconds: Qt lays a paragraph out again on every change,
+and a long run without spaces is wrapped in time that grows with the square of its length
+(40,000 characters took 0.7 s, 200,000 took 15 s). So a prompt is capped at MAX_CHARS (text
+encoders read a few hundred tokens; A1111 prompts of 5,000 characters are already rare), a paste
+or a restored value beyond it is cut with a ``capped`` signal for the panel's notice, and a
+word too long to wrap at spaces is wrapped anywhere.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeyEvent, QTextCursor
+import re
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from ..state.emphasis_edit import adjust_emphasis
 
 EMPHASIS_TIP = "Ctrl+Up / Ctrl+Down: more or less attention to the selected words, as (words:1.1)"
+LONG_WORD = re.compile(r"\S{200}")  # a run this long wraps anywhere: word-boundary wrapping of it is quadratic
 
 
 class PromptEdit(QPlainTextEdit):
+    MAX_CHARS = 20_000
+    capped = Signal(int)  # the length the text would have had
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTabChangesFocus(True)  # Tab moves on to the next setting, as in every form
+        self._long_words = False
+        self.textChanged.connect(self._check_wrapping)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def setPlainText(self, text: str) -> None:  # noqa: N802 (Qt override)
+        """Set the text, cut to MAX_CHARS (with ``capped``): restored settings may come from any file."""
+        if len(text) > self.MAX_CHARS:
+            original = len(text)
+            text = text[: self.MAX_CHARS]
+            self._wrap_for(text)  # before the layout: the cut text may still hold a long word
+            super().setPlainText(text)
+            self.capped.emit(original)
+            return
+        self._wrap_for(text)
+        super().setPlainText(text)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:  # noqa: N802 (Qt override: paste, drop)
+        if source.hasText():
+            self.insertPlainText(source.text())
+        else:
+            super().insertFromMimeData(source)
+
+    def insertPlainText(self, text: str) -> None:  # noqa: N802 (Qt override)
+        """Insert at the cursor, cut to what fits under MAX_CHARS (with ``capped``)."""
+        cursor = self.textCursor()
+        room = self.MAX_CHARS - (self.document().characterCount() - 1) + len(cursor.selectedText())
+        if len(text) > room:
+            self.capped.emit(self.document().characterCount() - 1 - len(cursor.selectedText()) + len(text))
+            text = text[: max(0, room)]
+        self._wrap_for(self.toPlainText() + text)
+        cursor.insertText(text)
+        self.ensureCursorVisible()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key, mods = event.key(), event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
         if mods == Qt.KeyboardModifier.ControlModifier and key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
             self.adjust_emphasis(up=key == Qt.Key.Key_Up)
+            event.accept()
+            return
+        full = self.document().characterCount() - 1 >= self.MAX_CHARS and not self.textCursor().hasSelection()
+        if full and event.text() and event.text().isprintable():
+            self.capped.emit(self.MAX_CHARS + 1)
             event.accept()
             return
         super().keyPressEvent(event)
@@ -38,3 +88,13 @@ class PromptEdit(QPlainTextEdit):
         cursor.setPosition(start)
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         self.setTextCursor(cursor)
+
+    def _check_wrapping(self) -> None:
+        self._wrap_for(self.toPlainText())
+
+    def _wrap_for(self, text: str) -> None:
+        long_words = LONG_WORD.search(text) is not None
+        if long_words != self._long_words:
+            self._long_words = long_words
+            self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere if long_words
+                                 else QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
