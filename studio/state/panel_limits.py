@@ -70,6 +70,7 @@ PANEL_LIMITS: dict[str, Range | Choices] = {
     "guidance_rescale": Range(0.0, 1.0),
     "guidance_interval": Range(0.0, 1000.0),  # each end of the (sigma_lo, sigma_hi) pair
     "classifier_scale": Range(0.0, 100.0),
+    "dynamic_threshold": Range(0.001, 1.0),  # a percentile; the engine takes (0, 1], None (off) is kept
     "clip_skip": Range(1, 12),
     "seed": Range(0, MAX_SEED),
     "width": Range(8, 2048, SIZE_MULTIPLE),

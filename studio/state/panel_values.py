@@ -30,6 +30,7 @@ class PanelValues:
     guidance_rescale: float = 0.0
     guidance_interval: tuple[float, float] | None = None  # (sigma_lo, sigma_hi)
     classifier_scale: float = 0.0
+    dynamic_threshold: float | None = None  # a percentile in (0, 1], e.g. 0.995; None is off
     clip_skip: int = 1  # Stable Diffusion 1.x/2.x only (AUTOMATIC1111's "Clip skip")
     seed: int = 1
     seed_mode: str = "random"
@@ -52,7 +53,8 @@ class PanelValues:
             "prompt": self.prompt, "negative_prompt": self.negative_prompt, "model": self.model,
             "sampler": self.sampler, "spacing": self.spacing, "steps": self.steps, "cfg_scale": self.cfg_scale,
             "guidance_rescale": self.guidance_rescale, "guidance_interval": self.guidance_interval,
-            "classifier_scale": self.classifier_scale, "clip_skip": self.clip_skip, "seed": self.seed,
+            "classifier_scale": self.classifier_scale,
+            "dynamic_threshold": self.dynamic_threshold, "clip_skip": self.clip_skip, "seed": self.seed,
             "width": self.width,
             "height": self.height, "strength": self.strength, "mask_feather": self.mask_feather,
         }
@@ -118,6 +120,8 @@ def _adapt_field(name: str, value: Any, current: Any) -> tuple[Any, str | None]:
     limit = PANEL_LIMITS.get(name)
     if name == "guidance_interval":
         return _adapt_interval(value, current)
+    if name == "dynamic_threshold" and value is None:
+        return None, None  # off
     if isinstance(current, str):
         if not isinstance(value, str):
             return current, f"{_label(name)} {_shown(value)} is not text: kept {current!r}."

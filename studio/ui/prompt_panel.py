@@ -1,59 +1,42 @@
-"""The prompt panel: every generation setting, read and written as PanelValues."""
+"""The prompt panel: every generation setting, read and written as PanelValues through one field table."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from typing import cast
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from ..state.jobs import EngineCatalog, ModelChoice
-from ..state.panel_values import MAX_SEED, NON_KARRAS_SPACING, SEED_MODES, PanelValues
-from .prompt_edit import EMPHASIS_TIP, PromptEdit
+from ..state.panel_values import PanelValues
+from .panel_fields import ChoiceField, NumberField, OptionalField, PanelField, build_fields
+from .prompt_edit import PromptEdit
 
-SEED_MODE_LABELS = {"fixed": "Fixed", "random": "Random", "reuse": "Reuse last"}
-
-
-def _spin(lo: int, hi: int, step: int = 1, suffix: str = "") -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(lo, hi)
-    box.setSingleStep(step)
-    box.setSuffix(suffix)
-    box.setKeyboardTracking(False)
-    box.setMinimumWidth(64)  # below the hint, which sizes for the largest value: the panel stays narrow
-    return box
-
-
-def _dspin(lo: float, hi: float, step: float, decimals: int = 2, suffix: str = "") -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(lo, hi)
-    box.setSingleStep(step)
-    box.setDecimals(decimals)
-    box.setSuffix(suffix)
-    box.setKeyboardTracking(False)
-    box.setMinimumWidth(64)
-    return box
+NOTICE_MS = 8000  # how long a notice (a value the panel adapted) stays under the settings
 
 
 class PromptPanel(QWidget):
     """The settings scroll; the Generate button stays below them, always in view.
 
-    Emits ``values_changed`` on any edit and ``generate_requested`` for the Generate button."""
+    Emits ``values_changed`` on any edit and ``generate_requested`` for the Generate button.
+    Every field is a row of ``self.fields`` (see panel_fields.py); the attributes below
+    (``self.steps``, ``self.width_box``…) are those rows' widgets, for layout and tests."""
 
     values_changed = Signal()
     generate_requested = Signal()
     model_selected = Signal(str)
+    advanced_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -63,31 +46,51 @@ class PromptPanel(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._updating = False
-        self._has_classifier = False
-        self._has_clip_skip = False
-        self._pending_model = ""
-        self._pending_sampler = ""
+        self._model_info = ModelChoice("", "")
+        self._marked: str | None = None  # the field an engine error named, outlined until it is fixed
+        self._typed: dict[str, float | None] = {}  # number fields: the number typed, before the box fixed it
+        self.fields: dict[str, PanelField] = build_fields()
         self._build()
+        self._connect()
         self.set_values(PanelValues())
 
     # -- layout --------------------------------------------------------------------------------------
     def _build(self) -> None:
+        f = self.fields
+        self.prompt: PromptEdit = f["prompt"].widget
+        self.negative: PromptEdit = f["negative_prompt"].widget
+        self.model: QComboBox = f["model"].widget
+        self.sampler: QComboBox = f["sampler"].widget
+        self.karras = f["spacing"].widget
+        self.steps = f["steps"].widget
+        self.cfg = f["cfg_scale"].widget
+        self.rescale = f["guidance_rescale"].widget
+        interval = self._optional("guidance_interval")
+        self.interval_on = interval.check
+        self.interval_lo, self.interval_hi = interval.boxes
+        threshold = self._optional("dynamic_threshold")
+        self.threshold_on = threshold.check
+        self.threshold = threshold.boxes[0]
+        self.classifier = f["classifier_scale"].widget
+        self.clip_skip = f["clip_skip"].widget
+        self.seed = f["seed"].widget
+        self.seed_mode: QComboBox = f["seed_mode"].widget
+        self.width_box = f["width"].widget
+        self.height_box = f["height"].widget
+        self.strength = f["strength"].widget
+        self.feather = f["mask_feather"].widget
+        self.batch = f["batch_count"].widget
+
         body = QWidget()
         body.setObjectName("panelBody")
         column = QVBoxLayout(body)
-        column.setContentsMargins(10, 8, 10, 10)
-        column.setSpacing(8)
+        column.setContentsMargins(8, 6, 8, 8)
+        column.setSpacing(6)
 
-        self.prompt = PromptEdit()
-        self.prompt.setToolTip(EMPHASIS_TIP)
         self.prompt.setPlaceholderText("Describe the image: “red heart”, “a red car”, “flag of France”…")
-        self.prompt.setObjectName("prompt")
-        self.prompt.setFixedHeight(70)
-        self.negative = PromptEdit()
-        self.negative.setToolTip(EMPHASIS_TIP)
+        self.prompt.setFixedHeight(66)
         self.negative.setPlaceholderText("What to avoid")
-        self.negative.setObjectName("negativePrompt")
-        self.negative.setFixedHeight(46)
+        self.negative.setFixedHeight(42)
         prompt_box = self._group("Prompt", column)
         prompt_box.addRow(self.prompt)
         self.prompt_hint = QLabel()
@@ -98,221 +101,170 @@ class PromptPanel(QWidget):
         prompt_box.addRow(QLabel("Negative prompt"))
         prompt_box.addRow(self.negative)
 
-        self.model = QComboBox()
-        self.model.setObjectName("model")
-        self.model.setPlaceholderText("Loading models…")
         self.model.setMinimumContentsLength(12)
         self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.sampler = QComboBox()
-        self.sampler.setObjectName("sampler")
-        self.sampler.setPlaceholderText("Loading…")
         self.sampler.setMinimumContentsLength(8)
         self.sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.karras = QCheckBox("Karras spacing")
-        self.steps = _spin(1, 1000)
-        self.steps.setObjectName("steps")
         sampling = self._group("Model and sampler", column)
         sampling.addRow("Model", self.model)
         sampling.addRow("Sampler", self.sampler)
-        sampling.addRow("", self.karras)
         sampling.addRow("Steps", self.steps)
-        self.clip_skip = _spin(1, 12)
-        self.clip_skip.setObjectName("clip_skip")
-        sampling.addRow("Clip skip", self.clip_skip)
+        sampling.addRow("CFG scale", self.cfg)
 
-        self.cfg = _dspin(0, 30, 0.5, 1)
-        self.cfg.setObjectName("cfg_scale")
-        self.rescale = _dspin(0, 1, 0.05)
-        self.interval_on = QCheckBox("σ from")
-        self.interval_on.setToolTip("Apply classifier-free guidance only between these noise levels")
-        self.interval_lo = _dspin(0, 1000, 0.1, 2)
-        self.interval_hi = _dspin(0, 1000, 0.5, 2)
-        interval_row = QHBoxLayout()
-        interval_row.setSpacing(4)
-        interval_row.addWidget(self.interval_on)
-        interval_row.addWidget(self.interval_lo, 1)
-        interval_row.addWidget(QLabel("–"))
-        interval_row.addWidget(self.interval_hi, 1)
-        self.classifier = _dspin(0, 100, 0.5, 1)
-        self.classifier.setObjectName("classifier_scale")
-        guidance = self._group("Guidance", column)
-        guidance.addRow("CFG scale", self.cfg)
-        guidance.addRow("Rescale", self.rescale)
-        guidance.addRow("Interval", interval_row)
-        guidance.addRow("Classifier", self.classifier)
-
-        self.seed = _spin(0, MAX_SEED)
-        self.seed.setObjectName("seed")
         self.seed.setMinimumWidth(90)
-        self.seed_mode = QComboBox()
-        for mode in SEED_MODES:
-            self.seed_mode.addItem(SEED_MODE_LABELS[mode], mode)
-        seed_row = QHBoxLayout()
-        seed_row.setSpacing(4)
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(self.seed_mode)
-        self.width_box = _spin(8, 2048, 8, " px")
-        self.width_box.setObjectName("width")
-        self.height_box = _spin(8, 2048, 8, " px")
-        self.height_box.setObjectName("height")
-        size_row = QHBoxLayout()
-        size_row.setSpacing(4)
-        size_row.addWidget(self.width_box, 1)
-        size_row.addWidget(QLabel("×"))
-        size_row.addWidget(self.height_box, 1)
-        self.batch = _spin(1, 64)
         image = self._group("Seed and size", column)
-        image.addRow("Seed", seed_row)
-        image.addRow("Size", size_row)
+        image.addRow("Seed", self._row(self.seed, self.seed_mode, stretch_first=True))
+        image.addRow("Size", self._row(self.width_box, QLabel("×"), self.height_box))
         image.addRow("Batch count", self.batch)
 
-        self.strength = _dspin(0, 1, 0.05)
-        self.strength.setObjectName("strength")
-        self.feather = _dspin(0, 64, 1, 0, " px")
         refine = self._group("Image to image", column)
         refine.addRow("Strength", self.strength)
         refine.addRow("Mask feather", self.feather)
-        hint = QLabel("Below strength 1 the canvas image is refined; a painted mask repaints only that part.")
-        hint.setWordWrap(True)
-        hint.setObjectName("hint")
-        refine.addRow(hint)
+        refine.parentWidget().setToolTip("Below strength 1 the canvas image is refined; a painted mask repaints "
+                                         "only that part.")
+
+        # Rarely changed: folded away so the everyday settings fit the window without scrolling.
+        self.advanced_button = QToolButton()
+        self.advanced_button.setObjectName("advancedToggle")
+        self.advanced_button.setText("Advanced")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setAutoRaise(True)
+        column.addWidget(self.advanced_button)
+        self.advanced = QGroupBox()
+        self.advanced.setObjectName("advancedGroup")
+        advanced = self._form(self.advanced)
+        advanced.addRow("", self.karras)
+        advanced.addRow("Rescale", self.rescale)
+        interval.widget.setLayout(self._row(self.interval_on, self.interval_lo, QLabel("–"), self.interval_hi))
+        interval.widget.layout().setContentsMargins(0, 0, 0, 0)
+        advanced.addRow("Interval", interval.widget)
+        threshold.widget.setLayout(self._row(self.threshold_on, self.threshold))
+        threshold.widget.layout().setContentsMargins(0, 0, 0, 0)
+        advanced.addRow("Threshold", threshold.widget)
+        advanced.addRow("Classifier", self.classifier)
+        advanced.addRow("Clip skip", self.clip_skip)
+        self.advanced.hide()
+        column.addWidget(self.advanced)
 
         column.addStretch(1)
         self.scroll.setWidget(body)
+        self.message = QLabel()  # what is wrong with a setting while it is typed, or what the panel adapted
+        self.message.setObjectName("fieldMessage")
+        self.message.setWordWrap(True)
+        self.message.hide()
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter)")
         self.generate_button.setMinimumHeight(38)
         bottom = QWidget()
         bottom.setObjectName("generateBar")
-        buttons = QHBoxLayout(bottom)
-        buttons.setContentsMargins(10, 8, 10, 10)
-        buttons.addWidget(self.generate_button, 1)
         self.xyz_button = QPushButton("X/Y/Z…")
         self.xyz_button.setObjectName("xyzButton")
         self.xyz_button.setToolTip("X/Y/Z plot: vary up to three settings, get a labelled grid (Ctrl+Shift+X)")
         self.xyz_button.setMinimumHeight(38)
+        column_below = QVBoxLayout(bottom)
+        column_below.setContentsMargins(10, 6, 10, 10)
+        column_below.setSpacing(6)
+        column_below.addWidget(self.message)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.xyz_button)
+        column_below.addLayout(buttons)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.scroll, 1)
         outer.addWidget(bottom)
         # Wide enough for the body beside the vertical scroll bar: nothing is clipped on the right.
-        self.setMinimumWidth(body.minimumSizeHint().width() + self.scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.advanced.show()
+        width = body.minimumSizeHint().width()
+        self.advanced.hide()
+        self.setMinimumWidth(width + self.scroll.verticalScrollBar().sizeHint().width() + 4)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.setInterval(NOTICE_MS)
+        self._notice_timer.timeout.connect(self._show_message)
 
-        self.generate_button.clicked.connect(self.generate_requested)
-        for signal in (self.prompt.textChanged, self.negative.textChanged, self.karras.toggled,
-                       self.steps.valueChanged, self.cfg.valueChanged, self.rescale.valueChanged,
-                       self.interval_on.toggled, self.interval_lo.valueChanged, self.interval_hi.valueChanged,
-                       self.classifier.valueChanged, self.clip_skip.valueChanged, self.seed.valueChanged,
-                       self.seed_mode.currentIndexChanged,
-                       self.width_box.valueChanged, self.height_box.valueChanged, self.batch.valueChanged,
-                       self.strength.valueChanged, self.feather.valueChanged, self.sampler.currentIndexChanged):
-            signal.connect(self._changed)
-        self._add_tooltips()
-        self.model.currentIndexChanged.connect(self._model_changed)
-        self.interval_on.toggled.connect(self._sync_enabled)
+    def _optional(self, name: str) -> OptionalField:
+        return cast(OptionalField, self.fields[name])
 
-    def _add_tooltips(self) -> None:
-        tips = {
-            self.karras: "Space the noise levels as Karras et al. (2022): more steps at low noise",
-            self.steps: "Denoising steps: more is slower and usually cleaner",
-            self.cfg: "Classifier-free guidance: how strongly the image follows the prompt (1 = off)",
-            self.rescale: "Guidance rescale (Lin et al. 2023): tames over-saturation at high CFG; 0 = off",
-            self.interval_on: "Apply guidance only for noise levels σ in this range (Kynkäänniemi et al. 2024)",
-            self.seed: "The noise seed: the same seed and settings give the same image",
-            self.seed_mode: "Fixed: this seed; Random: a new one each time; Reuse last: the last image's seed",
-            self.batch: "How many images to queue, each with its own seed",
-            self.strength: "How much of the canvas image to repaint: 1 ignores it, lower keeps more of it",
-            self.feather: "Soften the mask edge by this many pixels",
-        }
-        for widget, tip in tips.items():
-            widget.setToolTip(tip)
+    @staticmethod
+    def _row(*widgets: QWidget, stretch_first: bool = False) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setSpacing(4)
+        for i, widget in enumerate(widgets):
+            grows = not isinstance(widget, QLabel) and (i == 0 or not stretch_first)
+            row.addWidget(widget, 1 if grows else 0)
+        return row
 
-    def _group(self, title: str, column: QVBoxLayout) -> QFormLayout:
-        box = QGroupBox(title)
+    def _form(self, box: QGroupBox) -> QFormLayout:
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        form.setContentsMargins(8, 14, 8, 8)
-        form.setSpacing(6)
-        column.addWidget(box)
+        form.setContentsMargins(8, 12, 8, 6)
+        form.setHorizontalSpacing(6)
+        form.setVerticalSpacing(4)
         return form
+
+    def _group(self, title: str, column: QVBoxLayout) -> QFormLayout:
+        box = QGroupBox(title)
+        column.addWidget(box)
+        return self._form(box)
+
+    def _connect(self) -> None:
+        self.generate_button.clicked.connect(self.generate_requested)
+        for field in self.fields.values():
+            for signal in field.signals():
+                signal.connect(lambda *_, f=field: self._changed(f))
+            if isinstance(field, NumberField):
+                box = field.widget
+                # The line edit's signal: the box's own textChanged waits for the edit to finish.
+                box.lineEdit().textChanged.connect(lambda _text, f=field: self._edited(f))
+                box.editingFinished.connect(lambda f=field: self._edit_finished(f))
+        self.model.currentIndexChanged.connect(self._model_changed)
+        self.prompt.capped.connect(self._prompt_capped)
+        self.negative.capped.connect(self._prompt_capped)
+        self.advanced_button.toggled.connect(self.set_advanced_open)
 
     # -- values --------------------------------------------------------------------------------------
     def values(self) -> PanelValues:
-        interval = (self.interval_lo.value(), self.interval_hi.value()) if self.interval_on.isChecked() else None
-        return PanelValues(
-            prompt=self.prompt.toPlainText(), negative_prompt=self.negative.toPlainText(),
-            model=self.model.currentData() or self._pending_model,
-            sampler=self.sampler.currentData() or self._pending_sampler,
-            spacing="karras" if self.karras.isChecked() else NON_KARRAS_SPACING, steps=self.steps.value(),
-            cfg_scale=self.cfg.value(), guidance_rescale=self.rescale.value(), guidance_interval=interval,
-            classifier_scale=self.classifier.value() if self._has_classifier else 0.0,
-            clip_skip=self.clip_skip.value() if self._has_clip_skip else 1, seed=self.seed.value(),
-            seed_mode=self.seed_mode.currentData(), width=self.width_box.value(), height=self.height_box.value(),
-            strength=self.strength.value(), mask_feather=self.feather.value(), batch_count=self.batch.value())
+        return PanelValues(**{name: self._read(field) for name, field in self.fields.items()})
+
+    def _read(self, field: PanelField) -> object:
+        return field.read() if self._available(field) else field.off_value
 
     def set_values(self, values: PanelValues) -> None:
         self._updating = True
         try:
-            if self.prompt.toPlainText() != values.prompt:
-                self.prompt.setPlainText(values.prompt)
-            if self.negative.toPlainText() != values.negative_prompt:
-                self.negative.setPlainText(values.negative_prompt)
-            self._pending_model = values.model
-            self._select(self.model, values.model)
-            self._pending_sampler = values.sampler
-            self._select(self.sampler, values.sampler)
-            self.karras.setChecked(values.karras)
-            self.steps.setValue(values.steps)
-            self.cfg.setValue(values.cfg_scale)
-            self.rescale.setValue(values.guidance_rescale)
-            self.interval_on.setChecked(values.guidance_interval is not None)
-            lo, hi = values.guidance_interval or (0.3, 10.0)
-            self.interval_lo.setValue(lo)
-            self.interval_hi.setValue(hi)
-            self.classifier.setValue(values.classifier_scale)
-            self.clip_skip.setValue(values.clip_skip)
-            self.seed.setValue(min(values.seed, MAX_SEED))
-            self.seed_mode.setCurrentIndex(max(0, self.seed_mode.findData(values.seed_mode)))
-            self.width_box.setValue(values.width)
-            self.height_box.setValue(values.height)
-            self.batch.setValue(values.batch_count)
-            self.strength.setValue(values.strength)
-            self.feather.setValue(values.mask_feather)
+            for name, field in self.fields.items():
+                field.write(getattr(values, name))
         finally:
             self._updating = False
+        self._typed.clear()
         self._sync_enabled()
+        self._refresh_outlines()
         self.values_changed.emit()
 
-    @staticmethod
-    def _select(combo: QComboBox, key: str) -> None:
-        if combo.count() == 0:  # the engine has not reported its models and samplers yet: the placeholder shows
-            combo.setCurrentIndex(-1)
-            return
-        index = combo.findData(key)
-        if index < 0 and key:
-            combo.addItem(key, key)  # unknown until the engine reports; kept so the value survives
-            index = combo.count() - 1
-        if index >= 0:
-            combo.setCurrentIndex(index)
+    def show_used_seed(self, seed: int) -> None:
+        """In Random mode, show the seed the last image was drawn with (the next one is drawn afresh)."""
+        if self.seed_mode.currentData() == "random":
+            self.fields["seed"].write(seed)
 
     # -- engine facts --------------------------------------------------------------------------------
     def set_catalog(self, catalog: EngineCatalog) -> None:
         keep = self.values()
         self._updating = True
         try:
-            self.model.clear()
-            for choice in catalog.models:
-                self.model.addItem(choice.label, choice.key)
-            self.sampler.clear()
-            for key, label in catalog.samplers:
-                self.sampler.addItem(label, key)
+            self._choice("model").set_items([(choice.label, choice.key) for choice in catalog.models])
+            self._choice("sampler").set_items([(label, key) for key, label in catalog.samplers])
         finally:
             self._updating = False
         self.set_values(keep.with_changes(model=keep.model or catalog.default_model))
+
+    def _choice(self, name: str) -> ChoiceField:
+        return cast(ChoiceField, self.fields[name])
 
     def set_prompt_hint(self, text: str) -> None:
         """What the model makes of the prompt (see prompt_hint.py); empty hides the line."""
@@ -320,37 +272,103 @@ class PromptPanel(QWidget):
         self.prompt_hint.setVisible(bool(text))
 
     def set_model_info(self, choice: ModelChoice) -> None:
-        """Enable the classifier scale only for a model that has a classifier."""
-        self._has_classifier = bool(choice.has_classifier)
-        self._has_clip_skip = bool(choice.clip_skip)
+        """The loaded model's facts: which settings it reads (classifier, clip skip) and its size multiple."""
+        self._model_info = choice
+        for field in self.fields.values():
+            if isinstance(field, NumberField) and field.snaps:
+                field.widget.multiple = max(1, choice.size_multiple)
+                field.widget.setSingleStep(max(1, choice.size_multiple))
         self._sync_enabled()
+        self._refresh_outlines()
 
-    def mark_field(self, field: str | None) -> None:
-        """Outline the widget of the setting an error names (cleared by passing None)."""
-        for widget in (self.prompt, self.model, self.sampler, self.steps, self.cfg, self.classifier, self.clip_skip,
-                       self.seed, self.width_box, self.height_box, self.strength):
-            widget.setProperty("error", widget.objectName() == field)
-            widget.style().unpolish(widget)
-            widget.style().polish(widget)
+    def _available(self, field: PanelField) -> bool:
+        return field.needs is None or bool(getattr(self._model_info, field.needs, False))
 
     def _sync_enabled(self) -> None:
-        self.classifier.setEnabled(self._has_classifier)
-        self.clip_skip.setEnabled(self._has_clip_skip)
-        self.clip_skip.setToolTip("Read the CLIP text encoder this many layers from its end (2 suits many "
-                                  "anime-style SD 1.5 models)" if self._has_clip_skip else
-                                  "Only Stable Diffusion 1.x and 2.x models read CLIP layers this way")
-        self.classifier.setToolTip("Classifier guidance scale: steer towards the prompt's class with the model's "
-                                   "noisy classifier" if self._has_classifier else "This model has no classifier")
-        self.interval_lo.setEnabled(self.interval_on.isChecked())
-        self.interval_hi.setEnabled(self.interval_on.isChecked())
+        for field in self.fields.values():
+            field.set_available(self._available(field))
 
-    def _changed(self) -> None:
+    # -- errors and notices --------------------------------------------------------------------------
+    def mark_field(self, field: str | None) -> None:
+        """Outline the widget of the setting an error names, until its value is changed to one that can run
+        (None clears it). Names are PanelValues fields, which are also the engine request's."""
+        self._marked = field if field in self.fields else None
+        self._refresh_outlines()
+
+    def problems(self) -> dict[str, str]:
+        """Each field whose value, as it stands in its widget, cannot run: field name -> what to fix."""
+        found = {}
+        for name, field in self.fields.items():
+            if self._available(field):
+                problem = field.problem()
+                if problem:
+                    found[name] = problem
+        return found
+
+    def _refresh_outlines(self) -> None:
+        problems = self.problems()
+        for name, field in self.fields.items():
+            error = name in problems or name == self._marked
+            for widget in field.outlined:
+                if widget.property("error") is not error:
+                    widget.setProperty("error", error)
+                    widget.style().unpolish(widget)
+                    widget.style().polish(widget)
+        self._show_message(next(iter(problems.values()), ""))
+
+    def _show_message(self, error: str = "", notice: str = "") -> None:
+        if error or notice:
+            self._notice_timer.stop() if error else self._notice_timer.start()
+        elif self._notice_timer.isActive():
+            return  # a notice is still on show; no error to replace it
+        text = error or notice
+        self.message.setText(text)
+        self.message.setProperty("kind", "error" if error else "notice")
+        self.message.style().unpolish(self.message)
+        self.message.style().polish(self.message)
+        self.message.setVisible(bool(text))
+
+    def _prompt_capped(self, original: int) -> None:
+        limit = PromptEdit.MAX_CHARS
+        cut = f"was cut to {limit:,} characters (it had {original:,})" if original > limit + 1 else \
+            f"holds at most {limit:,} characters"
+        self._show_message(notice=f"The prompt {cut}: longer prompts slow the window and no model reads them.")
+
+    # -- edits ---------------------------------------------------------------------------------------
+    def _changed(self, field: PanelField) -> None:
+        if self._updating:
+            return
+        if field.name == self._marked and field.problem() is None:
+            self._marked = None  # changed to a value that can run: the engine's complaint no longer applies
+        self._refresh_outlines()
+        self.values_changed.emit()
+
+    def _edited(self, field: NumberField) -> None:
+        """A keystroke in a number box: say at once when the number is out of range."""
+        self._typed[field.name] = field.widget.typed_number()
         if not self._updating:
-            self.values_changed.emit()
+            self._refresh_outlines()
+
+    def _edit_finished(self, field: NumberField) -> None:
+        notice = field.adjustment(self._typed.pop(field.name, None))
+        self._refresh_outlines()
+        if notice:
+            self._show_message(notice=notice)
 
     def _model_changed(self) -> None:
         if self._updating:
             return
-        self._pending_model = self.model.currentData() or ""
-        self.model_selected.emit(self._pending_model)
-        self.values_changed.emit()
+        self.model_selected.emit(self.model.currentData() or "")
+
+    # -- the advanced section ------------------------------------------------------------------------
+    def advanced_open(self) -> bool:
+        return self.advanced_button.isChecked()
+
+    def set_advanced_open(self, open_: bool) -> None:
+        """Fold the rarely used guidance settings in or out (the window keeps the state in its settings)."""
+        if self.advanced_button.isChecked() != open_:
+            self.advanced_button.setChecked(open_)  # comes back here through toggled
+            return
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)
+        self.advanced.setVisible(open_)
+        self.advanced_toggled.emit(open_)

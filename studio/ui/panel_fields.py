@@ -1,0 +1,329 @@
+"""The prompt panel's field table: every PanelValues field, its widget, and how it is read, written and checked.
+
+One row per field (``build_fields``). Each widget is named after its field, which is also the
+GenerationRequest field of the same meaning, so an engine error's ``field`` finds the widget to
+outline. Reading, writing, the model-dependent enabling and the checks while typing all go
+through these rows: a new setting is one new row (and its place in the panel's layout).
+Ranges come from studio/state/panel_limits.py, the table every loader also brings values into.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import SignalInstance
+from PySide6.QtWidgets import QCheckBox, QComboBox, QWidget
+
+from ..state.panel_limits import PANEL_LIMITS, Range
+from ..state.panel_values import NON_KARRAS_SPACING, SEED_MODES
+from .panel_boxes import DecimalBox, FocusCombo, NumberBox
+from .prompt_edit import EMPHASIS_TIP, PromptEdit
+
+SEED_MODE_LABELS = {"fixed": "Fixed", "random": "Random", "reuse": "Reuse last"}
+DEFAULT_INTERVAL = (0.3, 10.0)  # shown while the interval is off: a range that suits most models
+DEFAULT_THRESHOLD = 0.995  # Imagen's percentile
+THRESHOLD_RANGE = Range(0.001, 1.0)  # the engine takes a percentile in (0, 1]
+
+
+class PanelField:
+    """One PanelValues field bound to its widget.
+
+    ``needs`` names a ModelChoice flag (``has_classifier``, ``clip_skip``) without which the
+    field is disabled and read as ``off_value`` (the value is kept for a model that has it)."""
+
+    def __init__(self, name: str, label: str, widget: QWidget, tip: str = "", *, needs: str | None = None,
+                 off_value: Any = None, off_tip: str = "") -> None:
+        self.name = name
+        self.label = label
+        self.widget = widget
+        self.needs = needs
+        self.off_value = off_value
+        self.tip = tip
+        self.off_tip = off_tip
+        widget.setObjectName(name)
+        widget.setToolTip(tip)
+
+    @property
+    def outlined(self) -> tuple[QWidget, ...]:
+        """The widgets outlined when this field is in error."""
+        return (self.widget,)
+
+    def signals(self) -> tuple[SignalInstance, ...]:
+        """Emitted when the field's value changes."""
+        raise NotImplementedError
+
+    def read(self) -> Any:
+        raise NotImplementedError
+
+    def write(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def problem(self) -> str | None:
+        """What is wrong with the value as it stands in the widget (while typing too); None when it can run."""
+        return None
+
+    def set_available(self, available: bool) -> None:
+        for widget in self.outlined:
+            widget.setEnabled(available)
+        self.widget.setToolTip(self.tip if available or not self.off_tip else self.off_tip)
+
+
+class TextField(PanelField):
+    widget: PromptEdit
+
+    def signals(self) -> tuple[SignalInstance, ...]:
+        return (self.widget.textChanged,)
+
+    def read(self) -> str:
+        return self.widget.toPlainText()
+
+    def write(self, value: str) -> None:
+        if self.widget.toPlainText() != value:
+            self.widget.setPlainText(value)
+
+
+class ChoiceField(PanelField):
+    """A combo box of (label, key) items. A key not offered (yet) is kept: until the engine reports
+    its models and samplers the box is empty, and a saved choice must survive that."""
+
+    widget: QComboBox
+
+    def __init__(self, *args: Any, keep_unknown: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keep_unknown = keep_unknown
+        self.pending = ""
+
+    def signals(self) -> tuple[SignalInstance, ...]:
+        return (self.widget.currentIndexChanged,)
+
+    def read(self) -> str:
+        return self.widget.currentData() or self.pending
+
+    def write(self, value: str) -> None:
+        combo = self.widget
+        self.pending = value if self.keep_unknown else ""
+        if combo.count() == 0:  # nothing offered yet: the placeholder shows
+            combo.setCurrentIndex(-1)
+            return
+        index = combo.findData(value)
+        if index < 0 and value and self.keep_unknown:
+            combo.addItem(value, value)  # unknown until the engine reports; kept so the value survives
+            index = combo.count() - 1
+        if index >= 0:
+            combo.setCurrentIndex(index)
+
+    def set_items(self, items: list[tuple[str, str]]) -> None:
+        """Offer (label, key) items; the selection is put back by the next ``write``."""
+        self.widget.clear()
+        for label, key in items:
+            self.widget.addItem(label, key)
+
+
+class FlagField(PanelField):
+    """A check box standing for one value of a text field (Karras spacing); unchecked keeps the other value."""
+
+    widget: QCheckBox
+
+    def __init__(self, *args: Any, on_value: str, unchecked_value: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_value = on_value
+        self.unchecked_value = unchecked_value
+
+    def signals(self) -> tuple[SignalInstance, ...]:
+        return (self.widget.toggled,)
+
+    def read(self) -> str:
+        return self.on_value if self.widget.isChecked() else self.unchecked_value
+
+    def write(self, value: str) -> None:
+        if value != self.on_value:
+            self.unchecked_value = value  # e.g. "trailing" from a PNG: kept, not turned into "leading"
+        self.widget.setChecked(value == self.on_value)
+
+
+class NumberField(PanelField):
+    """A number in a NumberBox or DecimalBox, kept inside its range."""
+
+    widget: NumberBox | DecimalBox
+
+    def __init__(self, *args: Any, limit: Range, unit: str = "", snaps: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limit = limit
+        self.unit = unit
+        self.snaps = snaps  # a size: on the model's multiple (NumberBox.multiple, set by the panel)
+
+    def signals(self) -> tuple[SignalInstance, ...]:
+        return (self.widget.valueChanged,)
+
+    def read(self) -> int | float:
+        return self.widget.value()
+
+    def write(self, value: int | float) -> None:
+        if isinstance(value, float) and math.isnan(value):
+            return  # the loaders refuse NaN; a widget cannot show it either
+        self.widget.setValue(_within(value, self.limit))
+
+    def range_text(self) -> str:
+        box = self.widget
+        return f"{self.label} takes {_number(box.minimum())} to {_number(box.maximum())}{self.unit}"
+
+    def problem(self) -> str | None:
+        box = self.widget
+        typed = box.typed_number()
+        if typed is not None and typed > box.maximum():  # below the minimum may still be on its way (4 → 40)
+            return f"{self.range_text()}: {_number(typed)} is too large."
+        multiple = getattr(box, "multiple", 1)
+        if self.snaps and multiple > 1 and box.value() % multiple:
+            return f"{self.label} must be a multiple of {multiple}{self.unit} for this model."
+        return None
+
+    def adjustment(self, typed: float | None) -> str | None:
+        """A notice when editing finished on a value the box had to change (out of range, off the multiple)."""
+        value = self.widget.value()
+        if typed is None or typed == value:
+            return None
+        box = self.widget
+        if typed > box.maximum():
+            why = f"the largest is {_number(box.maximum())}{self.unit}"
+        elif typed < box.minimum():
+            why = f"the smallest is {_number(box.minimum())}{self.unit}"
+        else:
+            why = f"sizes are multiples of {getattr(box, 'multiple', 1)}{self.unit} for this model"
+        return f"{self.label} {_number(typed)}{self.unit} became {_number(value)}{self.unit}: {why}."
+
+
+class OptionalField(PanelField):
+    """A check box that switches a setting on, with the boxes that hold its value; off reads as None.
+
+    ``widget`` is the row that holds them (named after the field); ``boxes`` are outlined on error."""
+
+    def __init__(self, *args: Any, check: QCheckBox, boxes: tuple[DecimalBox, ...], limit: Range,
+                 shown_when_off: tuple[float, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.check = check
+        self.boxes = boxes
+        self.limit = limit
+        self.shown_when_off = shown_when_off
+        for i, box in enumerate(boxes):
+            box.setObjectName(f"{self.name}_{i}")
+        check.setObjectName(f"{self.name}_on")
+        check.toggled.connect(self._sync_boxes)
+        self._available = True
+        self._sync_boxes()
+
+    @property
+    def outlined(self) -> tuple[QWidget, ...]:
+        return self.boxes
+
+    def signals(self) -> tuple[SignalInstance, ...]:
+        return (self.check.toggled, *(box.valueChanged for box in self.boxes))
+
+    def read(self) -> Any:
+        if not self.check.isChecked():
+            return None
+        numbers = tuple(box.value() for box in self.boxes)
+        return numbers if len(numbers) > 1 else numbers[0]
+
+    def write(self, value: Any) -> None:
+        self.check.setChecked(value is not None)
+        if value is None:
+            numbers = self.shown_when_off
+        else:
+            numbers = tuple(value) if isinstance(value, tuple | list) else (value,)
+        for box, number in zip(self.boxes, numbers, strict=False):
+            if not (isinstance(number, float) and math.isnan(number)):
+                box.setValue(_within(number, self.limit))
+
+    def problem(self) -> str | None:
+        if self.check.isChecked() and len(self.boxes) == 2 and self.boxes[0].value() >= self.boxes[1].value():
+            return f"{self.label}: the low end must be below the high end."
+        return None
+
+    def set_available(self, available: bool) -> None:
+        self._available = available
+        self.check.setEnabled(available)
+        self._sync_boxes()
+
+    def _sync_boxes(self) -> None:
+        for box in self.boxes:
+            box.setEnabled(self._available and self.check.isChecked())
+
+
+def _within(value: int | float, limit: Range) -> int | float:
+    """``value`` inside ``limit`` without the multiple: a size the model's multiple decides is left to the check."""
+    bounded = Range(limit.lo, limit.hi).bound(value)
+    return int(bounded) if limit.is_int else float(bounded)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}"
+
+
+def build_fields() -> dict[str, PanelField]:
+    """The table: one row per PanelValues field, widgets made here (the panel lays them out)."""
+    limit = PANEL_LIMITS
+
+    def number(name: str, label: str, tip: str, *, step: float = 1, decimals: int = 0, unit: str = "",
+               snaps: bool = False, **kwargs: Any) -> NumberField:
+        rng = limit[name]
+        if rng.is_int:
+            box: NumberBox | DecimalBox = NumberBox(int(rng.lo), int(rng.hi), int(step), unit)
+        else:
+            box = DecimalBox(float(rng.lo), float(rng.hi), step, decimals, unit)
+        return NumberField(name, label, box, tip, limit=rng, unit=unit, snaps=snaps, **kwargs)
+
+    seed_mode = FocusCombo()
+    for mode in SEED_MODES:
+        seed_mode.addItem(SEED_MODE_LABELS[mode], mode)
+    model = FocusCombo()
+    model.setPlaceholderText("Loading models…")
+    sampler = FocusCombo()
+    sampler.setPlaceholderText("Loading…")
+    interval_check = QCheckBox("σ from")
+    interval_check.setToolTip("Apply guidance only for noise levels σ in this range (Kynkäänniemi et al. 2024)")
+    sigma = limit["guidance_interval"]
+    interval_boxes = (DecimalBox(float(sigma.lo), float(sigma.hi), 0.1, 2),
+                      DecimalBox(float(sigma.lo), float(sigma.hi), 0.5, 2))
+    threshold_check = QCheckBox("Percentile")
+    threshold_check.setToolTip("Dynamic thresholding (Saharia et al. 2022): clip each step's image prediction "
+                               "at this percentile of its values; helps at high CFG")
+    threshold_box = DecimalBox(THRESHOLD_RANGE.lo, THRESHOLD_RANGE.hi, 0.005, 3)
+
+    rows: list[PanelField] = [
+        TextField("prompt", "Prompt", PromptEdit(), EMPHASIS_TIP),
+        TextField("negative_prompt", "Negative prompt", PromptEdit(), EMPHASIS_TIP),
+        ChoiceField("model", "Model", model, "The model that draws the image"),
+        ChoiceField("sampler", "Sampler", sampler, "How the noise is removed, step by step"),
+        FlagField("spacing", "Karras spacing", QCheckBox("Karras spacing"),
+                  "Space the noise levels as Karras et al. (2022): more steps at low noise",
+                  on_value="karras", unchecked_value=NON_KARRAS_SPACING),
+        number("steps", "Steps", "Denoising steps: more is slower and usually cleaner"),
+        number("cfg_scale", "CFG scale", "Classifier-free guidance: how strongly the image follows the prompt "
+               "(1 = off)", step=0.5, decimals=1),
+        number("guidance_rescale", "Rescale", "Guidance rescale (Lin et al. 2023): tames over-saturation at "
+               "high CFG; 0 = off", step=0.05, decimals=2),
+        OptionalField("guidance_interval", "Guidance interval", QWidget(),
+                      "Apply classifier-free guidance only between these noise levels", check=interval_check,
+                      boxes=interval_boxes, limit=sigma, shown_when_off=DEFAULT_INTERVAL),
+        OptionalField("dynamic_threshold", "Dynamic threshold", QWidget(),
+                      "Dynamic thresholding: clip the image prediction at a percentile of its values",
+                      check=threshold_check, boxes=(threshold_box,), limit=THRESHOLD_RANGE,
+                      shown_when_off=(DEFAULT_THRESHOLD,)),
+        number("classifier_scale", "Classifier", "Classifier guidance scale: steer towards the prompt's class "
+               "with the model's noisy classifier", step=0.5, decimals=1, needs="has_classifier", off_value=0.0,
+               off_tip="This model has no classifier"),
+        number("clip_skip", "Clip skip", "Read the CLIP text encoder this many layers from its end (2 suits many "
+               "anime-style SD 1.5 models)", needs="clip_skip", off_value=1,
+               off_tip="Only Stable Diffusion 1.x and 2.x models read CLIP layers this way"),
+        number("seed", "Seed", "The noise seed: the same seed and settings give the same image"),
+        ChoiceField("seed_mode", "Seed mode", seed_mode, "Fixed: this seed; Random: a new one each time (the box "
+                    "shows the last one used); Reuse last: the last image's seed", keep_unknown=False),
+        number("width", "Width", "Image width", step=8, unit=" px", snaps=True),
+        number("height", "Height", "Image height", step=8, unit=" px", snaps=True),
+        number("strength", "Strength", "How much of the canvas image to repaint: 1 ignores it, lower keeps more "
+               "of it", step=0.05, decimals=2),
+        number("mask_feather", "Mask feather", "Soften the mask edge by this many pixels", unit=" px"),
+        number("batch_count", "Batch count", "How many images to queue, each with its own seed"),
+    ]
+    return {row.name: row for row in rows}
