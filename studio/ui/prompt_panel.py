@@ -135,6 +135,7 @@ class PromptPanel(QWidget):
         self.advanced = QGroupBox()
         self.advanced.setObjectName("advancedGroup")
         advanced = self._form(self.advanced)
+        advanced.setContentsMargins(8, 6, 8, 6)  # no title to make room for
         advanced.addRow("", self.karras)
         advanced.addRow("Rescale", self.rescale)
         interval.widget.setLayout(self._row(self.interval_on, self.interval_lo, QLabel("–"), self.interval_hi))
@@ -371,4 +372,9 @@ class PromptPanel(QWidget):
             return
         self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)
         self.advanced.setVisible(open_)
+        if open_:  # once the layout has made room: show what was opened
+            QTimer.singleShot(0, self._show_advanced)
         self.advanced_toggled.emit(open_)
+
+    def _show_advanced(self) -> None:
+        self.scroll.ensureWidgetVisible(self.advanced, 0, 0)
