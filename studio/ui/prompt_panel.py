@@ -88,9 +88,9 @@ class PromptPanel(QWidget):
         column.setSpacing(6)
 
         self.prompt.setPlaceholderText("Describe the image: “red heart”, “a red car”, “flag of France”…")
-        self.prompt.setFixedHeight(66)
+        self.prompt.setFixedHeight(62)
         self.negative.setPlaceholderText("What to avoid")
-        self.negative.setFixedHeight(42)
+        self.negative.setFixedHeight(38)
         prompt_box = self._group("Prompt", column)
         prompt_box.addRow(self.prompt)
         self.prompt_hint = QLabel()
@@ -108,8 +108,7 @@ class PromptPanel(QWidget):
         sampling = self._group("Model and sampler", column)
         sampling.addRow("Model", self.model)
         sampling.addRow("Sampler", self.sampler)
-        sampling.addRow("Steps", self.steps)
-        sampling.addRow("CFG scale", self.cfg)
+        sampling.addRow("Steps", self._row(self.steps, self._label("CFG", self.cfg), self.cfg))
 
         self.seed.setMinimumWidth(90)
         image = self._group("Seed and size", column)
@@ -118,8 +117,7 @@ class PromptPanel(QWidget):
         image.addRow("Batch count", self.batch)
 
         refine = self._group("Image to image", column)
-        refine.addRow("Strength", self.strength)
-        refine.addRow("Mask feather", self.feather)
+        refine.addRow("Strength", self._row(self.strength, self._label("Feather", self.feather), self.feather))
         refine.parentWidget().setToolTip("Below strength 1 the canvas image is refined; a painted mask repaints "
                                          "only that part.")
 
@@ -192,6 +190,14 @@ class PromptPanel(QWidget):
         return cast(OptionalField, self.fields[name])
 
     @staticmethod
+    def _label(text: str, buddy: QWidget) -> QLabel:
+        """A label inside a row of two settings; it shares its setting's tooltip."""
+        label = QLabel(text)
+        label.setBuddy(buddy)
+        label.setToolTip(buddy.toolTip())
+        return label
+
+    @staticmethod
     def _row(*widgets: QWidget, stretch_first: bool = False) -> QHBoxLayout:
         row = QHBoxLayout()
         row.setSpacing(4)
@@ -204,7 +210,7 @@ class PromptPanel(QWidget):
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        form.setContentsMargins(8, 12, 8, 6)
+        form.setContentsMargins(8, 8, 8, 6)
         form.setHorizontalSpacing(6)
         form.setVerticalSpacing(4)
         return form

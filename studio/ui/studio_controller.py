@@ -211,6 +211,7 @@ class StudioController(QObject):
         self.window.canvas.set_image(result.image)
         self.files.document_parameters = result.parameters
         self.last_seed = result.values.seed
+        self.window.panel.show_used_seed(result.values.seed)  # Random mode: the box shows the seed just used
         self.timeline.finish(result)
         self.history.add(result.image, result.values, result.parameters, result.model_label, self._history_failed.emit)
         self.window.status.set_progress(None)
