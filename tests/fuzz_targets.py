@@ -287,7 +287,7 @@ def image_bytes(max_side: int = 48, modes: tuple[str, ...] = ("RGB", "RGBA", "L"
 
 def check_in_limits(values: Any) -> None:
     """Every PanelValues field holds what its widget can show (AssertionError names the one that does not)."""
-    from studio.state.panel_limits import PANEL_LIMITS, Range
+    from studio.state.panel_limits import MAX_PROMPT_CHARS, PANEL_LIMITS, Range
 
     for name, limit in PANEL_LIMITS.items():
         value = getattr(values, name)
@@ -295,10 +295,14 @@ def check_in_limits(values: Any) -> None:
             if value is not None:
                 assert len(value) == 2 and all(limit.holds(v) for v in value) and value[0] <= value[1], value
             continue
+        if name == "dynamic_threshold" and value is None:
+            continue  # off
         assert limit.holds(value), f"{name} = {value!r} is outside {limit}"
         assert not isinstance(limit, Range) or not limit.is_int or type(value) is int, f"{name} = {value!r}"
     for name in ("prompt", "negative_prompt", "model", "sampler"):
         getattr(values, name).encode("utf-8")  # writable back to JSON as UTF-8
+    for name in ("prompt", "negative_prompt"):
+        assert len(getattr(values, name)) <= MAX_PROMPT_CHARS, f"{name} is {len(getattr(values, name))} characters"
 
 
 def restore_panel(values: Any) -> None:

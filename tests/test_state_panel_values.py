@@ -53,8 +53,26 @@ def test_values_that_fit_give_no_notice():
 def test_the_defaults_fit_the_limits():
     default = PanelValues()
     for name, limit in PANEL_LIMITS.items():
-        if name != "guidance_interval":
-            assert limit.holds(getattr(default, name)), name
+        value = getattr(default, name)
+        if name != "guidance_interval" and value is not None:  # None: an optional setting, off
+            assert limit.holds(value), name
     assert Range(8, 2048, 8).bound(float("inf")) == 2048
     with pytest.raises(ValueError):
         Range(0.0, 1.0).bound(math.nan)
+
+
+def test_dynamic_threshold_is_restored_off_or_as_a_percentile_in_range():
+    assert PanelValues.from_json({"dynamic_threshold": None}).dynamic_threshold is None
+    assert PanelValues.from_json({"dynamic_threshold": 0.97}).dynamic_threshold == 0.97
+    assert PanelValues.from_json(PanelValues(dynamic_threshold=0.9).to_json()).dynamic_threshold == 0.9
+    values, notices = PanelValues.from_request_fields_with_notices({"dynamic_threshold": 5.0})
+    assert values.dynamic_threshold == 1.0 and notices
+    assert PanelValues(dynamic_threshold=0.99).request_fields()["dynamic_threshold"] == 0.99
+
+
+def test_a_prompt_over_the_limit_is_cut_with_a_notice():
+    from studio.state.panel_limits import MAX_PROMPT_CHARS
+
+    values, notices = PanelValues.from_request_fields_with_notices({"prompt": "a" * 200_000})
+    assert len(values.prompt) == MAX_PROMPT_CHARS and "200,000 characters" in notices[0]
+    assert len(PanelValues.from_json({"negative_prompt": "b" * 30_000}).negative_prompt) == MAX_PROMPT_CHARS

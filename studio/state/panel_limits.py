@@ -17,6 +17,9 @@ MAX_SEED = 2**31 - 1  # what the seed box (a 32-bit QSpinBox) offers; the engine
 SEED_MODES = ("fixed", "random", "reuse")  # reuse: the seed of the last finished image
 # The engine's spacing names (studio/engine/schedules.py; not imported: studio/state stays torch-free).
 SPACINGS = ("leading", "trailing", "linspace", "karras")
+# A prompt box lays out a 200 KB prompt for seconds (a long word's wrapping is quadratic); text encoders
+# read a few hundred tokens. Longer prompts are cut, with a notice, wherever they come from.
+MAX_PROMPT_CHARS = 20_000
 SIZE_MULTIPLE = 8  # every model the studio runs works in latents of 1/8 the pixel size (or on 8 px blocks)
 
 

@@ -11,7 +11,7 @@ import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .panel_limits import MAX_SEED, PANEL_LIMITS, SEED_MODES, Choices, Range
+from .panel_limits import MAX_PROMPT_CHARS, MAX_SEED, PANEL_LIMITS, SEED_MODES, Choices, Range
 
 __all__ = ["MAX_SEED", "NON_KARRAS_SPACING", "SEED_MODES", "PanelValues", "seeds_for_batch"]
 
@@ -127,7 +127,11 @@ def _adapt_field(name: str, value: Any, current: Any) -> tuple[Any, str | None]:
             return current, f"{_label(name)} {_shown(value)} is not text: kept {current!r}."
         if isinstance(limit, Choices) and not limit.holds(value):
             return current, f"{_label(name)} {_shown(value)} is not one of {', '.join(limit.values)}: kept {current}."
-        return _clean_text(value), None
+        text = _clean_text(value)
+        if name in ("prompt", "negative_prompt") and len(text) > MAX_PROMPT_CHARS:
+            return text[:MAX_PROMPT_CHARS], f"{_label(name)} of {len(text):,} characters: cut to " \
+                                            f"{MAX_PROMPT_CHARS:,}."
+        return text, None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return current, f"{_label(name)} {_shown(value)} is not a number: kept {current}."
     if not isinstance(limit, Range):

@@ -23,7 +23,6 @@ from .prompt_edit import EMPHASIS_TIP, PromptEdit
 SEED_MODE_LABELS = {"fixed": "Fixed", "random": "Random", "reuse": "Reuse last"}
 DEFAULT_INTERVAL = (0.3, 10.0)  # shown while the interval is off: a range that suits most models
 DEFAULT_THRESHOLD = 0.995  # Imagen's percentile
-THRESHOLD_RANGE = Range(0.001, 1.0)  # the engine takes a percentile in (0, 1]
 
 
 class PanelField:
@@ -288,7 +287,8 @@ def build_fields() -> dict[str, PanelField]:
     threshold_check = QCheckBox("Percentile")
     threshold_check.setToolTip("Dynamic thresholding (Saharia et al. 2022): clip each step's image prediction "
                                "at this percentile of its values; helps at high CFG")
-    threshold_box = DecimalBox(THRESHOLD_RANGE.lo, THRESHOLD_RANGE.hi, 0.005, 3)
+    percentile = limit["dynamic_threshold"]
+    threshold_box = DecimalBox(float(percentile.lo), float(percentile.hi), 0.005, 3)
 
     rows: list[PanelField] = [
         TextField("prompt", "Prompt", PromptEdit(), EMPHASIS_TIP),
@@ -308,7 +308,7 @@ def build_fields() -> dict[str, PanelField]:
                       boxes=interval_boxes, limit=sigma, shown_when_off=DEFAULT_INTERVAL),
         OptionalField("dynamic_threshold", "Dynamic threshold", QWidget(),
                       "Dynamic thresholding: clip the image prediction at a percentile of its values",
-                      check=threshold_check, boxes=(threshold_box,), limit=THRESHOLD_RANGE,
+                      check=threshold_check, boxes=(threshold_box,), limit=percentile,
                       shown_when_off=(DEFAULT_THRESHOLD,)),
         number("classifier_scale", "Classifier", "Classifier guidance scale: steer towards the prompt's class "
                "with the model's noisy classifier", step=0.5, decimals=1, needs="has_classifier", off_value=0.0,

@@ -17,13 +17,14 @@ from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from ..state.emphasis_edit import adjust_emphasis
+from ..state.panel_limits import MAX_PROMPT_CHARS
 
 EMPHASIS_TIP = "Ctrl+Up / Ctrl+Down: more or less attention to the selected words, as (words:1.1)"
 LONG_WORD = re.compile(r"\S{200}")  # a run this long wraps anywhere: word-boundary wrapping of it is quadratic
 
 
 class PromptEdit(QPlainTextEdit):
-    MAX_CHARS = 20_000
+    MAX_CHARS = MAX_PROMPT_CHARS
     capped = Signal(int)  # the length the text would have had
 
     def __init__(self, parent: QWidget | None = None) -> None:
