@@ -78,6 +78,12 @@ def test_typed_axes_count_cells_show_errors_inline_and_run_into_a_grid_in_histor
     _, edits, count, _, _ = widgets(studio.controller.xyz.dialog)
     assert edits[1].text() == "Euler, euler a" and count.text() == "cells: 4  (2 × 2)"
     studio.controller.xyz.dialog.close()
+    # Reusing the grid's settings from history brings its plot back too.
+    studio.controller.xyz.rows = [("Seed", "1")]
+    view = studio.window.history_view
+    view.list.setCurrentIndex(history.index(0))
+    view.reuse_button.click()
+    assert studio.controller.xyz.rows == [("Steps", "2, 4"), ("Sampler", "Euler, euler a")]
 
 
 def test_cancel_drops_the_plot_as_it_drops_a_batch(studio, qtbot):
@@ -92,3 +98,6 @@ def test_cancel_drops_the_plot_as_it_drops_a_batch(studio, qtbot):
     qtbot.waitUntil(lambda: "no grid was made" in studio.window.banner.text(), timeout=TIMEOUT)
     assert len(studio.controller.queue) == 0 and studio.controller.xyz.runs == []
     assert studio.window.history_view.model.rowCount() == 0
+    # Before the engine reports its catalog, the dialog still knows the sampler names.
+    studio.controller.catalog = None
+    assert ("euler_a", "Euler a") in studio.controller.xyz.choices().samplers

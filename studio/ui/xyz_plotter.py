@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from ..engine.sampler_names import SAMPLER_NAMES, SPACINGS
 from ..io.plot_grid import compose_plot_grid
 from ..state.history import HistoryEntry
 from ..state.jobs import JobFailure, JobResult
 from ..state.xyz_axes import AxisChoices
-from ..state.xyz_plot import Plot, plot_jobs
+from ..state.xyz_plot import Plot, plot_jobs, read_plot_description
 from ..state.xyz_run import PlotRun
 from .xyz_dialog import XyzDialog
 
@@ -44,11 +45,12 @@ class XyzPlotter(QObject):
         self._history_failed.connect(lambda exc: self.window.banner.show_error(f"Could not save the grid: {exc}"))
         self.window.xyz_action.triggered.connect(self.open_dialog)
         self.window.panel.xyz_button.clicked.connect(self.open_dialog)
+        self.window.history_view.settings_requested.connect(self._reuse_plot)
 
     def choices(self) -> AxisChoices:
         catalog = self.controller.catalog
-        if catalog is None:
-            return AxisChoices()
+        if catalog is None:  # the engine is still starting: its names are known, its models not yet
+            return AxisChoices(tuple((s.name, s.label) for s in SAMPLER_NAMES), SPACINGS)
         return AxisChoices(catalog.samplers, catalog.spacings, tuple((m.key, m.label) for m in catalog.models))
 
     def open_dialog(self) -> XyzDialog:
@@ -59,6 +61,12 @@ class XyzPlotter(QObject):
         self.dialog.finished.connect(self._keep_rows)
         self.dialog.open()
         return self.dialog
+
+    def _reuse_plot(self, entry: HistoryEntry) -> None:
+        """Reusing a grid's settings also puts its plot back into the dialog."""
+        rows = read_plot_description(entry.parameters)
+        if rows:
+            self.rows = rows
 
     def _keep_rows(self) -> None:
         if self.dialog is not None:
