@@ -14,6 +14,7 @@ Adding a target (after rebasing on main):
         expected=(RequestError,),                # the studio's own user-facing errors; anything else,
     ))                                           # or a run longer than TIME_LIMIT_S, is a crash
 
+Optional: ``suite_examples`` (fewer inputs in the suite for a slow target) and ``time_limit_s``.
 A run may also raise AssertionError for a result that is wrong without an exception (a panel left
 half-restored, values outside their widgets' ranges): it counts as a crash. Qt targets call
 ``qt_app()`` first; the widgets they share are made once per process (``shared_panel()``).
@@ -40,6 +41,10 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 TIME_LIMIT_S = 2.0  # one input taking longer than this is a hang
+# A run still going at this multiple of its limit is interrupted (SIGALRM). Not at the limit itself: the
+# signal may land inside a Qt callback, where PySide swallows the exception and leaves odd state behind;
+# a slow run that finishes is caught by the elapsed-time check instead.
+INTERRUPT_AFTER = 5
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ class FuzzTarget:
     inputs: SearchStrategy  # hypothesis strategy generating bad (and good) inputs
     run: Callable[[Any, Path], None]  # feeds one input to the real entry point (tmp folder given)
     expected: tuple[type[BaseException], ...]  # the studio's own user-facing errors; anything else is a crash
+    # Optional: a target whose every input builds the whole window takes fewer inputs in the suite
+    # (None: the suite's default) and more time per input.
+    suite_examples: int | None = None
+    time_limit_s: float | None = None  # None: TIME_LIMIT_S
 
 
 # -- running one input ---------------------------------------------------------------------------------
@@ -97,9 +106,10 @@ def _time_limit(seconds: float) -> Iterator[None]:
 def run_one(target: FuzzTarget, value: Any, root: Path) -> Crash | None:
     """Feed ``value`` to ``target`` in a fresh folder under ``root``; the crash, or None when it held."""
     folder = Path(tempfile.mkdtemp(dir=root))
+    limit = target.time_limit_s or TIME_LIMIT_S
     start = time.perf_counter()
     try:
-        with _time_limit(TIME_LIMIT_S):
+        with _time_limit(limit * INTERRUPT_AFTER):
             target.run(value, folder)
     except target.expected:
         pass
@@ -110,8 +120,8 @@ def run_one(target: FuzzTarget, value: Any, root: Path) -> Crash | None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     elapsed = time.perf_counter() - start
-    if elapsed > TIME_LIMIT_S:
-        return Crash(target.name, FuzzHang(f"took {elapsed:.1f} s (limit {TIME_LIMIT_S} s)"), value)
+    if elapsed > limit:
+        return Crash(target.name, FuzzHang(f"took {elapsed:.1f} s (limit {limit} s)"), value)
     return None
 
 
@@ -363,14 +373,20 @@ def _settings_documents() -> SearchStrategy:
         json_values())
 
 
+def _write_settings(content: bytes, root: Path) -> Path:
+    from studio.state.paths import StudioPaths
+
+    path = StudioPaths.under(root).settings_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
 def _run_settings(content: bytes, folder: Path) -> None:
     """settings.json as the studio starts with it: loaded (or set aside), saved back, restored into the panel."""
-    from studio.state.paths import StudioPaths
     from studio.state.settings import load_settings, save_settings
 
-    path = StudioPaths.under(folder).settings_file
-    path.parent.mkdir(parents=True)
-    path.write_bytes(content)
+    path = _write_settings(content, folder)
     loaded = load_settings(path)
     assert loaded.message is None or not path.exists(), "a file that could not be read was left in place"
     check_in_limits(loaded.settings.panel)
@@ -435,17 +451,22 @@ def _restore_document(snapshot: Any) -> None:
             canvas.set_mask(snapshot.mask, undoable=False)
 
 
-def _run_autosave(contents: dict[str, bytes | None], folder: Path) -> None:
-    """The autosave folder as the studio starts with it: recovered (or set aside), restored, saved again."""
-    from studio.state.autosave import Autosave
+def _write_autosave(contents: dict[str, bytes | None], root: Path) -> Path:
     from studio.state.paths import StudioPaths
 
-    autosave_dir = StudioPaths.under(folder).autosave_dir
-    autosave_dir.mkdir(parents=True)
+    autosave_dir = StudioPaths.under(root).autosave_dir
+    autosave_dir.mkdir(parents=True, exist_ok=True)
     for name, data in contents.items():
         if data is not None:
             (autosave_dir / name).write_bytes(data)
-    autosave = Autosave(autosave_dir)
+    return autosave_dir
+
+
+def _run_autosave(contents: dict[str, bytes | None], folder: Path) -> None:
+    """The autosave folder as the studio starts with it: recovered (or set aside), restored, saved again."""
+    from studio.state.autosave import Autosave
+
+    autosave = Autosave(_write_autosave(contents, folder))
     snapshot, message = autosave.recover()
     if message is not None:
         assert not autosave.file.exists() and not any(p.exists() for p in autosave.old_files), \
@@ -475,19 +496,16 @@ def _history_folders() -> SearchStrategy:
 
     entry = st.fixed_dictionaries({"id": name, "old": st.booleans(), ".json": present(sidecars),
                                    ".png": present(image_bytes()), ".thumb.png": st.one_of(st.none(), image_bytes())})
-    return st.lists(entry, max_size=4)
+    return st.lists(entry, max_size=3)
 
 
-def _run_history(entries: list[dict[str, Any]], folder: Path) -> None:
-    """The history folder as the studio starts with it: tidied, listed, each entry shown, used and opened."""
+def _write_history(entries: list[dict[str, Any]], root: Path) -> Path:
     import os
 
-    from studio.io.png import load_image
-    from studio.state.history import HistoryModel, HistoryStore
     from studio.state.paths import StudioPaths
 
-    history_dir = StudioPaths.under(folder).history_dir
-    history_dir.mkdir(parents=True)
+    history_dir = StudioPaths.under(root).history_dir
+    history_dir.mkdir(parents=True, exist_ok=True)
     for entry in entries:
         for suffix in (".json", ".png", ".thumb.png"):
             if entry[suffix] is not None:
@@ -495,7 +513,15 @@ def _run_history(entries: list[dict[str, Any]], folder: Path) -> None:
                 path.write_bytes(entry[suffix])
                 if entry["old"]:
                     os.utime(path, (0, 0))
-    store = HistoryStore(history_dir)
+    return history_dir
+
+
+def _run_history(entries: list[dict[str, Any]], folder: Path) -> None:
+    """The history folder as the studio starts with it: tidied, listed, each entry shown, used and opened."""
+    from studio.io.png import load_image
+    from studio.state.history import HistoryModel, HistoryStore
+
+    store = HistoryStore(_write_history(entries, folder))
     store.tidy()
     model = HistoryModel(store, shared_writer())
     for row in range(model.rowCount()):
@@ -512,10 +538,58 @@ def _run_history(entries: list[dict[str, Any]], folder: Path) -> None:
             pass
 
 
+def _studio_folders() -> SearchStrategy:
+    return st.fixed_dictionaries({}, optional={"settings": json_bytes(_settings_documents()),
+                                               "autosave": _autosave_folders(), "history": _history_folders()})
+
+
+def _start_and_close(root: Path) -> tuple[str, Any]:
+    """Build the real window on ``root`` as ``python main.py`` does (no engine), close it; its banner text."""
+    from studio.app import create_studio
+    from studio.state.paths import StudioPaths
+
+    qt_app()
+    studio = create_studio(StudioPaths.under(root))
+    try:
+        studio.window.show()
+        banner = studio.window.banner.text()
+        values = studio.window.panel.values()
+        check_in_limits(values)
+        studio.controller.shutdown()  # writes settings and the autosave, as closing the window does
+    finally:
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        studio.window.close()
+        studio.controller.writer.close()
+        studio.window.deleteLater()
+        # Deleted now, not at an event loop that never runs here: a window left alive keeps its
+        # application-wide event filter (window_shortcuts.py), and every later input gets slower.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    return banner, values
+
+
+def _run_studio_start(files: dict[str, Any], folder: Path) -> None:
+    """Bad files in all the studio's folders at once: the window opens, says what it set aside, and the
+    files it writes on closing give a clean second start."""
+    if "settings" in files:
+        _write_settings(files["settings"], folder)
+    if "autosave" in files:
+        _write_autosave(files["autosave"], folder)
+    if "history" in files:
+        _write_history(files["history"], folder)
+    banner, _ = _start_and_close(folder)
+    set_aside = [p.name for p in folder.rglob("*") if ".corrupt-" in p.name or p.parent.name == "set-aside"]
+    assert not set_aside or banner, f"{set_aside} set aside without a message"
+    again, _ = _start_and_close(folder)
+    assert again == "", f"the second start still complains: {again}"
+
+
 TARGETS: list[FuzzTarget] = [
     FuzzTarget("PanelValues.from_json", _panel_documents(), _run_panel_from_json, ()),
     FuzzTarget("PanelValues.from_request_fields", _request_fields(), _run_panel_from_request, ()),
     FuzzTarget("settings.json", json_bytes(_settings_documents()), _run_settings, ()),
     FuzzTarget("autosave folder", _autosave_folders(), _run_autosave, ()),
     FuzzTarget("history folder", _history_folders(), _run_history, ()),
+    # Two window builds per input (about 0.3 s on an idle 2-core machine, several times that when busy).
+    FuzzTarget("studio start", _studio_folders(), _run_studio_start, (), suite_examples=8, time_limit_s=10.0),
 ]

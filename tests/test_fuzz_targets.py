@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.fuzz_targets import TARGETS, FuzzTarget, run_one
 
-EXAMPLES = 50
+EXAMPLES = 40
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
 def test_bad_input_gives_the_studios_own_error_or_is_adapted(target: FuzzTarget, tmp_path, qapp):
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=target.suite_examples or EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(target.inputs)
     def feed(value):
@@ -40,12 +40,6 @@ def test_a_crash_and_a_hang_are_reported(tmp_path):
         while True:
             pass
 
-    import tests.fuzz_targets as registry
-
-    limit, registry.TIME_LIMIT_S = registry.TIME_LIMIT_S, 0.2
-    try:
-        hang = run_one(FuzzTarget("spin", st.just(0), spins, ()), 0, tmp_path)
-    finally:
-        registry.TIME_LIMIT_S = limit
+    hang = run_one(FuzzTarget("spin", st.just(0), spins, (), time_limit_s=0.05), 0, tmp_path)
     assert hang is not None and hang.kind[1] == "FuzzHang"
     assert list(tmp_path.iterdir()) == []  # each input's folder is removed

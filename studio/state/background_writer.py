@@ -38,3 +38,8 @@ class BackgroundWriter:
             except Exception:  # already reported by the done callback
                 pass
         self._pending = [f for f in self._pending if not f.done()]
+
+    def close(self) -> None:
+        """Finish the writes and end the thread (a window's writer lives as long as the window)."""
+        self.flush(None)
+        self._pool.shutdown(wait=True)
