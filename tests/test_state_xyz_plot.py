@@ -8,7 +8,7 @@ import pytest
 from studio.io.plot_grid import compose_plot_grid
 from studio.state.jobs import Job
 from studio.state.panel_values import PanelValues
-from studio.state.xyz_axes import MAX_CELLS, AxisChoices, AxisError, parse_axis, split_values
+from studio.state.xyz_axes import MAX_CELLS, AxisChoices, AxisError, expand_range, parse_axis, split_values
 from studio.state.xyz_plot import build_plot, grid_parameters, plot_jobs, read_plot_description
 from studio.state.xyz_run import PlotRun
 
@@ -44,6 +44,12 @@ def test_values_follow_automatic1111s_syntax(type_name, text, expected):
         return
     got = values_of(type_name, text)
     assert got == pytest.approx(expected) if type_name == "CFG scale" else got == expected
+
+
+def test_counted_whole_numbers_are_cut_toward_zero_as_automatic1111_does():
+    assert expand_range("-3-0 [3]", "int") == [-3, -1, 0]  # linspace gives -1.5, and int(-1.5) is -1
+    assert expand_range("-3-0 [3]", "float") == [-3, -1.5, 0]
+    assert expand_range("12", "int") is None
 
 
 def test_quoted_values_keep_their_commas():

@@ -5,7 +5,7 @@ decimal settings take ranges as AUTOMATIC1111's X/Y/Z plot does:
 
     1-5          1, 2, 3, 4, 5
     1-5 (+2)     1, 3, 5           (a step; a negative one counts down: 10-1 (-3) is 10, 7, 4, 1)
-    1-10 [5]     1, 3, 5, 7, 10    (five values spread evenly, whole numbers rounded down)
+    1-10 [5]     1, 3, 5, 7, 10    (five values spread evenly, whole numbers cut toward zero)
     0-1 (+0.25)  0, 0.25, 0.5, 0.75, 1
 
 Two choices differ from AUTOMATIC1111 to spare users its surprises: a space after a comma does not
@@ -154,7 +154,7 @@ def expand_range(text: str, value_type: str) -> list[float] | None:
         if not 1 <= count <= MAX_CELLS:
             raise ValueError(f"{text!r} asks for {count} values; give 1 to {MAX_CELLS}")
         spread = [start + (end - start) * i / (count - 1) for i in range(count)] if count > 1 else [start]
-        return [int(math.floor(v)) for v in spread] if value_type == "int" else [round(v, 10) for v in spread]
+        return [int(v) for v in spread] if value_type == "int" else [round(v, 10) for v in spread]
     step = _number(match.group(3), value_type) if match.group(3) is not None else (1 if end >= start else -1)
     if step == 0 or (end - start) * step < 0:
         raise ValueError(f"{text!r} never reaches {match.group(2).strip()} in steps of {step:g}")
