@@ -62,6 +62,7 @@ class StudioController(QObject):
         self.catalog: EngineCatalog | None = None
         self._picked_model: str | None = None
         self._pending_steps: list[StepPreview] = []
+        self._shut_down = False
         self._step_timer = QTimer(self)
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(STEP_BATCH_MS)
@@ -344,6 +345,11 @@ class StudioController(QObject):
             self.window.banner.show_error(f"Could not save settings to {self.paths.settings_file}: {exc}")
 
     def shutdown(self) -> None:
+        """Save the settings and the document, stop the engine, write what is queued; once (later calls
+        do nothing)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self._autosave_timer.stop()
         self.save_now()
         self.save_settings()

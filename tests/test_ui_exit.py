@@ -1,0 +1,42 @@
+"""Closing the window ends the process at once: what matters is saved first, Python's teardown is skipped."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+CHILD = textwrap.dedent("""
+    import atexit, sys, time
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    import studio.app
+
+    app = QApplication([])
+    studio.app.Studio.start_engine = lambda self: None  # the window alone: no model to load for this
+    atexit.register(lambda: print("python teardown ran", flush=True))
+
+    def close():
+        window = next(w for w in app.topLevelWidgets() if w.objectName() == "mainWindow")
+        window.panel.steps.setValue(7)
+        print("closing", time.monotonic(), flush=True)
+        window.close()
+
+    QTimer.singleShot(200, close)
+    sys.exit(studio.app.main([]))
+""")
+
+
+def test_the_process_ends_when_the_window_closes_after_saving(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_WAIT_POLICY="PASSIVE", DIFFUSION_STUDIO_HOME=str(tmp_path))
+    run = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    ended = time.monotonic()
+    assert run.returncode == 0, run.stderr
+    closing = float(next(line for line in run.stdout.splitlines() if line.startswith("closing")).split()[1])
+    assert "python teardown ran" not in run.stdout  # skipped: it kept the process alive for 3-9 s
+    settings = next(tmp_path.rglob("settings.json"))
+    assert json.loads(settings.read_text())["panel"]["steps"] == 7  # saved before the process ended
+    assert ended - closing < 5.0  # generous for a busy machine; the teardown alone took 3-9 s
