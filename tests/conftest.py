@@ -3,3 +3,5 @@ import os
 # Before torch loads anywhere: torch's default OpenMP spin-wait slows it 3-40x on a shared CPU.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The picker lists the toy model (the tests' fast model) only when asked: the tests ask.
+os.environ.setdefault("DIFFUSION_STUDIO_TEST_MODELS", "1")

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
-from test_ui_studio import make_studio, set_panel, settle, shown_frame
+from test_ui_studio import TIMEOUT, make_studio, set_panel, settle, shown_frame
 
 from studio.state.jobs import JobFailure
 
@@ -133,3 +133,18 @@ def test_continue_is_offered_at_a_step_not_at_the_result(studio, qtbot):
     branch = settle(studio, qtbot, window.branch_action.trigger)
     assert branch.parent == (first.run_id, 5) and "Steps: 9" in branch.parameters
     assert history.rowCount() == 2
+
+
+def test_the_toy_test_model_is_listed_only_when_asked_for(studio, qtbot, monkeypatch):
+    picker = studio.window.panel.model
+    keys = lambda: [picker.itemData(i) for i in range(picker.count())]  # noqa: E731
+    assert "toy" in keys()  # the tests ask for it (conftest)
+    default = studio.controller.catalog.default_model
+    set_panel(studio, model=default)  # as on a first start (a chosen model stays listed, whatever it is)
+    monkeypatch.delenv("DIFFUSION_STUDIO_TEST_MODELS")
+    with qtbot.waitSignal(studio.engine.ready, timeout=TIMEOUT):
+        studio.engine.rescan(())
+    if default == "toy":  # no embedded weights here: the toy model is all there is, so it stays
+        assert keys() == ["toy"]
+    else:
+        assert "toy" not in keys() and default in keys()

@@ -6,6 +6,9 @@ signals; it never waits on torch.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import numpy as np
 from PySide6.QtCore import QByteArray, QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QInputDialog
@@ -28,6 +31,10 @@ from .settings_dialog import SettingsDialog
 from .theme import apply_theme
 from .xyz_plotter import XyzPlotter
 
+# The toy model is the test suite's (a few shapes, no training): the picker lists it only when this is set,
+# or when it is all there is (no embedded weights installed).
+TEST_MODELS_ENV = "DIFFUSION_STUDIO_TEST_MODELS"
+TEST_MODELS = ("toy",)
 STEP_BATCH_MS = 30  # about 30 canvas updates a second while a run streams in
 AUTOSAVE_DELAY_MS = 300  # short: the document must survive a kill -9 soon after an edit
 
@@ -156,6 +163,7 @@ class StudioController(QObject):
 
     # -- engine events -------------------------------------------------------------------------------
     def _on_ready(self, catalog: EngineCatalog) -> None:
+        catalog = picker_catalog(catalog)
         self.catalog = catalog
         self.window.panel.set_catalog(catalog)
         if catalog.skipped_models:
@@ -355,3 +363,10 @@ class StudioController(QObject):
         self.save_settings()
         self.engine.stop()
         self.writer.flush()
+
+
+def picker_catalog(catalog: EngineCatalog) -> EngineCatalog:
+    """The engine's catalog without its test models, unless they are asked for or are the default."""
+    if os.environ.get(TEST_MODELS_ENV) or catalog.default_model in TEST_MODELS:
+        return catalog
+    return dataclasses.replace(catalog, models=tuple(m for m in catalog.models if m.key not in TEST_MODELS))
