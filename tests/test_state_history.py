@@ -27,7 +27,22 @@ def test_damaged_entries_are_skipped_and_delete_removes_files(tmp_path, qtbot):
     assert model.rowCount() == 1 and model.data(model.index(0)) == PanelValues().prompt
     model.delete(0)
     model.writer.flush()
-    assert model.rowCount() == 0 and not entry.image_file.exists() and not entry.meta_file.exists()
+    assert model.rowCount() == 0 and entry.image_file.exists()  # kept until the delete cannot be undone
+    model.purge_deleted()
+    model.writer.flush()
+    assert not entry.image_file.exists() and not entry.meta_file.exists()
+
+
+def test_a_deleted_entry_comes_back_in_its_place(tmp_path, qtbot):
+    model = HistoryModel(HistoryStore(tmp_path))
+    for prompt in ("one", "two", "three"):
+        model.add(np.zeros((8, 8, 3), np.uint8), PanelValues(prompt=prompt), prompt, "Toy")
+    assert [model.entry(r).values.prompt for r in range(3)] == ["three", "two", "one"]
+    model.delete(1)
+    model.delete(0)
+    assert model.undo_delete().values.prompt == "three" and model.undo_delete().values.prompt == "two"
+    assert [model.entry(r).values.prompt for r in range(3)] == ["three", "two", "one"]
+    assert model.undo_delete() is None and not model.can_undo_delete()
 
 
 def test_history_model_adds_at_once_and_writes_in_the_background(tmp_path, qtbot):

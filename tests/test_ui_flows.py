@@ -148,3 +148,36 @@ def test_the_toy_test_model_is_listed_only_when_asked_for(studio, qtbot, monkeyp
         assert keys() == ["toy"]
     else:
         assert "toy" not in keys() and default in keys()
+
+
+def test_a_history_delete_can_be_undone_and_captions_are_whole(studio, qtbot):
+    window = studio.window
+    view, history = window.history_view, window.history_view.model
+    long_prompt = "a red apple on a wooden table beside a blue cup, morning light"
+    set_panel(studio, prompt=long_prompt, steps=2, seed=1, seed_mode="fixed")
+    settle(studio, qtbot, studio.controller.generate)
+    set_panel(studio, prompt="green tree", steps=2)
+    settle(studio, qtbot, studio.controller.generate)
+    assert history.data(history.index(1)) == long_prompt  # the whole caption: the view wraps and elides it
+    assert long_prompt in history.data(history.index(1), Qt.ItemDataRole.ToolTipRole) and view.list.wordWrap()
+    doomed = history.entry(1)
+    canvas_undo = window.canvas.undo_stack().index()
+
+    view.select_row(1)
+    view.list.setFocus()
+    QTest.keyClick(view.list, Qt.Key.Key_Delete)
+    assert history.rowCount() == 1 and view.undo_button.isVisibleTo(window)
+    assert window.statusBar().currentMessage().startswith("Deleted 1 image from the history")
+    QTest.keyClick(view.list, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert history.rowCount() == 2 and history.entry(1).entry_id == doomed.entry_id
+    assert view.selected().entry_id == doomed.entry_id and not view.undo_button.isVisibleTo(window)
+    assert window.canvas.undo_stack().index() == canvas_undo  # the history's Ctrl+Z, not the canvas's
+
+    view.select_row(1)
+    view.delete_button.click()
+    view.undo_button.click()
+    assert history.rowCount() == 2
+    view.select_row(1)
+    view.delete_button.click()
+    studio.controller.shutdown()  # closing the window makes the delete final
+    assert not doomed.image_file.exists() and not doomed.meta_file.exists()

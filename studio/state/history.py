@@ -217,6 +217,7 @@ class HistoryModel(QAbstractListModel):
         self.writer = writer or BackgroundWriter()
         self._entries = store.entries()
         self._thumbs: dict[str, object] = {}
+        self._deleted: list[HistoryEntry] = []  # out of the list, files still on disk: undo brings them back
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._entries)
@@ -226,8 +227,9 @@ class HistoryModel(QAbstractListModel):
             return None
         entry = self._entries[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            prompt = entry.values.prompt.strip().splitlines()[0] if entry.values.prompt.strip() else "(no prompt)"
-            return prompt if len(prompt) <= 24 else prompt[:23] + "…"
+            # The whole first line: the view wraps it under the thumbnail and elides what does not fit;
+            # the tooltip (the parameters, prompt first) has all of it.
+            return entry.values.prompt.strip().splitlines()[0] if entry.values.prompt.strip() else "(no prompt)"
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumb(entry)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -256,13 +258,40 @@ class HistoryModel(QAbstractListModel):
         self.endInsertRows()
         return entry
 
-    def delete(self, row: int) -> None:
+    def delete(self, row: int) -> HistoryEntry:
+        """Take the entry out of the list; its files stay until ``purge_deleted`` so that
+        ``undo_delete`` can bring it back (a kill before the purge brings it back at the next start)."""
         entry = self._entries[row]
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._entries[row]
-        self._thumbs.pop(entry.entry_id, None)
         self.endRemoveRows()
-        self.writer.submit(lambda: self.store.delete(entry))
+        self._deleted.append(entry)
+        return entry
+
+    def can_undo_delete(self) -> bool:
+        return bool(self._deleted)
+
+    def undo_delete(self) -> HistoryEntry | None:
+        """Put the most recently deleted entry back in its place (newest first); its row is ``row_of``."""
+        if not self._deleted:
+            return None
+        entry = self._deleted.pop()
+        key = (entry.created, entry.entry_id)
+        row = next((i for i, e in enumerate(self._entries) if (e.created, e.entry_id) < key), len(self._entries))
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._entries.insert(row, entry)
+        self.endInsertRows()
+        return entry
+
+    def row_of(self, entry: HistoryEntry) -> int:
+        return next((i for i, e in enumerate(self._entries) if e.entry_id == entry.entry_id), -1)
+
+    def purge_deleted(self) -> None:
+        """Delete the files of the deleted entries (on the writer); they cannot be brought back after this."""
+        for entry in self._deleted:
+            self._thumbs.pop(entry.entry_id, None)
+            self.writer.submit(lambda entry=entry: self.store.delete(entry))
+        self._deleted.clear()
 
     def _thumb(self, entry: HistoryEntry):
         from PySide6.QtGui import QPixmap

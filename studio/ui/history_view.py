@@ -1,9 +1,9 @@
-"""The history gallery: every finished image with its parameters; open, reuse settings, delete."""
+"""The history gallery: every finished image with its parameters; open, reuse settings, delete and undo."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
 
 from ..state.history import THUMB_SIDE, HistoryEntry, HistoryModel
@@ -12,6 +12,7 @@ from ..state.history import THUMB_SIDE, HistoryEntry, HistoryModel
 class HistoryView(QFrame):
     open_requested = Signal(object)  # HistoryEntry
     settings_requested = Signal(object)  # HistoryEntry
+    message = Signal(str)  # for the status bar
 
     def __init__(self, model: HistoryModel, parent: QWidget | None = None):
         super().__init__(parent)
@@ -26,12 +27,16 @@ class HistoryView(QFrame):
         self.list.setModel(model)
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        self.list.setGridSize(QSize(THUMB_SIDE + 16, THUMB_SIDE + 30))
+        # Room for two lines of caption under each thumbnail: the prompt wraps, what is left is elided,
+        # and the tooltip (the image's parameters, prompt first) has all of it.
+        line = self.list.fontMetrics().lineSpacing()
+        self.list.setGridSize(QSize(THUMB_SIDE + 24, THUMB_SIDE + 2 * line + 14))
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
-        self.list.setWordWrap(False)
+        self.list.setWordWrap(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.installEventFilter(self)  # Ctrl+Z in the list undoes a delete
         self.list.doubleClicked.connect(lambda index: self.open_requested.emit(model.entry(index.row())))
         self.list.selectionModel().selectionChanged.connect(self._sync)
 
@@ -41,6 +46,11 @@ class HistoryView(QFrame):
         self.reuse_button.setToolTip("Load this image's settings into the prompt panel")
         self.delete_button = QPushButton("Delete")
         self.delete_button.setObjectName("deleteButton")
+        self.delete_button.setToolTip("Delete the selected images (Delete); Undo or Ctrl+Z brings them back")
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setObjectName("undoDeleteButton")
+        self.undo_button.setToolTip("Bring back the last deleted image (Ctrl+Z in the history)")
+        self.undo_button.clicked.connect(self.undo_delete)
         self.open_button.clicked.connect(lambda: self._emit(self.open_requested))
         self.reuse_button.clicked.connect(lambda: self._emit(self.settings_requested))
         self.delete_button.clicked.connect(self.delete_selected)
@@ -49,7 +59,7 @@ class HistoryView(QFrame):
 
         buttons = QHBoxLayout()
         buttons.setSpacing(4)
-        for button in (self.open_button, self.reuse_button, self.delete_button):
+        for button in (self.open_button, self.reuse_button, self.delete_button, self.undo_button):
             buttons.addWidget(button)
         header = QHBoxLayout()
         header.addWidget(title)
@@ -79,8 +89,30 @@ class HistoryView(QFrame):
 
     def delete_selected(self) -> None:
         rows = sorted((i.row() for i in self.list.selectionModel().selectedRows()), reverse=True)
-        for row in rows:
-            self.model.delete(row)
+        deleted = [self.model.delete(row) for row in rows]
+        if deleted:
+            what = "1 image" if len(deleted) == 1 else f"{len(deleted)} images"
+            self.message.emit(f"Deleted {what} from the history — Undo (Ctrl+Z in the history) brings "
+                              f"{'it' if len(deleted) == 1 else 'them'} back")
+        self._sync()
+
+    def undo_delete(self) -> None:
+        entry = self.model.undo_delete()
+        if entry is not None:
+            self.select_row(self.model.row_of(entry))
+            self.message.emit("Deleted image restored")
+        self._sync()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        # Claimed before the window's Ctrl+Z (the canvas's undo) while the list has focus.
+        if watched is self.list and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            if isinstance(event, QKeyEvent) and event.matches(QKeySequence.StandardKey.Undo) \
+                    and self.model.can_undo_delete():
+                if event.type() == QEvent.Type.KeyPress:
+                    self.undo_delete()
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
 
     def _emit(self, signal) -> None:
         entry = self.selected()
@@ -91,6 +123,7 @@ class HistoryView(QFrame):
         has = self.selected() is not None
         for button in (self.open_button, self.reuse_button, self.delete_button):
             button.setEnabled(has)
+        self.undo_button.setVisible(self.model.can_undo_delete())
         n = self.model.rowCount()
         self.count_label.setText(f"{n} image{'s' if n != 1 else ''}")
         self.empty_hint.setVisible(n == 0)

@@ -115,6 +115,7 @@ class StudioController(QObject):
         w.canvas.status_message.connect(lambda text: w.statusBar().showMessage(text, 4000))
         w.history_view.open_requested.connect(self.open_history_entry)
         w.history_view.settings_requested.connect(self.use_history_settings)
+        w.history_view.message.connect(lambda text: w.statusBar().showMessage(text, 8000))
 
         w.extend_action.triggered.connect(self._ask_extend)
         w.settings_action.triggered.connect(self._ask_settings)
@@ -362,6 +363,7 @@ class StudioController(QObject):
         self.save_now()
         self.save_settings()
         self.engine.stop()
+        self.history.purge_deleted()  # a delete can be undone until the window closes
         self.writer.flush()
 
 
