@@ -181,3 +181,35 @@ def test_a_history_delete_can_be_undone_and_captions_are_whole(studio, qtbot):
     view.delete_button.click()
     studio.controller.shutdown()  # closing the window makes the delete final
     assert not doomed.image_file.exists() and not doomed.meta_file.exists()
+
+
+def test_export_dialogs_propose_a_name_from_prompt_and_seed_in_the_last_folder(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked, answers = [], []
+
+    def save_dialog(parent, title, proposed, filters):
+        asked.append(proposed)
+        return answers.pop(0), filters.split(";;")[0]
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+    home = tmp_path / "home"
+    first = make_studio(qtbot, home)
+    set_panel(first, prompt="Red heart, glossy!", steps=2, seed=1234, seed_mode="fixed")
+    settle(first, qtbot, first.controller.generate)
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    answers += [str(exports / "mine.png"), str(exports / "run.gif")]
+    first.window.export_action.trigger()
+    assert asked[0].endswith("/red-heart-glossy-1234.png") and not asked[0].startswith(str(exports))
+    assert (exports / "mine.png").exists()
+    first.window.export_animation_action.trigger()
+    assert asked[1] == str(exports / "red-heart-glossy-1234-run.gif")  # the folder of the last export
+    first.controller.shutdown()
+    first.window.close()
+
+    second = make_studio(qtbot, home)  # remembered across sessions
+    answers.append("")  # the user cancels
+    second.window.export_action.trigger()
+    assert asked[2] == str(exports / "image.png")  # no parameters known for the restored canvas
+    second.controller.shutdown()

@@ -41,6 +41,7 @@ class Settings:
     theme: str = "dark"
     panel: PanelValues = field(default_factory=PanelValues)
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
+    export_folder: str = ""  # where the last export went: the export dialogs open there
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -68,6 +69,8 @@ class Settings:
         geometry = data.get("window_geometry")
         if isinstance(geometry, str) and _HEX.fullmatch(geometry):
             changes["window_geometry"] = geometry
+        if _usable_folder(data.get("export_folder")):
+            changes["export_folder"] = data["export_folder"]
         changes["panel"] = PanelValues.from_json(data.get("panel"))
         return replace(default, **changes)
 

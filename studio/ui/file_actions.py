@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
@@ -13,6 +13,7 @@ from ..engine.request import GenerationRequest
 from ..io.animation import save_animation
 from ..io.parameters import ParametersError, parse_parameters
 from ..io.png import load_image, read_parameters
+from ..state.export_names import export_stem
 from ..state.panel_values import PanelValues
 from ..state.qimages import from_qimage
 from ..state.timeline import TimelineModel
@@ -23,6 +24,7 @@ from .main_window import MainWindow
 
 class FileActions(QObject):
     settings_restored = Signal(str)  # file name, after a dropped image's parameters reached the panel
+    exported = Signal(object)  # Path of a saved export
 
     def __init__(self, window: MainWindow, engine: EngineClient, timeline: TimelineModel,
                  known_models: Callable[[], set[str]], parent: QObject | None = None):
@@ -32,6 +34,7 @@ class FileActions(QObject):
         self.timeline = timeline
         self._known_models = known_models
         self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
+        self.export_folder = ""  # the controller keeps it in the settings
         w = window
         w.canvas.image_dropped.connect(self.open_file)
         w.file_dropped.connect(self.open_file)
@@ -91,6 +94,7 @@ class FileActions(QObject):
             self.window.banner.show_error(f"Export failed: {exc}")
             return None
         self.window.statusBar().showMessage(f"Saved {saved}", 5000)
+        self._exported(saved)
         return saved
 
     def export_run(self, path: str | Path) -> Path | None:
@@ -103,6 +107,7 @@ class FileActions(QObject):
             self.window.banner.show_error(f"Export failed: {exc}")
             return None
         self.window.statusBar().showMessage(f"Saved {saved}", 5000)
+        self._exported(saved)
         return saved
 
     def copy_image(self) -> None:
@@ -115,11 +120,36 @@ class FileActions(QObject):
             self.open_file(path)
 
     def _ask_export_image(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export image", "image.png", IMAGE_FILTER)
+        prompt, seed = self._document_prompt_and_seed()
+        proposed = self._export_folder() / f"{export_stem(prompt, seed)}.png"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export image", str(proposed), IMAGE_FILTER)
         if path:
             self.export_image(path)
 
     def _ask_export_animation(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export run", "run.gif", ANIMATION_FILTER)
+        track = self.timeline.current
+        stem = export_stem(track.values.prompt, track.values.seed) if track is not None else "image"
+        proposed = self._export_folder() / f"{stem}-run.gif"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export run", str(proposed), ANIMATION_FILTER)
         if path:
             self.export_run(path)
+
+    def _export_folder(self) -> Path:
+        """The folder of the last export (kept in the settings); at first the Pictures folder, else home."""
+        if self.export_folder and Path(self.export_folder).is_dir():
+            return Path(self.export_folder)
+        pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+        return Path(pictures) if pictures and Path(pictures).is_dir() else Path.home()
+
+    def _document_prompt_and_seed(self) -> tuple[str, int | None]:
+        if not self.document_parameters:
+            return "", None
+        try:
+            request = parse_parameters(self.document_parameters).request
+        except (ParametersError, ValueError):
+            return "", None
+        return request.prompt, request.seed
+
+    def _exported(self, saved: Path) -> None:
+        self.export_folder = str(saved.parent)
+        self.exported.emit(saved)

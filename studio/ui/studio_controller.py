@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QObject, QTimer, Signal
@@ -66,6 +67,8 @@ class StudioController(QObject):
         self.autosave = Autosave(paths.autosave_dir)
         self.last_seed: int | None = None
         self.files = FileActions(window, engine, timeline, self._known_models, self)
+        self.files.export_folder = settings.export_folder
+        self.files.exported.connect(self._remember_export_folder)
         self.catalog: EngineCatalog | None = None
         self._picked_model: str | None = None
         self._pending_steps: list[StepPreview] = []
@@ -293,6 +296,10 @@ class StudioController(QObject):
             image = self.window.canvas.image()
             panel = self.window.panel
             panel.set_values(panel.values().with_changes(width=image.shape[1], height=image.shape[0]))
+
+    def _remember_export_folder(self, saved: Path) -> None:
+        """The export dialogs open where the last export went, in later sessions too (written on close)."""
+        self.settings = self.settings.with_changes(export_folder=str(saved.parent))
 
     def _ask_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self.window)
