@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+from .image_formats import suffix_list
 
 PARAMETERS_KEY = "parameters"
 
@@ -52,14 +57,74 @@ def read_parameters(path: str | Path) -> str | None:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Any image Pillow reads, as uint8 RGB [H, W, 3], alpha composited on white."""
+    """Any image Pillow reads, as uint8 RGB [H, W, 3], alpha composited on white; ImageFileError (a
+    ValueError) naming the file and the problem when it is missing, a folder, not an image, damaged,
+    or too large to open (checked from the header, before any pixel is decoded)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageFileError(f"{path.name} is a folder, not an image file")
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "P"):
-                rgba = img.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(canvas, rgba)
-            return np.asarray(img.convert("RGB"))
-    except (OSError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"cannot read image {Path(path).name}: {exc}") from exc
+        with warnings.catch_warnings():
+            # Pillow only warns between its two bomb limits; a warning here is a refusal.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                _check_pixels(path.name, *img.size)
+                img.load()
+                return _to_rgb(img)
+    except ImageFileError:
+        raise
+    except FileNotFoundError:
+        raise ImageFileError(f"{path.name} does not exist ({path})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ImageFileError(f"{path.name} has {count}; the studio opens images up to {MAX_IMAGE_PIXELS:,} "
+                             "pixels") from None
+    except UnidentifiedImageError:
+        raise ImageFileError(f"{path.name} is not an image the studio can read (it opens {suffix_list()})") from None
+    except PermissionError:
+        raise ImageFileError(f"{path.name} cannot be read: permission denied") from None
+    except DECODE_ERRORS as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ImageFileError(f"{path.name} is damaged or truncated ({reason})") from None
+
+
+class ImageFileError(ValueError):
+    """An image file that cannot be opened; the message names it and says why."""
+
+
+# A 8192 x 8192 picture: twice the largest side any model accepts (engine/limits.py), so a photo can still
+# be opened and cropped, and under Pillow's own bomb warning (~89 M pixels).
+MAX_IMAGE_PIXELS = 8192 * 8192
+# What Pillow's decoders raise on damaged data, besides OSError ("image file is truncated").
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, ZeroDivisionError, struct.error,
+                 MemoryError)
+
+
+def _check_pixels(name: str, width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageFileError(f"{name} is {width}x{height}, {width * height:,} pixels; the studio opens images up "
+                             f"to {MAX_IMAGE_PIXELS:,} pixels")
+    if width < 1 or height < 1:
+        raise ImageFileError(f"{name} has no pixels ({width}x{height})")
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    """Every Pillow mode as uint8 RGB: 16-bit and float greys scaled (not clipped), alpha on white."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        grey = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if grey.max(initial=0) > 255 or img.mode != "I" else 255.0
+        return _grey_to_rgb(np.clip(grey / top * 255.0, 0, 255))
+    if img.mode == "F":
+        grey = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = 1.0 if grey.max(initial=0) <= 1.0 else 255.0  # float images are 0..1 or 0..255
+        return _grey_to_rgb(np.clip(grey / top * 255.0, 0, 255))
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(canvas, rgba)
+    return np.asarray(img.convert("RGB"))
+
+
+def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(np.round(grey).astype(np.uint8)[..., None], 3, axis=2)

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..io.image_formats import is_image_path, suffix_list
+
 # Pinned sources. Licences are recorded in resources/embedded/NOTICE.
 SOURCES = {
     "emoji-datasource-google": "16.0.0",  # images Apache-2.0 (Noto Emoji)
@@ -152,7 +154,6 @@ def _dataset_arrays(
             "captions": np.asarray(captions), "name": np.asarray(name), "categories": np.asarray(categories)}
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 
 
 def build_folder(folder: Path) -> dict[str, np.ndarray]:
@@ -164,9 +165,9 @@ def build_folder(folder: Path) -> dict[str, np.ndarray]:
     """
     if not folder.is_dir():
         raise ValueError(f"image folder not found: {folder}")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = sorted(p for p in folder.rglob("*") if is_image_path(p))
     if not paths:
-        raise ValueError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
+        raise ValueError(f"no images ({suffix_list()}) under {folder}")
     cats = sorted({p.parent.name if p.parent != folder else "images" for p in paths})
     img64, cat_ids, captions = [], [], []
     for p in paths:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from ..engine.request import GenerationRequest
 from ..io.animation import save_animation
+from ..io.image_formats import OPEN_FILTER
 from ..io.parameters import ParametersError, parse_parameters
 from ..io.png import load_image, read_parameters
 from ..state.export_names import export_stem
@@ -46,18 +47,27 @@ class FileActions(QObject):
 
     def open_file(self, path: str) -> None:
         """Load an image onto the canvas; when it carries generation parameters, restore them in the panel."""
+        name = Path(path).name
         try:
             image = load_image(path)
-            parameters = read_parameters(path)
-        except (OSError, ValueError) as exc:
-            self.window.banner.show_error(f"Could not open {Path(path).name}: {exc}")
+        except ValueError as exc:  # ImageFileError: the message names the file and the problem
+            self.window.banner.show_error(f"Could not open the image: {exc}")
             return
+        try:
+            parameters = read_parameters(path)
+        except (OSError, ValueError, SyntaxError) as exc:  # a broken EXIF block: the pixels are still good
+            parameters = None
+            unreadable = f"; its generation parameters could not be read ({exc})"
+        else:
+            unreadable = ""
         self.window.canvas.set_image(image)
         self.document_parameters = parameters
         if parameters:
-            self.restore_parameters(parameters, Path(path).name)
+            self.restore_parameters(parameters, name)
+        elif unreadable:
+            self.window.banner.show_notice(f"Opened {name}{unreadable}.")
         else:
-            self.window.banner.show_notice(f"Opened {Path(path).name} (it has no generation parameters).")
+            self.window.banner.show_notice(f"Opened {name} (it has no generation parameters).")
 
     def restore_parameters(self, text: str, name: str) -> None:
         """Put the settings in parameters text into the panel (parsed here, on the UI thread: no torch needed)."""
@@ -115,7 +125,7 @@ class FileActions(QObject):
         self.window.statusBar().showMessage("Image copied to the clipboard", 3000)
 
     def _ask_open(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp)")
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", OPEN_FILTER)
         if path:
             self.open_file(path)
 

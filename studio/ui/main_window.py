@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QSplitter, QVBoxLayout, QWidget
 
+from ..io.image_formats import is_image_path
 from ..state.history import HistoryModel
 from ..state.timeline import TimelineModel
 from .canvas import CanvasToolbar, CanvasView
@@ -16,8 +17,6 @@ from .status_strip import StatusStrip
 from .timeline_view import TimelineView
 from .toolbar_scroller import ToolbarScroller
 from .window_shortcuts import WindowShortcuts
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 class MainWindow(QMainWindow):
@@ -127,12 +126,12 @@ class MainWindow(QMainWindow):
 
     # -- drag and drop: a PNG with parameters restores its settings ------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if any(u.toLocalFile().lower().endswith(IMAGE_SUFFIXES) for u in event.mimeData().urls()):
+        if any(is_image_path(u.toLocalFile()) for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         for url in event.mimeData().urls():
-            if url.toLocalFile().lower().endswith(IMAGE_SUFFIXES):
+            if is_image_path(url.toLocalFile()):
                 self.file_dropped.emit(url.toLocalFile())
                 event.acceptProposedAction()
                 return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
@@ -29,6 +28,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QSizePolicy, QStyle, QStyleOption, QWidget
 
+from ...io.image_formats import is_image_path
 from ...state.qimages import rgb_view, to_rgb_uint8
 from .commands import DocumentCommand, MaskCommand, StrokeCommand
 from .document import CanvasDocument
@@ -37,7 +37,6 @@ from .overlay import paint_mask_overlay
 from .tools import DEFAULT_HARDNESS, Tool, clamp_brush_size, default_brush_size, step_brush_size
 from .view import WHEEL_STEP, ViewTransform
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 UNDO_LIMIT = 100  # bounds memory: a full-mask step on a 2048 px document is 16 MB
 DEFAULT_OVERLAY = QColor(255, 60, 60)
 DEFAULT_OVERLAY_OPACITY = 0.45
@@ -727,7 +726,7 @@ class CanvasView(QWidget):
         if not mime.hasUrls():
             return None
         for url in mime.urls():
-            if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES:
+            if url.isLocalFile() and is_image_path(url.toLocalFile()):
                 return url.toLocalFile()
         return None
 
