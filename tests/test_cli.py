@@ -39,4 +39,4 @@ def test_user_errors_are_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["generate", "--model", "nope", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert main(["generate", "--model", "toy", "--init", str(tmp_path / "missing.png")]) == 2
-    assert "cannot read image missing.png" in capsys.readouterr().err
+    assert "missing.png does not exist" in capsys.readouterr().err

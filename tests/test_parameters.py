@@ -80,7 +80,7 @@ def test_image_without_parameters(tmp_path):
 def test_unreadable_image_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    with pytest.raises(ValueError, match="cannot read image bad.png"):
+    with pytest.raises(ValueError, match="bad.png is not an image the studio can read"):
         load_image(bad)
 
 

@@ -84,7 +84,7 @@ def test_bad_history_entries_are_set_aside_and_odd_values_adapted(qtbot, tmp_pat
     studio.controller.use_history_settings(entry)
     assert studio.window.panel.values().steps == 1000
     studio.controller.open_history_entry(entry)
-    assert "cannot read image" in studio.window.banner.text()
+    assert "10,000,000,000 pixels; the studio opens images up to" in studio.window.banner.text()
 
 
 def test_parameters_beyond_the_panels_ranges_are_adapted_with_a_notice(qtbot, tmp_path):
