@@ -584,6 +584,49 @@ def _run_studio_start(files: dict[str, Any], folder: Path) -> None:
     assert again == "", f"the second start still complains: {again}"
 
 
+_PROMPT_TOKENS = [*"[]():|\\ .0123456789-+eE\n", "red ", "blue", "circle", "BREAK", "é", "[a:b:2]", "[x|y]",
+                  "(w:1.2)", "::", "0.5", "1e400"]
+_PATHOLOGICAL_PROMPTS = ("[" * 3000, "(" * 3000 + "x", "[a|b]" * 400, "[a:" * 300, "(a:[b|c])" * 300,
+                         "x" * 50_000 + "[a:b:2]", "[a:b:1e400]", "\\", "a|b [c:d:2]")
+
+
+def _prompts_and_steps() -> SearchStrategy:
+    syntax = st.lists(st.sampled_from(_PROMPT_TOKENS), max_size=40).map("".join)
+    prompts = st.one_of(syntax, texts(), st.sampled_from(_PATHOLOGICAL_PROMPTS))
+    return st.tuples(prompts, prompts, st.integers(min_value=1, max_value=1000)).map(_toy_runner_ready)
+
+
+_TOY_RUNNER: list[Any] = []
+
+
+def _toy_runner_ready(value: Any) -> Any:
+    """Load torch and the toy model while drawing, outside run_one's time limit (an alarm inside torch's
+    first import leaves it half-registered)."""
+    if not _TOY_RUNNER:
+        from studio.engine.models.toy import ToyShapesModel
+        from studio.engine.runner import Runner
+
+        _TOY_RUNNER.append(Runner(ToyShapesModel(), keep_histories=1))
+    return value
+
+
+def _run_prompt_schedule(value: tuple[str, str, int], _folder: Path) -> None:
+    from studio.engine.prompt_schedule import prompt_schedule
+
+    prompt, negative, steps = value
+    ends = [end for end, _ in prompt_schedule(prompt, steps)]
+    assert ends == sorted(set(ends)) and ends[0] >= 1 and ends[-1] == steps, f"bad schedule ends {ends}"
+    # The engine takes the same prompts through a short run of the built-in toy model.
+    from studio.engine.request import GenerationRequest, RequestError
+
+    request = GenerationRequest(prompt=prompt, negative_prompt=negative, sampler="euler", steps=min(steps, 3),
+                                cfg_scale=2.0, width=8, height=8)
+    try:
+        _TOY_RUNNER[0].run(request)
+    except RequestError:
+        pass
+
+
 TARGETS: list[FuzzTarget] = [
     FuzzTarget("PanelValues.from_json", _panel_documents(), _run_panel_from_json, ()),
     FuzzTarget("PanelValues.from_request_fields", _request_fields(), _run_panel_from_request, ()),
@@ -592,4 +635,5 @@ TARGETS: list[FuzzTarget] = [
     FuzzTarget("history folder", _history_folders(), _run_history, ()),
     # Two window builds per input (about 0.3 s on an idle 2-core machine, several times that when busy).
     FuzzTarget("studio start", _studio_folders(), _run_studio_start, (), suite_examples=8, time_limit_s=10.0),
+    FuzzTarget("prompt schedule", _prompts_and_steps(), _run_prompt_schedule, ()),
 ]

@@ -125,3 +125,20 @@ def test_base_reads_token_states_when_it_attends(model):
         assert cond["token_mask"].sum() > 0 and uncond["token_mask"].sum() == 0
     else:
         assert "tokens" not in cond
+
+
+def test_prompt_editing_switches_the_text_conditioning(model):
+    from studio.engine.request import GenerationRequest
+    from studio.engine.runner import Runner
+    from tests.test_prompt_editing import record_conds
+
+    seen = record_conds(model)
+    try:
+        heart, car = (model.text_cond(p)["text"] for p in ("red heart", "blue car"))
+        w, h = model.info.default_size
+        Runner(model).run(GenerationRequest(prompt="[red heart:blue car:0.5]", steps=4, cfg_scale=3.0, seed=1,
+                                            width=w, height=h, sampler="euler"))
+    finally:
+        del model.denoiser  # the module's shared model gets its own method back
+    assert [torch.equal(c["text"][:1], heart) for c in seen] == [True, True, False, False]
+    assert all(torch.equal(c["text"][:1], car) for c in seen[2:])

@@ -417,3 +417,17 @@ def test_clip_skip_on_a_model_without_clip_layers_names_the_field(saved):
     with pytest.raises(RequestError) as err:
         Runner(model).run(request(steps=1, clip_skip=2))
     assert err.value.field == "clip_skip" and "set it to 1" in str(err.value)
+
+
+def test_prompt_editing_switches_between_prompts_of_different_lengths(saved):
+    from tests.test_prompt_editing import record_conds
+
+    model = load_sd_model(saved["sd1"][1])
+    seen = record_conds(model)
+    long = ", ".join(["a red apple on a wooden table"] * 15)  # two 75-token chunks
+    edited = request(prompt=f"[a red apple:{long}:2]", sampler="dpmpp_2m", steps=4)
+    runner = Runner(model)
+    full = runner.run(edited)
+    # Each (prompt, negative) pair is encoded together: the negative is padded to the prompt's chunks.
+    assert [tuple(c["context"].shape[:2]) for c in seen] == [(2, 77), (2, 77), (2, 154), (2, 154)]
+    np.testing.assert_array_equal(runner.run(edited, branch_from=(full.run_id, 1)).image, full.image)

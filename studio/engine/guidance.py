@@ -98,3 +98,26 @@ def classifier_guidance(denoiser: Denoiser, grad: ClassifierGrad, scale: float) 
         return x0 + append_dims(sigma.to(x0.dtype), x0.ndim) ** 2 * scale * g.to(x0.dtype)
 
     return guided
+
+
+class StepConditioning:
+    """A denoiser that gives each sampler step its own conditioning (prompt editing, alternation).
+
+    ``pairs[j]`` is a guided denoiser with its unconditional input bound, and the cond it
+    goes with: one per distinct (prompt, negative prompt) of the run. ``per_step[i]`` is
+    the pair of step i (0-based, counted from the start of the run's lineage). The runner
+    sets ``step`` before each sampler step, so every network evaluation of that step
+    (Heun's second, a RePaint pass) sees the same prompt. The sampler's own ``cond``
+    argument is not used: the schedule decides.
+    """
+
+    def __init__(self, pairs: list[tuple[Denoiser, Cond]], per_step: list[int]):
+        if not pairs or not per_step or max(per_step) >= len(pairs) or min(per_step) < 0:
+            raise ValueError("every step needs one of the conditioning pairs")
+        self.pairs = pairs
+        self.per_step = per_step
+        self.step = 0
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, cond: Cond) -> torch.Tensor:
+        denoise, step_cond = self.pairs[self.per_step[min(self.step, len(self.per_step) - 1)]]
+        return denoise(x, sigma, step_cond)

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .denoisers import Denoiser
+from .denoisers import Cond, Denoiser
 from .devices import free_memory_bytes
-from .guidance import classifier_free_guidance, classifier_guidance, dynamic_thresholding
+from .guidance import StepConditioning, classifier_free_guidance, classifier_guidance, dynamic_thresholding
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
 from .limits import max_side, run_memory_bytes
-from .models.base import DiffusionModel
+from .models.base import ClassifierGrad, DiffusionModel
 from .noise import initial_noise
+from .prompt_schedule import prompts_per_step
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
 from .samplers import SamplerStep, get_sampler, randn_like
 from .schedules import sampling_sigmas
@@ -119,9 +120,10 @@ class Runner:
         else:
             x, sigmas, noise, start, carry, kept, parent = self._resume(branch_from, request, sigmas, generator)
 
-        cond, uncond = model.encode_prompt(request.prompt, request.negative_prompt, request.width, request.height,
-                                           clip_skip=request.clip_skip)
-        denoise = self._guided_denoiser(request, uncond)
+        # Event indices count from the start of the lineage, so a branch's steps follow its parent's.
+        offset = len(kept) - start
+        total = len(sigmas) - 1 + offset
+        denoise, cond, conditioning = self._conditioned_denoiser(request, total)
         if request.mask is not None:
             latent_mask = mask_to_latent(
                 feather_mask(request.mask, request.mask_feather / scale if scale > 1 else request.mask_feather),
@@ -130,14 +132,13 @@ class Runner:
 
         history = RunHistory(run_id, request, sigmas, noise.cpu(), list(kept), parent)
         self._remember(history)  # now, so the steps of a cancelled run can be branched from too
-        # Event indices count from the start of the lineage, so a branch's steps follow its parent's.
-        offset = len(kept) - start
-        total = len(sigmas) - 1 + offset
         captured: list[SamplerStep] = []
         extra = {"eta": request.eta} if spec.name == "ddim" else {}
         for i in range(start, len(sigmas) - 1):
             if should_cancel is not None and should_cancel():
                 raise Cancelled(run_id, i + offset)
+            if conditioning is not None:
+                conditioning.step = i + offset
             for _ in range(request.resample if request.mask is not None and i < len(sigmas) - 2 else 0):
                 # RePaint (Lugmayr et al. 2022): step down, re-noise back up, step again. Each pass is
                 # a network evaluation, so a cancel is checked before each one too.
@@ -180,15 +181,45 @@ class Runner:
                              f"{need / 2**30:.1f} GiB of {where} memory and {free / 2**30:.1f} GiB is free; "
                              "choose a smaller size or fewer steps")
 
-    def _guided_denoiser(self, request: GenerationRequest, uncond) -> Denoiser:
+    def _conditioned_denoiser(
+        self, request: GenerationRequest, steps: int
+    ) -> tuple[Denoiser, Cond, StepConditioning | None]:
+        """The guided denoiser and its cond; with prompt editing or alternation, a per-step switch.
+
+        Each distinct (prompt, negative prompt) of the schedule is encoded once, as a pair: a
+        model may size the two to each other (Stable Diffusion pads both to the same chunks).
+        """
+        model = self.model
+        steps = max(steps, 1)  # img2img at a tiny strength runs no step, but still has a prompt
+        prompts = zip(prompts_per_step(request.prompt, steps), prompts_per_step(request.negative_prompt, steps),
+                      strict=True)
+        pair_of: dict[tuple[str, str], int] = {}
+        per_step = [pair_of.setdefault(pair, len(pair_of)) for pair in prompts]
+        grad = self._classifier_grad(request)
+        pairs = []
+        for prompt, negative in pair_of:
+            cond, uncond = model.encode_prompt(prompt, negative, request.width, request.height,
+                                               clip_skip=request.clip_skip)
+            pairs.append((self._guided_denoiser(request, uncond, grad), cond))
+        if len(pairs) == 1:
+            return pairs[0][0], pairs[0][1], None
+        conditioning = StepConditioning(pairs, per_step)
+        return conditioning, None, conditioning
+
+    def _classifier_grad(self, request: GenerationRequest) -> ClassifierGrad | None:
+        if request.classifier_scale == 0:
+            return None
+        grad = self.model.classifier_grad()
+        if grad is None:
+            raise RequestError("classifier_scale", f"model {self.model.info.name!r} has no classifier; set it to 0")
+        return grad
+
+    def _guided_denoiser(self, request: GenerationRequest, uncond: Cond, grad: ClassifierGrad | None) -> Denoiser:
         denoise = self.model.denoiser()
         if request.cfg_scale != 1.0:
             denoise = classifier_free_guidance(
                 denoise, uncond, request.cfg_scale, request.guidance_rescale, request.guidance_interval)
-        if request.classifier_scale != 0:
-            grad = self.model.classifier_grad()
-            if grad is None:
-                raise RequestError("classifier_scale", f"model {self.model.info.name!r} has no classifier; set it to 0")
+        if grad is not None:
             denoise = classifier_guidance(denoise, grad, request.classifier_scale)
         if request.dynamic_threshold is not None:
             denoise = dynamic_thresholding(denoise, request.dynamic_threshold)
