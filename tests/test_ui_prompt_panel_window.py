@@ -53,3 +53,42 @@ def test_random_seed_mode_shows_the_seed_each_run_used(qtbot, tmp_path):
         assert panel.seed.value() == second.values.seed
     finally:
         studio.controller.shutdown()
+
+
+def test_the_advanced_fold_is_kept_across_a_restart(qtbot, tmp_path):
+    from studio.app import create_studio
+
+    first = create_studio(StudioPaths.under(tmp_path))
+    qtbot.addWidget(first.window)
+    panel = first.window.panel
+    assert not panel.advanced.isVisibleTo(panel)  # folded on a first start
+    panel.advanced_button.click()
+    assert panel.advanced.isVisibleTo(panel) and panel.advanced_open()
+    first.controller.shutdown()
+    second = create_studio(StudioPaths.under(tmp_path))
+    qtbot.addWidget(second.window)
+    assert second.window.panel.advanced_open() and second.window.panel.advanced.isVisibleTo(second.window.panel)
+    second.window.panel.advanced_button.click()
+    second.controller.shutdown()
+    third = create_studio(StudioPaths.under(tmp_path))
+    qtbot.addWidget(third.window)
+    assert not third.window.panel.advanced_open()
+
+
+def test_dynamic_thresholding_from_the_panel_reaches_the_run_and_reads_back(qtbot, tmp_path):
+    studio = make_studio(qtbot, tmp_path)
+    try:
+        panel = studio.window.panel
+        panel.set_values(panel.values().with_changes(steps=2, seed=3, seed_mode="fixed"))
+        panel.set_advanced_open(True)
+        panel.threshold_on.click()  # as a user switches it on: the box shows Imagen's 0.995
+        assert panel.values().dynamic_threshold == 0.995
+        panel.threshold.setValue(0.9)
+        result = settle(studio, qtbot, studio.controller.generate)
+        assert isinstance(result, JobResult) and "Dynamic threshold: 0.9" in result.parameters
+        panel.threshold_on.click()
+        assert panel.values().dynamic_threshold is None
+        studio.controller.files.restore_parameters(result.parameters, "x.png")
+        assert panel.values().dynamic_threshold == 0.9 and panel.threshold_on.isChecked()
+    finally:
+        studio.controller.shutdown()

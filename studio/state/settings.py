@@ -42,6 +42,7 @@ class Settings:
     panel: PanelValues = field(default_factory=PanelValues)
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
     export_folder: str = ""  # where the last export went: the export dialogs open there
+    advanced_open: bool = False  # the prompt panel's Advanced fold, as the user left it
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -71,6 +72,8 @@ class Settings:
             changes["window_geometry"] = geometry
         if _usable_folder(data.get("export_folder")):
             changes["export_folder"] = data["export_folder"]
+        if isinstance(data.get("advanced_open"), bool):
+            changes["advanced_open"] = data["advanced_open"]
         changes["panel"] = PanelValues.from_json(data.get("panel"))
         return replace(default, **changes)
 

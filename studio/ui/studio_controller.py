@@ -337,6 +337,7 @@ class StudioController(QObject):
             canvas.set_image(np.full((panel.height, panel.width, 3), 48, np.uint8), undoable=False)
         if self.settings.window_geometry:
             self.window.restoreGeometry(QByteArray.fromHex(self.settings.window_geometry.encode()))
+        self.window.panel.set_advanced_open(self.settings.advanced_open)
         self._autosave_timer.stop()
         return message
 
@@ -354,7 +355,8 @@ class StudioController(QObject):
 
     def save_settings(self) -> None:
         geometry = bytes(self.window.saveGeometry().toHex()).decode()
-        self.settings = self.settings.with_changes(panel=self.window.panel.values(), window_geometry=geometry)
+        self.settings = self.settings.with_changes(panel=self.window.panel.values(), window_geometry=geometry,
+                                                   advanced_open=self.window.panel.advanced_open())
         try:
             save_settings(self.paths.settings_file, self.settings)
         except OSError as exc:
