@@ -22,6 +22,7 @@ BENCHMARKS = ROOT / "benchmarks"
 EXPECTED = {
     "bench_canvas.py": ["show_frame  256px + paint", "whole 10-move stroke"],
     "bench_embedded.py": ["one 64x64 image, 2 steps"],
+    "bench_prompt_box.py": ["(kept 20,000)", "per key at the cap", "plain box, paste 10,000"],
     "bench_runner_overhead.py": ["same pixels: True", "ratio: "],
     "bench_samplers.py": ["dpmpp_2m      5     5", "noise floor"],
     "bench_sd.py": ["wall ratio studio / diffusers", "cpu ratio studio / diffusers"],
