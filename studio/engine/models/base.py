@@ -84,6 +84,8 @@ def image_to_unit(image: np.ndarray) -> torch.Tensor:
 
 
 def unit_to_image(x: torch.Tensor) -> np.ndarray:
-    """float [1, 3, H, W] in [-1, 1] -> uint8 [H, W, 3], rounding to nearest."""
-    x = ((x[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(1, 2, 0).cpu().numpy()
+    """float [1, 3, H, W] in [-1, 1] -> uint8 [H, W, 3], rounding to nearest (ties to even)."""
+    # The arithmetic runs in numpy: torch runs round() as a parallel region even on a 32 px
+    # preview, and waking the sleeping worker thread for it cost milliseconds a step on a busy CPU.
+    unit = x[0].detach().float().clamp(-1, 1).cpu().numpy()
+    return np.rint((unit + 1) * 127.5).astype(np.uint8).transpose(1, 2, 0)
