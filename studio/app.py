@@ -12,6 +12,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads anywhe
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from .platform_check import ensure_qt_can_start  # noqa: E402
 from .state.files import remove_stale_temp_files  # noqa: E402
 from .state.history import HistoryModel, HistoryStore  # noqa: E402
 from .state.paths import StudioPaths  # noqa: E402
@@ -60,6 +61,7 @@ def create_studio(paths: StudioPaths | None = None, app: QApplication | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
+    ensure_qt_can_start()  # the diffusion-studio command comes here first (main.py checks before PySide6 loads)
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Diffusion Studio")
     app.setOrganizationName("DiffusionStudio")
