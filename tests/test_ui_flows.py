@@ -213,3 +213,14 @@ def test_export_dialogs_propose_a_name_from_prompt_and_seed_in_the_last_folder(q
     second.window.export_action.trigger()
     assert asked[2] == str(exports / "image.png")  # no parameters known for the restored canvas
     second.controller.shutdown()
+
+
+def test_a_number_typed_just_before_ctrl_enter_counts(studio, qtbot):
+    set_panel(studio, steps=20, seed=1, seed_mode="fixed")
+    steps = studio.window.panel.steps
+    steps.setFocus()
+    steps.selectAll()
+    QTest.keyClicks(steps, "3")
+    ctrl_enter = lambda: QTest.keyClick(steps, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # noqa: E731
+    result = settle(studio, qtbot, ctrl_enter)
+    assert result.values.steps == 3

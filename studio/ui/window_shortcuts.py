@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QWidget
 
 
 class WindowShortcuts(QObject):
@@ -34,5 +34,16 @@ class WindowShortcuts(QObject):
             return False
         modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
         pressed = QKeySequence(event.key() | modifiers.value)
+        if pressed not in self._window_keys():
+            return False
+        _commit_typing(watched)
         # Consumed without being accepted: the widget never claims the key, so Qt runs the window's shortcut.
-        return pressed in self._window_keys()
+        return True
+
+
+def _commit_typing(widget: QWidget) -> None:
+    """A number being typed counts before the shortcut runs: the panel's boxes take a value only when
+    typing ends (no keyboard tracking), so Ctrl+Enter right after typing 400 in Steps would use the old one."""
+    box = widget if isinstance(widget, QAbstractSpinBox) else widget.parentWidget()
+    if isinstance(box, QAbstractSpinBox):
+        box.interpretText()
