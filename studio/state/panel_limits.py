@@ -76,6 +76,8 @@ PANEL_LIMITS: dict[str, Range | Choices] = {
     "dynamic_threshold": Range(0.001, 1.0),  # a percentile; the engine takes (0, 1], None (off) is kept
     "clip_skip": Range(1, 12),
     "seed": Range(0, MAX_SEED),
+    "variation_seed": Range(0, MAX_SEED),
+    "variation_strength": Range(0.0, 1.0),
     "width": Range(8, 2048, SIZE_MULTIPLE),
     "height": Range(8, 2048, SIZE_MULTIPLE),
     "strength": Range(0.0, 1.0),

@@ -34,6 +34,9 @@ class PanelValues:
     clip_skip: int = 1  # Stable Diffusion 1.x/2.x only (AUTOMATIC1111's "Clip skip")
     seed: int = 1
     seed_mode: str = "random"
+    # AUTOMATIC1111's "Variation seed": the start noise moves toward this seed's by the strength (0 = off).
+    variation_seed: int = 0
+    variation_strength: float = 0.0
     width: int = 64  # the embedded model's size (its 32 px base plus the 2x super-resolution stage)
     height: int = 64
     strength: float = 1.0
@@ -55,6 +58,7 @@ class PanelValues:
             "guidance_rescale": self.guidance_rescale, "guidance_interval": self.guidance_interval,
             "classifier_scale": self.classifier_scale,
             "dynamic_threshold": self.dynamic_threshold, "clip_skip": self.clip_skip, "seed": self.seed,
+            "variation_seed": self.variation_seed, "variation_strength": self.variation_strength,
             "width": self.width,
             "height": self.height, "strength": self.strength, "mask_feather": self.mask_feather,
         }

@@ -319,6 +319,10 @@ def build_fields() -> dict[str, PanelField]:
         number("seed", "Seed", "The noise seed: the same seed and settings give the same image"),
         ChoiceField("seed_mode", "Seed mode", seed_mode, "Fixed: this seed; Random: a new one each time (the box "
                     "shows the last one used); Reuse last: the last image's seed", keep_unknown=False),
+        number("variation_seed", "Variation seed", "A second seed whose noise the image moves toward by the "
+               "variation strength: small strengths give variations of the same picture"),
+        number("variation_strength", "Variation strength", "How far the start noise moves from the seed's toward "
+               "the variation seed's: 0 is the seed's image, 1 the variation seed's", step=0.05, decimals=2),
         number("width", "Width", "Image width", step=8, unit=" px", snaps=True),
         number("height", "Height", "Image height", step=8, unit=" px", snaps=True),
         number("strength", "Strength", "How much of the canvas image to repaint: 1 ignores it, lower keeps more "

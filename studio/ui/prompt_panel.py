@@ -75,6 +75,8 @@ class PromptPanel(QWidget):
         self.clip_skip = f["clip_skip"].widget
         self.seed = f["seed"].widget
         self.seed_mode: QComboBox = f["seed_mode"].widget
+        self.variation_seed = f["variation_seed"].widget
+        self.variation_strength = f["variation_strength"].widget
         self.width_box = f["width"].widget
         self.height_box = f["height"].widget
         self.strength = f["strength"].widget
@@ -144,6 +146,9 @@ class PromptPanel(QWidget):
         advanced.addRow("Threshold", threshold.widget)
         advanced.addRow("Classifier", self.classifier)
         advanced.addRow("Clip skip", self.clip_skip)
+        self.variation_seed.setMinimumWidth(90)
+        advanced.addRow("Variation", self._row(self.variation_seed, self._label("by", self.variation_strength),
+                                               self.variation_strength, stretch_first=True))
         self.advanced.hide()
         column.addWidget(self.advanced)
 
