@@ -41,6 +41,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 TIME_LIMIT_S = 2.0  # one input taking longer than this is a hang
+SUITE_EXAMPLES = 40  # inputs per target in tests/test_fuzz_targets.py (fixed and derandomized)
 # A run still going at this multiple of its limit is interrupted (SIGALRM). Not at the limit itself: the
 # signal may land inside a Qt callback, where PySide swallows the exception and leaves odd state behind;
 # a slow run that finishes is caught by the elapsed-time check instead.

@@ -7,14 +7,12 @@ The budget is fixed and the examples derandomized, so CI sees the same inputs on
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.fuzz_targets import TARGETS, FuzzTarget, run_one
-
-EXAMPLES = 40
+from tests.fuzz_targets import SUITE_EXAMPLES, TARGETS, FuzzTarget, run_one
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
 def test_bad_input_gives_the_studios_own_error_or_is_adapted(target: FuzzTarget, tmp_path, qapp):
-    @settings(max_examples=target.suite_examples or EXAMPLES, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=target.suite_examples or SUITE_EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(target.inputs)
     def feed(value):

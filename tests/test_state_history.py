@@ -113,3 +113,16 @@ def test_sidecar_fields_of_the_wrong_type_fall_back_one_by_one(tmp_path):
     (back,) = store.entries()
     assert (back.values.prompt, back.values.steps, back.parameters, back.created, back.width) == (
         "cat", 1000, "", 0.0, 0)
+
+
+def test_an_image_not_the_size_its_sidecar_records_is_refused_before_decoding(tmp_path):
+    import pytest
+
+    from tests.fuzz_targets import png_header_only
+
+    store = HistoryStore(tmp_path)
+    entry = store.add(np.zeros((8, 8, 3), np.uint8), PanelValues(), "p", "Toy")
+    entry.image_file.write_bytes(png_header_only(35, 787_645))  # decodes to 27M pixels of nothing
+    (back,) = store.entries()
+    with pytest.raises(ValueError, match="35x787645, but its history entry says 8x8"):
+        back.load_image()

@@ -20,6 +20,8 @@ from studio.state.panel_values import PanelValues
     ({"guidance_interval": [8, 2]}, {"guidance_interval": (2.0, 8.0)}),
     ({"steps": 30.0, "cfg_scale": 7}, {"steps": 30, "cfg_scale": 7.0}),
     ({"prompt": "a\ud800b\r\nc"}, {"prompt": "a?b\nc"}),  # a lone surrogate cannot be saved back as UTF-8
+    ({"negative_prompt": "a\xa0b\u2028c"}, {"negative_prompt": "a b\nc"}),  # as the prompt box shows them
+    ({"guidance_interval": [-5, 10**400]}, {"guidance_interval": (0.0, 1000.0)}),
 ])
 def test_saved_values_are_brought_into_the_widgets_ranges(saved, restored):
     values = PanelValues.from_json(saved)

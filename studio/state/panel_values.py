@@ -114,9 +114,15 @@ def _shown(value: Any) -> str:
 
 def _clean_text(text: str) -> str:
     # JSON may carry lone surrogates ("\ud800"); they cannot be written back as UTF-8 nor shown.
-    # Line breaks as the prompt box keeps them, so a restored prompt equals the one the panel shows.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2029", "\n")
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+# What the prompt box (a QPlainTextEdit) turns these into: a restored prompt equals the one the panel shows.
+_PROMPT_BOX_KEEPS = str.maketrans({"\r": "\n", "\u2028": "\n", "\u2029": "\n", "\xa0": " "})
+
+
+def _as_prompt_box_keeps(text: str) -> str:
+    return text.replace("\r\n", "\n").translate(_PROMPT_BOX_KEEPS)
 
 
 def _adapt_field(name: str, value: Any, current: Any) -> tuple[Any, str | None]:
@@ -132,6 +138,8 @@ def _adapt_field(name: str, value: Any, current: Any) -> tuple[Any, str | None]:
         if isinstance(limit, Choices) and not limit.holds(value):
             return current, f"{_label(name)} {_shown(value)} is not one of {', '.join(limit.values)}: kept {current}."
         text = _clean_text(value)
+        if name in ("prompt", "negative_prompt"):
+            text = _as_prompt_box_keeps(text)
         if name in ("prompt", "negative_prompt") and len(text) > MAX_PROMPT_CHARS:
             return text[:MAX_PROMPT_CHARS], f"{_label(name)} of {len(text):,} characters: cut to " \
                                             f"{MAX_PROMPT_CHARS:,}."
@@ -163,13 +171,14 @@ def _adapt_interval(value: Any, current: tuple[float, float] | None) -> tuple[An
         return None, None
     ends = list(value) if isinstance(value, list | tuple) else None
     if (ends is None or len(ends) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v) for v in ends)):
+            or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                       and not (isinstance(v, float) and math.isnan(v)) for v in ends)):
         return current, f"Guidance interval {_shown(value)} is not two numbers: kept {current}."
     limit = PANEL_LIMITS["guidance_interval"]
     if not isinstance(limit, Range):
         raise LookupError("panel_limits has no range for the guidance interval")
     lo, hi = sorted(float(limit.bound(v)) for v in ends)
-    if (lo, hi) != (float(ends[0]), float(ends[1])):
+    if (lo, hi) != (ends[0], ends[1]):  # compared exactly: float(10**400) would raise
         return (lo, hi), f"Guidance interval {_shown(value)} is outside {limit.lo}–{limit.hi} or reversed: " \
                          f"set to {lo:g}–{hi:g}."
     return (lo, hi), None
