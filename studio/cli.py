@@ -8,46 +8,63 @@ import sys
 import time
 from pathlib import Path
 
+from .engine.sampler_names import sampler_list
 from .xyz_cli import add_xyz_parser, run_xyz
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see DESIGN.md
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Every generation flag defaults to None: with --params-from only the flags given override the file.
     parser = argparse.ArgumentParser(prog="python -m studio", description="Diffusion Studio")
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate an image headless")
-    gen.add_argument("--prompt", default="")
-    gen.add_argument("--negative", default="", help="negative prompt")
+    gen.add_argument("--prompt", default=None)
+    gen.add_argument("--negative", default=None, help="negative prompt")
     gen.add_argument("--model", default=None, help="model key (default: the embedded model, else toy)")
-    gen.add_argument("--sampler", default="dpmpp_2m")
-    gen.add_argument("--spacing", default=None, help="leading, trailing, linspace or karras")
+    gen.add_argument("--sampler", default=None, help=f"one of {sampler_list()} (default dpmpp_2m)")
+    gen.add_argument("--spacing", default=None, help="leading (default), trailing, linspace or karras")
     gen.add_argument("--karras", action="store_true", help="shorthand for --spacing karras")
-    gen.add_argument("--steps", type=int, default=20)
-    gen.add_argument("--cfg", type=float, default=5.0, help="classifier-free guidance scale")
-    gen.add_argument("--rescale", type=float, default=0.0, help="guidance rescale phi in [0, 1]")
+    gen.add_argument("--steps", type=int, default=None, help="default 20")
+    gen.add_argument("--cfg", type=float, default=None, help="classifier-free guidance scale (default 5)")
+    gen.add_argument("--rescale", type=float, default=None, help="guidance rescale phi in [0, 1]")
     gen.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                      help="apply CFG only for sigma in (LO, HI]")
-    gen.add_argument("--classifier-scale", type=float, default=0.0)
+    gen.add_argument("--classifier-scale", type=float, default=None)
     gen.add_argument("--clip-skip", type=int, default=None,
                      help="CLIP layers to skip from the end, AUTOMATIC1111's 'Clip skip' (SD 1.x/2.x)")
     gen.add_argument("--threshold", type=float, default=None, help="dynamic thresholding percentile")
-    gen.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
+    gen.add_argument("--eta", type=float, default=None, help="DDIM eta")
     gen.add_argument("--seed", type=int, default=None, help="default: random")
-    gen.add_argument("--width", type=int, default=None)
+    gen.add_argument("--width", type=int, default=None, help="default: the model's own size")
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--init", type=Path, default=None, help="init image for img2img / inpainting")
     gen.add_argument("--mask", type=Path, default=None, help="mask image: white = repaint")
     gen.add_argument("--strength", type=float, default=None, help="img2img strength (default 0.75 with --init)")
-    gen.add_argument("--feather", type=float, default=0.0, help="mask feather in pixels")
-    gen.add_argument("--resample", type=int, default=0, help="RePaint passes per step when inpainting")
-    gen.add_argument("--params-from", type=Path, default=None, help="start from the parameters in this PNG")
+    gen.add_argument("--feather", type=float, default=None, help="mask feather in pixels")
+    gen.add_argument("--resample", type=int, default=None, help="RePaint passes per step when inpainting")
+    gen.add_argument("--params-from", type=Path, default=None,
+                     help="take every setting from the parameters in this image (ours, AUTOMATIC1111's, "
+                          "Forge's, ComfyUI's); flags given here override it")
     gen.add_argument("--device", default="cpu")
     gen.add_argument("--out", type=Path, default=Path("out.png"))
     gen.add_argument("--quiet", action="store_true")
     sub.add_parser("models", help="list the models this install can load")
     add_xyz_parser(sub, gen)  # last: it copies the generate flags
     return parser
+
+
+# Flags that set one request field each (argparse dest -> field).
+FLAG_FIELDS = {
+    "prompt": "prompt", "negative": "negative_prompt", "sampler": "sampler", "spacing": "spacing",
+    "steps": "steps", "cfg": "cfg_scale", "rescale": "guidance_rescale", "classifier_scale": "classifier_scale",
+    "clip_skip": "clip_skip", "threshold": "dynamic_threshold", "eta": "eta", "seed": "seed", "width": "width",
+    "height": "height", "strength": "strength", "feather": "mask_feather", "resample": "resample",
+}
+
+
+def _note(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr)
 
 
 def _mask_from_file(path: Path, width: int, height: int):
@@ -61,46 +78,109 @@ def _mask_from_file(path: Path, width: int, height: int):
     return mask
 
 
-def _request_from_args(args, model):
+def read_params_file(path: Path, overridden: set[str] = frozenset()):
+    """The parsed parameters of an image file; ValueError naming the file when there are none to read."""
+    from .io.parameters import parse_parameters
+    from .io.png import read_parameters
+
+    if not path.exists():
+        raise ValueError(f"--params-from {path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"--params-from {path}: a folder, not an image")
+    try:
+        text = read_parameters(path)
+        if text is None:
+            raise ValueError(f"{path.name} carries no generation parameters (no PNG 'parameters' text, no EXIF "
+                             f"UserComment)")
+        parsed = parse_parameters(text)
+    except ValueError as exc:
+        raise ValueError(f"--params-from {path}: {exc}") from exc
+    if parsed.missing_sampler and "sampler" not in overridden:
+        raise ValueError(f"--params-from {path}: its sampler {parsed.missing_sampler!r} is not in this studio; "
+                         f"pass --sampler with one of {sampler_list()}")
+    for field, notice in parsed.adapted:
+        if field not in overridden:
+            _note(notice)
+    return parsed
+
+
+def _flag_changes(args) -> dict:
+    """The request fields the command line sets: only the flags actually given."""
+    changes = {FLAG_FIELDS[dest]: value for dest, value in vars(args).items()
+               if dest in FLAG_FIELDS and value is not None}
+    if args.karras:
+        changes["spacing"] = "karras"
+    if args.interval is not None:
+        changes["guidance_interval"] = tuple(args.interval)
+    return changes
+
+
+def _load(args, parsed):
+    """(model key, model): --model, else the file's studio model, else the default."""
+    from .engine.models.registry import ModelLoadError, default_model_key, load_model
+
+    from_file = parsed.request.model if parsed is not None and "model" in parsed.given else ""
+    key = args.model or from_file or default_model_key()
+    try:
+        return key, load_model(key, device=args.device)
+    except ModelLoadError as exc:
+        if args.model or not from_file:
+            raise
+        _note(f"the file's model {from_file!r} cannot be loaded here ({exc}): using {default_model_key()}.")
+        key = default_model_key()
+        return key, load_model(key, device=args.device)
+
+
+def _overridden(args) -> set[str]:
+    """The request fields the command line decides (the init image decides the size)."""
+    return set(_flag_changes(args)) | ({"width", "height"} if args.init is not None else set())
+
+
+def _request_from_args(args, model, parsed=None, key: str | None = None):
+    """The request: the file's settings (or the defaults), then the flags given, fitted to the model."""
     import random
 
+    from .engine.model_fit import ModelTraits, fit_to_model
     from .engine.request import GenerationRequest
-    from .io.parameters import parse_parameters
-    from .io.png import load_image, read_parameters
+    from .io.png import load_image
 
-    base = GenerationRequest()
-    if args.params_from is not None:
-        text = read_parameters(args.params_from)
-        if text is None:
-            raise ValueError(f"{args.params_from.name} carries no generation parameters")
-        base = parse_parameters(text).request
+    if parsed is None and args.params_from is not None:
+        parsed = read_params_file(args.params_from, _overridden(args))
+    changes = _flag_changes(args)
+    given = set(parsed.given) if parsed is not None else set()
+    request = parsed.request if parsed is not None else GenerationRequest()
     init = load_image(args.init) if args.init is not None else None
-    width = args.width or (init.shape[1] if init is not None else None) or model.info.default_size[0]
-    height = args.height or (init.shape[0] if init is not None else None) or model.info.default_size[1]
-    spacing = "karras" if args.karras else (args.spacing or base.spacing)
-    seed = args.seed if args.seed is not None else random.randrange(2**32)
-    strength = args.strength if args.strength is not None else (0.75 if init is not None and not args.mask else 1.0)
-    return base.with_changes(
-        prompt=args.prompt or base.prompt, negative_prompt=args.negative or base.negative_prompt,
-        model=args.model or base.model, sampler=args.sampler, spacing=spacing, steps=args.steps,
-        cfg_scale=args.cfg, guidance_rescale=args.rescale,
-        guidance_interval=tuple(args.interval) if args.interval else None,
-        classifier_scale=args.classifier_scale, dynamic_threshold=args.threshold, eta=args.eta, seed=seed,
-        width=width, height=height, strength=strength, init_image=init,
-        mask=_mask_from_file(args.mask, width, height) if args.mask is not None else None,
-        mask_feather=args.feather, resample=args.resample,
-        clip_skip=args.clip_skip if args.clip_skip is not None else base.clip_skip)
+    if init is not None:
+        changes.setdefault("width", init.shape[1])
+        changes.setdefault("height", init.shape[0])
+    elif "width" not in given | changes.keys() or "height" not in given | changes.keys():
+        changes.setdefault("width", model.info.default_size[0])
+        changes.setdefault("height", model.info.default_size[1])
+    if "seed" not in given | changes.keys():
+        changes["seed"] = random.randrange(2**32)
+    if "strength" not in given | changes.keys():
+        changes["strength"] = 0.75 if init is not None and args.mask is None else 1.0
+    request = request.with_changes(**changes, model=key if key is not None else request.model)
+    info = model.info
+    # With an init image the size is the image's: only the clip skip is fitted.
+    traits = ModelTraits(info.name, None if init is not None else info.default_size,
+                         1 if init is not None else info.size_multiple, info.clip_skip)
+    fitted = fit_to_model(request.width, request.height, request.clip_skip, traits)
+    for notice in fitted.notices:
+        _note(notice)
+    mask = _mask_from_file(args.mask, fitted.width, fitted.height) if args.mask is not None else None
+    return request.with_changes(width=fitted.width, height=fitted.height, clip_skip=fitted.clip_skip,
+                                init_image=init, mask=mask)
 
 
 def _generate(args) -> int:
-    from .engine.models.registry import default_model_key, load_model
     from .engine.runner import Runner
     from .io.parameters import format_parameters
     from .io.png import save_image
 
-    key = args.model or default_model_key()
-    model = load_model(key, device=args.device)
-    request = _request_from_args(args, model).with_changes(model=key)
+    parsed = read_params_file(args.params_from, _overridden(args)) if args.params_from is not None else None
+    key, model = _load(args, parsed)
+    request = _request_from_args(args, model, parsed, key)
     runner = Runner(model)
     started = time.perf_counter()
 
@@ -141,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_xyz(args)
         return _generate(args)
     except (ValueError, ModelLoadError, NonFiniteError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message holds
         return 2
     except (RuntimeError, MemoryError) as exc:
         from .engine.devices import is_out_of_memory

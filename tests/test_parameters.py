@@ -61,8 +61,9 @@ def test_reads_automatic1111_files(tmp_path):
 
 
 def test_reads_newer_schedule_type_and_no_negative():
+    # A1111 1.9+'s "Automatic" is the sampler's own default: Uniform (the studio's linspace) for Euler a.
     r = parse_parameters(FORGE_TEXT).request
-    assert (r.prompt, r.negative_prompt, r.sampler, r.spacing) == ("castle on a hill", "", "euler_a", "leading")
+    assert (r.prompt, r.negative_prompt, r.sampler, r.spacing) == ("castle on a hill", "", "euler_a", "linspace")
     assert (r.width, r.height, r.cfg_scale) == (1024, 1024, 4.5)
 
 

@@ -5,28 +5,50 @@
     Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512, Model: m
 
 A value holding a comma, colon or newline is written as a JSON string. The
-reader also takes files from AUTOMATIC1111 and Forge (old "DPM++ 2M Karras"
-sampler names, "Mask blur", "Denoising strength", unknown keys kept aside).
+reader also takes what other tools write: AUTOMATIC1111 before 1.9 ("DPM++ 2M
+Karras") and after ("Schedule type: Automatic"), Forge ("Distilled CFG Scale"),
+ComfyUI image savers ("dpmpp_2m_karras", "CFG Scale", unquoted JSON values).
+Anything it cannot use is reported in ``notices`` and the base request's value
+kept: a sampler the studio does not have is named, never silently replaced.
+Reading never raises on any text but ParametersError (for text too long to be
+parameters), and takes time linear in the text's length.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
-from ..engine.request import GenerationRequest
-from ..engine.sampler_names import find_sampler
+from ..engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
+from ..engine.sampler_names import (
+    FOREIGN_SCHEDULES,
+    SAMPLER_NAMES,
+    SCHEDULE_SPACINGS,
+    SamplerName,
+    find_sampler,
+    sampler_list,
+)
+from .infotext_pairs import split_pairs
 
 NEGATIVE = "Negative prompt:"
+MAX_TEXT_CHARS = 4_000_000  # Pillow refuses PNG text chunks over 1 MB; EXIF comments are smaller still
+MAX_STEPS = 1000
+MAX_SIDE = 8192  # no model the studio runs draws wider or taller; the model's own size is fitted later
+MAX_CFG = 100.0
+MAX_FEATHER = 512.0
+MAX_RESAMPLE = 100
+MAX_VALUE_CHARS = 64  # longer than any number, size or interval: not parsed as one (and no regex runs long)
+
+_INT_RE = re.compile(r"[+-]?\d{1,40}")
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_SIZE_RE = re.compile(r"(\d{1,9})\s*[x×]\s*(\d{1,9})")
+_INTERVAL_RE = re.compile(r"(\d+\.?\d*(?:[eE][+-]?\d+)?)\s*-\s*(\d+\.?\d*(?:[eE][+-]?\d+)?)")
 
 
 class ParametersError(ValueError):
     """Parameters text the studio cannot use; the message says why."""
-
-# key: value pairs; a value is a JSON string or runs to the next comma.
-PARAM_RE = re.compile(r'\s*([\w][\w \-/+]*?):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
-SIZE_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
 
 
 def _quote(value: object) -> str:
@@ -42,7 +64,7 @@ def format_parameters(request: GenerationRequest, model_label: str = "") -> str:
     """The parameters text for a request, AUTOMATIC1111 style."""
     spec = find_sampler(request.sampler)
     if spec is None:
-        raise ValueError(f"unknown sampler {request.sampler!r}")
+        raise ValueError(f"unknown sampler {request.sampler!r}; choose one of {sampler_list()}")
     pairs: list[tuple[str, object]] = [
         ("Steps", request.steps),
         ("Sampler", spec.label),
@@ -85,86 +107,231 @@ def format_parameters(request: GenerationRequest, model_label: str = "") -> str:
 class ParsedParameters:
     request: GenerationRequest
     model_label: str = ""
-    unknown: dict[str, str] = field(default_factory=dict)  # keys this studio does not use
+    unknown: dict[str, str] = field(default_factory=dict)  # keys this studio does not use, as written
+    adapted: tuple[tuple[str, str], ...] = ()  # (request field, one-line notice) per value adapted or left out
+    given: frozenset[str] = frozenset()  # the request fields the text set
+    missing_sampler: str = ""  # a sampler the text names that the studio does not have (the base's is kept)
+    distilled_cfg_scale: float | None = None  # Forge's Flux guidance: read and kept, not applied
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        return tuple(notice for _, notice in self.adapted)
 
 
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value[1:-1]
-    return value
+# -- values ------------------------------------------------------------------------------------------------
+
+def _as_number(text: str) -> int | float | None:
+    """An int (any size) or a finite float written in ``text``, else None."""
+    text = text.strip()
+    if len(text) > MAX_VALUE_CHARS:
+        return None
+    if _INT_RE.fullmatch(text):
+        return int(text)
+    if _FLOAT_RE.fullmatch(text):
+        value = float(text)
+        return value if math.isfinite(value) else None
+    return None
 
 
-def _split_params(line: str) -> dict[str, str]:
-    return {m.group(1).strip(): _unquote(m.group(2)) for m in PARAM_RE.finditer(line) if m.group(1).strip()}
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
 
 
-def _sampler_and_spacing(label: str, schedule_type: str | None) -> tuple[str, str | None]:
-    name = label.strip()
-    spacing = None
-    if name.lower().endswith(" karras"):  # AUTOMATIC1111 before 1.9 folded the schedule into the name
-        name, spacing = name[: -len(" karras")], "karras"
-    if schedule_type:
-        st = schedule_type.strip().lower()
-        spacing = st if st in ("karras", "leading", "trailing", "linspace") else spacing
-    found = find_sampler(name)
-    return (found.name if found else name), spacing  # kept as written; validation names it if the user runs it
+class _Reader:
+    """Takes values out of the pairs into request changes, noting what it adapted or left out."""
+
+    def __init__(self, params: dict[str, tuple[str, str]], base: GenerationRequest):
+        self.params = params  # lower-case key -> (key as written, value)
+        self.base = base
+        self.changes: dict[str, object] = {}
+        self.notices: list[tuple[str, str]] = []  # (request field, notice)
+        self.used: set[str] = set()
+
+    def note(self, field: str, text: str) -> None:
+        self.notices.append((field, text))
+
+    def raw(self, *keys: str) -> tuple[str, str] | None:
+        for key in keys:
+            if key in self.params:
+                self.used.add(key)
+                return self.params[key]
+        return None
+
+    def number(self, keys: tuple[str, ...], name: str, lo: float, hi: float, whole: bool = False) -> None:
+        found = self.raw(*keys)
+        if found is None:
+            return
+        label, text = found
+        value = _as_number(text)
+        if value is None or (whole and not float(value).is_integer()):
+            kind = "a whole number" if whole else "a number"
+            self.note(name, f"{label} {_shown(text)} is not {kind}: kept {getattr(self.base, name)}.")
+            return
+        bounded = min(max(value, lo), hi)
+        if bounded != value:
+            side = "more" if value > hi else "less"
+            self.note(name, f"{label} {_shown(text)} is {side} than {_number(hi if value > hi else lo)}: "
+                            f"set to {_number(bounded)}.")
+        self.changes[name] = int(bounded) if whole else float(bounded)
+
+
+def _schedule(text: str) -> str | None:
+    """The studio spacing an A1111 schedule label or ComfyUI scheduler key means (None: none)."""
+    return SCHEDULE_SPACINGS.get(text.strip().lower())
+
+
+def _split_sampler(label: str) -> tuple[SamplerName | None, str | None]:
+    """(sampler, schedule written with it) for "DPM++ 2M Karras", "dpmpp_2m_karras", "euler simple", ..."""
+    low = label.strip().lower()
+    for schedule in (*sorted(SCHEDULE_SPACINGS, key=len, reverse=True), *FOREIGN_SCHEDULES):
+        for sep in (" ", "_"):
+            if low.endswith(sep + schedule) and len(low) > len(schedule) + 1:
+                sampler = find_sampler(low[: -len(schedule) - 1])
+                if sampler is not None:
+                    return sampler, schedule
+    return None, None
+
+
+def _read_sampler(r: _Reader) -> str:
+    """Sampler and spacing into the changes; the sampler's name as written when the studio lacks it."""
+    sampler_raw = r.raw("sampler")
+    schedule_raw = r.raw("schedule type", "scheduler", "scheduler type")
+    sampler, written_schedule = None, None
+    if sampler_raw is not None:
+        sampler = find_sampler(sampler_raw[1])
+        if sampler is None:
+            sampler, written_schedule = _split_sampler(sampler_raw[1])
+        if sampler is None:
+            kept = find_sampler(r.base.sampler)
+            r.note("sampler", f"Sampler {_shown(sampler_raw[1].strip())} is not in this studio (it has "
+                              f"{', '.join(s.label for s in SAMPLER_NAMES)}): kept "
+                              f"{kept.label if kept else r.base.sampler}.")
+            return sampler_raw[1].strip()
+        r.changes["sampler"] = sampler.name
+    schedule = schedule_raw[1].strip() if schedule_raw is not None else written_schedule
+    if schedule is None:
+        return ""
+    if schedule.lower() == "automatic":
+        if sampler is not None:
+            r.changes["spacing"] = sampler.automatic
+        return ""
+    spacing = _schedule(schedule)
+    if spacing is None:
+        r.note("spacing", f"Schedule {_shown(schedule)} is not in this studio (it has Karras, Uniform, "
+                          f"SGM Uniform, Simple, Normal, DDIM): kept {r.changes.get('spacing', r.base.spacing)}.")
+    else:
+        r.changes["spacing"] = spacing
+    return ""
+
+
+def _read_seed(r: _Reader) -> None:
+    found = r.raw("seed")
+    if found is None:
+        return
+    label, text = found
+    value = _as_number(text)
+    if not isinstance(value, int) or value < 0:
+        r.note("seed", f"{label} {_shown(text)} is not a whole number from 0: kept {r.base.seed}.")
+    elif value > MAX_SEED:
+        r.changes["seed"] = value % (MAX_SEED + 1)
+        r.note("seed", f"{label} {_shown(text)} is more than the studio's {MAX_SEED}: "
+                       f"set to {r.changes['seed']} (the remainder).")
+    else:
+        r.changes["seed"] = value
+
+
+def _read_size(r: _Reader) -> None:
+    found = r.raw("size")
+    if found is None:
+        return
+    label, text = found
+    m = _SIZE_RE.fullmatch(text.strip()) if len(text) <= MAX_VALUE_CHARS else None
+    if m is None:
+        r.note("width", f"{label} {_shown(text)} is not WIDTHxHEIGHT: kept {r.base.width}x{r.base.height}.")
+        return
+    width, height = (min(max(int(v), 8), MAX_SIDE) for v in m.groups())
+    if (width, height) != (int(m.group(1)), int(m.group(2))):
+        r.note("width", f"{label} {_shown(text.strip())} is outside 8 to {MAX_SIDE} pixels a side: "
+                        f"set to {width}x{height}.")
+    r.changes["width"], r.changes["height"] = width, height
+
+
+def _read_interval(r: _Reader) -> None:
+    found = r.raw("guidance interval")
+    if found is None:
+        return
+    label, text = found
+    m = _INTERVAL_RE.fullmatch(text.strip()) if len(text) <= MAX_VALUE_CHARS else None
+    lo, hi = (float(m.group(1)), float(m.group(2))) if m else (math.nan, math.nan)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        r.note("guidance_interval", f"{label} {_shown(text)} is not LOW-HIGH with LOW < HIGH: "
+                                    f"kept {r.base.guidance_interval or 'off'}.")
+        return
+    r.changes["guidance_interval"] = (lo, hi)
+
+
+def _read_clip_skip(r: _Reader) -> None:
+    found = r.params.get("clip skip")
+    if found is not None and found[1].strip().startswith("-"):  # ComfyUI's CLIPSetLastLayer -2 is A1111's 2
+        r.params["clip skip"] = (found[0], found[1].strip()[1:])
+    r.number(("clip skip",), "clip_skip", 1, MAX_CLIP_SKIP, whole=True)
 
 
 def parse_parameters(text: str, base: GenerationRequest | None = None) -> ParsedParameters:
     """Parse parameters text into a request (fields not in the text keep ``base``'s values)."""
     base = base or GenerationRequest()
+    if not isinstance(text, str):
+        raise ParametersError(f"parameters must be text, not {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ParametersError(f"the parameters text is {len(text):,} characters; the studio reads at most "
+                              f"{MAX_TEXT_CHARS:,}")
+    # Lone surrogates (from a careless writer) cannot reach a text encoder or a file: they become U+FFFD.
+    text = text.encode("utf-8", "replace").decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     lines = text.strip("\n").split("\n")
-    params: dict[str, str] = {}
-    if lines and len(PARAM_RE.findall(lines[-1])) >= 3:
-        params = _split_params(lines.pop())
-    prompt_lines, negative_lines, in_negative = [], [], False
+    pairs = split_pairs(lines[-1]) if lines else []
+    if len(pairs) < 3:  # as AUTOMATIC1111 decides: fewer than three pairs is a prompt line
+        pairs = []
+    else:
+        lines.pop()
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    in_negative = False
     for line in lines:
         if line.startswith(NEGATIVE):
             in_negative = True
             line = line[len(NEGATIVE):].lstrip()
         (negative_lines if in_negative else prompt_lines).append(line)
-    changes: dict[str, object] = {"prompt": "\n".join(prompt_lines).strip(),
-                                  "negative_prompt": "\n".join(negative_lines).strip()}
-    used: set[str] = set()
+    params: dict[str, tuple[str, str]] = {}
+    for key, value in pairs:
+        params.setdefault(key.lower(), (key, value))
+    r = _Reader(params, base)
+    r.changes["prompt"] = "\n".join(prompt_lines).strip()
+    r.changes["negative_prompt"] = "\n".join(negative_lines).strip()
 
-    def take(key: str, convert):
-        if key in params:
-            try:
-                value = convert(params[key])
-            except (ValueError, TypeError):
-                return None
-            used.add(key)
-            return value
-        return None
-
-    if (steps := take("Steps", int)) is not None:
-        changes["steps"] = steps
-    if "Sampler" in params:
-        used.update({"Sampler", "Schedule type"})
-        sampler, spacing = _sampler_and_spacing(params["Sampler"], params.get("Schedule type"))
-        changes["sampler"] = sampler
-        if spacing:
-            changes["spacing"] = spacing
-    for key, name, conv in (("CFG scale", "cfg_scale", float), ("Seed", "seed", int),
-                            ("Denoising strength", "strength", float), ("Mask blur", "mask_feather", float),
-                            ("CFG Rescale phi", "guidance_rescale", float),
-                            ("Classifier scale", "classifier_scale", float),
-                            ("Dynamic threshold", "dynamic_threshold", float), ("Eta DDIM", "eta", float),
-                            ("RePaint resample", "resample", int), ("Clip skip", "clip_skip", int),
-                            ("Studio model", "model", str)):
-        if (value := take(key, conv)) is not None:
-            changes[name] = value
-    if (size := take("Size", lambda v: SIZE_RE.match(v).groups())) is not None:
-        changes["width"], changes["height"] = int(size[0]), int(size[1])
-    if (interval := take("Guidance interval", lambda v: tuple(float(p) for p in v.split("-")))) is not None:
-        if len(interval) == 2:
-            changes["guidance_interval"] = interval
-    model_label = params.get("Model", "")
-    used.add("Model")
-    unknown = {k: v for k, v in params.items() if k not in used}
-    return ParsedParameters(base.with_changes(**changes), model_label, unknown)
-
+    r.number(("steps",), "steps", 1, MAX_STEPS, whole=True)
+    missing_sampler = _read_sampler(r)
+    r.number(("cfg scale",), "cfg_scale", 0, MAX_CFG)
+    _read_seed(r)
+    _read_size(r)
+    r.number(("denoising strength",), "strength", 0, 1)
+    r.number(("mask blur",), "mask_feather", 0, MAX_FEATHER)
+    r.number(("cfg rescale phi",), "guidance_rescale", 0, 1)
+    r.number(("classifier scale",), "classifier_scale", 0, MAX_CFG)
+    r.number(("dynamic threshold",), "dynamic_threshold", 1e-6, 1)
+    r.number(("eta ddim",), "eta", 0, 1)
+    r.number(("repaint resample",), "resample", 0, MAX_RESAMPLE, whole=True)
+    _read_clip_skip(r)
+    _read_interval(r)
+    if (model := r.raw("studio model")) is not None:
+        r.changes["model"] = model[1]
+    model_label = found[1] if (found := r.raw("model")) is not None else ""
+    distilled = None
+    if (found := r.raw("distilled cfg scale")) is not None:
+        distilled = _as_number(found[1])
+        distilled = float(distilled) if distilled is not None else None
+        r.note("distilled_cfg_scale", f"{found[0]} {_shown(found[1].strip())} is for Flux models, which the "
+                                      f"studio does not run yet: not applied.")
+    unknown = {written: value for low, (written, value) in params.items() if low not in r.used}
+    given = frozenset(r.changes)
+    return ParsedParameters(base.with_changes(**r.changes), model_label, unknown, tuple(r.notices), given,
+                            missing_sampler, distilled)

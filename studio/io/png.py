@@ -41,19 +41,26 @@ def _user_comment_exif(text: str) -> bytes:
 
 
 def read_parameters(path: str | Path) -> str | None:
-    """The parameters text of an image file, or None when it has none."""
-    with Image.open(path) as img:
-        text = img.info.get(PARAMETERS_KEY)
-        if text is None:
-            comment = img.getexif().get_ifd(0x8769).get(0x9286)
-            if isinstance(comment, bytes) and comment.startswith(b"UNICODE\0"):
-                body = comment[8:]
-                text = body.decode("utf-16-be" if body[:1] == b"\0" else "utf-16-le", errors="replace")
-            elif isinstance(comment, bytes):
-                text = comment.split(b"\0", 1)[-1].decode("utf-8", errors="replace")
-            elif isinstance(comment, str):
-                text = comment
-    return text or None
+    """The parameters text of an image file, or None when it has none (ValueError when it cannot be read)."""
+    try:
+        with Image.open(path) as img:
+            text = img.info.get(PARAMETERS_KEY)
+            if text is None:
+                comment = img.getexif().get_ifd(0x8769).get(0x9286)
+                if isinstance(comment, bytes) and comment.startswith(b"UNICODE\0"):
+                    body = comment[8:]
+                    text = body.decode("utf-16-be" if body[:1] == b"\0" else "utf-16-le", errors="replace")
+                elif isinstance(comment, bytes):
+                    text = comment.split(b"\0", 1)[-1].decode("utf-8", errors="replace")
+                elif isinstance(comment, str):
+                    text = comment
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types (OSError, SyntaxError,
+        # struct.error, EOFError, DecompressionBombError, ...) on a damaged or hostile file: all mean "unreadable".
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"cannot read parameters from {Path(path).name}: {reason}") from exc
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return text if isinstance(text, str) and text else None
 
 
 def load_image(path: str | Path) -> np.ndarray:
