@@ -40,6 +40,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
+from studio.io.parameters import ParametersError
+
 TIME_LIMIT_S = 2.0  # one input taking longer than this is a hang
 SUITE_EXAMPLES = 40  # inputs per target in tests/test_fuzz_targets.py (fixed and derandomized)
 # A run still going at this multiple of its limit is interrupted (SIGALRM). Not at the limit itself: the
@@ -537,6 +539,125 @@ def _run_history(entries: list[dict[str, Any]], folder: Path) -> None:
             shared_canvas().set_image(load_image(listed.image_file))
         except ValueError:
             pass
+# -- parameters text and --params-from -------------------------------------------------------------------
+
+# Keys and values as AUTOMATIC1111, Forge and ComfyUI image savers write them, and values that broke readers.
+INFOTEXT_KEYS = ("Steps", "Sampler", "Schedule type", "Scheduler", "CFG scale", "CFG Scale", "Seed", "Size",
+                 "Model hash", "Model", "Denoising strength", "Clip skip", "Mask blur", "CFG Rescale phi",
+                 "Guidance interval", "Classifier scale", "Dynamic threshold", "Eta DDIM", "RePaint resample",
+                 "Studio model", "Distilled CFG Scale", "Hashes", "Lora hashes", "Version", "Civitai resources")
+INFOTEXT_VALUES = ("20", "DPM++ 2M", "DPM++ 2M Karras", "Euler a", "Karras", "Automatic", "SGM Uniform",
+                   "Exponential", "dpmpp_2m_karras", "euler_ancestral", "ddim_ddim_uniform", "dpmpp_2m karras",
+                   "UniPC", "DPM++ SDE Karras", "uni_pc_bh2", "7", "8.0", "3054741874", "18446744073709551615",
+                   "-1", "512x768", "512", "100000x100000", "0x0", "64 x 64", "6ce0161689", "0.55", "2", "-2",
+                   "0.28-5.42", "5-1", "1e-05-inf", "1e400", "99999999999", "nan", "inf", '"foo: 1234abcd"',
+                   '{"model":"6ce0161689","lora:x":"ab, cd"}', '[{"modelVersionId":1},{"air":"urn:x","weight":0.8}]',
+                   "ComfyUI", "", '"unterminated', "{unclosed", "3.5", "sd:/nowhere/model.safetensors")
+# Last lines that made the old reader quadratic (tens of seconds at this length).
+HOSTILE_LINES = ("word " * 6400, "Steps: 20, Seed: 1, " + "a" * 32_000, "Steps: 20, Seed: 1, a" + " " * 32_000,
+                 "Steps: 20, Seed: 1, " + 'k: "x, ' * 4500, "Steps: 20, Seed: 1, k: " + "[" * 16_000 + "]" * 16_000)
+
+
+def _int_text(value: Any) -> str:
+    try:
+        return str(value)
+    except ValueError:  # an int beyond Python's 4,300-digit str() limit
+        return "9" * 5000
+
+
+def infotexts() -> SearchStrategy:
+    """Parameters texts: real infotext pieces, odd values, garbage keys and separators, hostile lines."""
+    key = st.one_of(st.sampled_from(INFOTEXT_KEYS), st.sampled_from(INFOTEXT_KEYS), texts())
+    value = st.one_of(st.sampled_from(INFOTEXT_VALUES), st.sampled_from(INFOTEXT_VALUES), texts(),
+                      numbers().map(_int_text))
+    pair = st.tuples(key, value).map(lambda kv: f"{kv[0]}: {kv[1]}")
+    line = st.tuples(st.lists(st.one_of(pair, pair, pair, texts()), max_size=14),
+                     st.sampled_from((", ", ",", " ", ", ,"))).map(lambda p: p[1].join(p[0]))
+    negative = st.one_of(st.just(""), texts().map(lambda t: "Negative prompt: " + t))
+    whole = st.tuples(st.one_of(st.just("a red heart, glossy"), texts()), negative, line,
+                      st.sampled_from(("\n", "\r\n", "\n\n"))).map(lambda p: p[3].join(x for x in p[:3] if x))
+    return st.one_of(whole, whole, whole, texts(), st.sampled_from(HOSTILE_LINES).map(lambda t: "cat\n" + t))
+
+
+def _run_parameters_text(text: str, _folder: Path) -> None:
+    """A parse, then what follows it in the studio: fitted to the embedded model, validated, written back,
+    restored into the panel. A parsed and fitted request must be one the engine runs."""
+    from studio.engine.limits import max_side
+    from studio.engine.model_fit import ModelTraits, fit_to_model
+    from studio.engine.request import GenerationRequest, validate_request
+    from studio.io.parameters import format_parameters, parse_parameters
+    from studio.state.panel_values import PanelValues
+
+    parsed = parse_parameters(text, GenerationRequest(sampler="euler", width=64, height=64))
+    assert all(isinstance(n, str) and n and "\n" not in n for n in parsed.notices), parsed.notices
+    r = parsed.request
+    fitted = fit_to_model(r.width, r.height, r.clip_skip, ModelTraits("Embedded", (64, 64), 8, False))
+    r = r.with_changes(width=fitted.width, height=fitted.height, clip_skip=fitted.clip_skip)
+    validate_request(r, 8, max_side("embedded"), "Embedded")
+    assert parse_parameters(format_parameters(r), r).request == r
+    fields_ = {name: getattr(r, name) for name in PanelValues().request_fields()}
+    values, _ = PanelValues.from_request_fields_with_notices(fields_, PanelValues())
+    check_in_limits(values)
+    restore_panel(values)
+
+
+def _png_with_text(text: str, image: bytes | None = None) -> bytes:
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("parameters", text.encode("utf-8", "replace").decode("utf-8"))
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def _load_the_engine_once() -> None:
+    # torch's first import takes seconds: done while drawing the first input, outside the per-input time
+    # limit (an alarm inside an import leaves torch half-initialised for every later input).
+    from studio.engine.models.registry import load_model
+
+    load_model("toy")
+
+
+def params_files() -> SearchStrategy:
+    """(kind, bytes) for --params-from: PNGs carrying parameters (whole or cut short), any image bytes,
+    noise, a folder, a missing file."""
+    return st.deferred(lambda: (_load_the_engine_once(), _params_files())[1])
+
+
+def _params_files() -> SearchStrategy:
+    with_text = infotexts().map(_png_with_text)
+    cut = st.tuples(with_text, st.floats(0, 1)).map(lambda p: p[0][: int(len(p[0]) * p[1])])
+    return st.one_of(
+        with_text.map(lambda b: ("file", b)), with_text.map(lambda b: ("file", b)), cut.map(lambda b: ("file", b)),
+        image_bytes().map(lambda b: ("file", b)), st.binary(max_size=300).map(lambda b: ("file", b)),
+        st.sampled_from((("folder", b""), ("missing", b""), ("file", b""))),
+    )
+
+
+def _run_params_from(value: tuple[str, bytes], folder: Path) -> None:
+    """``python -m studio generate --params-from FILE`` on the toy model, one step: exit 0, or exit 2 with
+    one ``error:`` line; never a traceback."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from studio.cli import main
+
+    kind, data = value
+    path = folder / "earlier.png"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "file":
+        path.write_bytes(data)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["generate", "--params-from", str(path), "--model", "toy", "--steps", "1", "--quiet",
+                     "--out", str(folder / "out.png")])
+    said = [line for line in err.getvalue().splitlines() if not line.startswith("note: ")]
+    assert code in (0, 2), code
+    assert (said == []) if code == 0 else (len(said) == 1 and said[0].startswith("error: ")), said
 
 
 def _studio_folders() -> SearchStrategy:
@@ -637,4 +758,7 @@ TARGETS: list[FuzzTarget] = [
     # Two window builds per input (about 0.3 s on an idle 2-core machine, several times that when busy).
     FuzzTarget("studio start", _studio_folders(), _run_studio_start, (), suite_examples=8, time_limit_s=10.0),
     FuzzTarget("prompt schedule", _prompts_and_steps(), _run_prompt_schedule, ()),
+    FuzzTarget("parameters text", infotexts(), _run_parameters_text, (ParametersError,)),
+    # A generation per readable input (the toy model, one step): fewer inputs in the suite.
+    FuzzTarget("--params-from file", params_files(), _run_params_from, (), suite_examples=25, time_limit_s=5.0),
 ]

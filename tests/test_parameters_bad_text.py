@@ -32,8 +32,8 @@ def test_a_size_without_height_keeps_the_size_with_a_notice():
     ("Size: 64x64, Mask blur: nan", "mask_feather", 0.0, "Mask blur 'nan' is not a number: kept 0.0."),
     ("Size: 64x64, Guidance interval: 5-1", "guidance_interval", None,
      "Guidance interval '5-1' is not LOW-HIGH with LOW < HIGH: kept off."),
-    ("Size: 64x64, RePaint resample: 1000000000", "resample", 100,
-     "RePaint resample '1000000000' is more than 100: set to 100."),
+    ("Size: 64x64, RePaint resample: 1000000000", "resample", 20,
+     "RePaint resample '1000000000' is more than 20: set to 20."),
 ])
 def test_values_out_of_range_are_adapted_with_a_notice(tail, field, value, notice):
     parsed = parse(tail)

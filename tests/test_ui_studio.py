@@ -376,3 +376,23 @@ def test_a_dropped_image_restores_its_settings_at_once_while_a_run_is_going(stud
     assert studio.controller.queue.running is not None  # restored while the engine is still busy
     with qtbot.waitSignal(studio.controller.job_settled, timeout=TIMEOUT):
         studio.controller.cancel()
+
+
+def test_restored_settings_are_fitted_to_the_model_with_a_notice(studio, qtbot, tmp_path):
+    # The toy model draws 32x32 and reads no CLIP layers; UniPC is not a studio sampler.
+    from studio.io.png import save_image
+
+    text = ("cat\nSteps: 99999999999, Sampler: UniPC, Schedule type: Karras, CFG scale: 6, Seed: 12, "
+            "Size: 512x512, Clip skip: 2")
+    png = save_image(tmp_path / "a1111.png", np.zeros((8, 8, 3), np.uint8), text)
+    set_panel(studio, sampler="heun", steps=5)
+    studio.controller.files.open_file(str(png))
+    values = studio.window.panel.values()
+    assert (values.prompt, values.sampler, values.karras, values.cfg_scale, values.seed) == ("cat", "heun", True,
+                                                                                              6.0, 12)
+    assert (values.steps, values.width, values.height, values.clip_skip) == (1000, 32, 32, 1)
+    banner = studio.window.banner.text()
+    assert banner.startswith("Settings restored from a1111.png.")
+    for part in ("'UniPC' is not in this studio", "Size 512x512 is far from", "Clip skip 2 does not apply",
+                 "Steps '99999999999' is more than 1000"):
+        assert part in banner

@@ -21,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from ..engine.limits import MAX_FEATHER, MAX_RESAMPLE
 from ..engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
 from ..engine.sampler_names import (
     FOREIGN_SCHEDULES,
@@ -37,8 +38,6 @@ MAX_TEXT_CHARS = 4_000_000  # Pillow refuses PNG text chunks over 1 MB; EXIF com
 MAX_STEPS = 1000
 MAX_SIDE = 8192  # no model the studio runs draws wider or taller; the model's own size is fitted later
 MAX_CFG = 100.0
-MAX_FEATHER = 512.0
-MAX_RESAMPLE = 100
 MAX_VALUE_CHARS = 64  # longer than any number, size or interval: not parsed as one (and no regex runs long)
 
 _INT_RE = re.compile(r"[+-]?\d{1,40}")
@@ -196,7 +195,7 @@ def _read_sampler(r: _Reader) -> str:
     """Sampler and spacing into the changes; the sampler's name as written when the studio lacks it."""
     sampler_raw = r.raw("sampler")
     schedule_raw = r.raw("schedule type", "scheduler", "scheduler type")
-    sampler, written_schedule = None, None
+    sampler, written_schedule, missing = None, None, ""
     if sampler_raw is not None:
         sampler = find_sampler(sampler_raw[1])
         if sampler is None:
@@ -206,22 +205,21 @@ def _read_sampler(r: _Reader) -> str:
             r.note("sampler", f"Sampler {_shown(sampler_raw[1].strip())} is not in this studio (it has "
                               f"{', '.join(s.label for s in SAMPLER_NAMES)}): kept "
                               f"{kept.label if kept else r.base.sampler}.")
-            return sampler_raw[1].strip()
-        r.changes["sampler"] = sampler.name
+            missing = sampler_raw[1].strip()
+        else:
+            r.changes["sampler"] = sampler.name
     schedule = schedule_raw[1].strip() if schedule_raw is not None else written_schedule
     if schedule is None:
-        return ""
-    if schedule.lower() == "automatic":
+        pass
+    elif schedule.lower() == "automatic":  # the sampler's own default (a sampler the studio lacks: kept as is)
         if sampler is not None:
             r.changes["spacing"] = sampler.automatic
-        return ""
-    spacing = _schedule(schedule)
-    if spacing is None:
+    elif (spacing := _schedule(schedule)) is None:
         r.note("spacing", f"Schedule {_shown(schedule)} is not in this studio (it has Karras, Uniform, "
-                          f"SGM Uniform, Simple, Normal, DDIM): kept {r.changes.get('spacing', r.base.spacing)}.")
+                          f"SGM Uniform, Simple, Normal, DDIM): kept {r.base.spacing}.")
     else:
         r.changes["spacing"] = spacing
-    return ""
+    return missing
 
 
 def _read_seed(r: _Reader) -> None:

@@ -9,13 +9,15 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
+from ..engine.model_fit import ModelTraits, fit_to_model
 from ..engine.request import GenerationRequest
 from ..io.animation import save_animation
 from ..io.image_formats import OPEN_FILTER
 from ..io.parameters import ParametersError, parse_parameters
 from ..io.png import load_image, read_parameters
 from ..state.export_names import export_stem
-from ..state.panel_values import PanelValues
+from ..state.jobs import ModelChoice
+from ..state.panel_values import NON_KARRAS_SPACING, PanelValues
 from ..state.qimages import from_qimage
 from ..state.timeline import TimelineModel
 from ..worker import EngineClient
@@ -36,6 +38,8 @@ class FileActions(QObject):
         self._known_models = known_models
         self.document_parameters: str | None = None  # parameters of the image on the canvas, when known
         self.export_folder = ""  # the controller keeps it in the settings
+        self._loaded_models: dict[str, ModelChoice] = {}  # what each model that has loaded can do
+        engine.model_loaded.connect(self._remember_model)
         w = window
         w.canvas.image_dropped.connect(self.open_file)
         w.file_dropped.connect(self.open_file)
@@ -79,15 +83,30 @@ class FileActions(QObject):
             self.window.banner.show_error(f"Could not read the parameters in {name}: {exc}")
             return
         request = parsed.request
-        values, notices = PanelValues.from_request_fields_with_notices(
-            {k: getattr(request, k) for k in current.request_fields()}, base=current)
         known = self._known_models()
-        if values.model not in known and known:
-            values = values.with_changes(model=panel.values().model)
+        model = request.model if request.model in known or not known else current.model
+        fitted = fit_to_model(request.width, request.height, request.clip_skip, self._traits(model))
+        fields = {k: getattr(request, k) for k in current.request_fields()} | {
+            "model": model, "width": fitted.width, "height": fitted.height, "clip_skip": fitted.clip_skip}
+        values, panel_notices = PanelValues.from_request_fields_with_notices(fields, base=current)
+        notices = [*parsed.notices, *fitted.notices, *panel_notices]
+        if values.spacing not in ("karras", NON_KARRAS_SPACING):  # the panel has a Karras switch, no more
+            notices.append(f"Schedule {values.spacing} has no switch in the panel: set to {NON_KARRAS_SPACING}.")
+            values = values.with_changes(spacing=NON_KARRAS_SPACING)
         panel.set_values(values)
-        # Values beyond what the panel can hold (Steps: 99999999999) were brought into range: say which.
-        self.window.banner.show_notice(" ".join((f"Settings restored from {name}.", *notices)))
+        # Values beyond what the panel or the model can use were brought into range: say which.
+        self.window.banner.show_notice(" ".join([f"Settings restored from {name}.", *notices]))
         self.settings_restored.emit(name)
+
+    def _remember_model(self, choice: ModelChoice) -> None:
+        self._loaded_models[choice.key] = choice
+
+    def _traits(self, key: str) -> ModelTraits:
+        """What the model that will run these settings can do (its size unknown until it has loaded once)."""
+        choice = self._loaded_models.get(key)
+        if choice is None:
+            return ModelTraits(key or "the model", None)
+        return ModelTraits(choice.label, choice.default_size, choice.size_multiple, bool(choice.clip_skip))
 
     def paste_image(self) -> None:
         image = QGuiApplication.clipboard().image()
