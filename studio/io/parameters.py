@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..engine.limits import MAX_FEATHER, MAX_RESAMPLE
+from ..engine.limits import MAX_SIDE as FAMILY_MAX_SIDE
 from ..engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
 from ..engine.sampler_names import (
     FOREIGN_SCHEDULES,
@@ -36,7 +37,7 @@ from .infotext_pairs import split_pairs
 NEGATIVE = "Negative prompt:"
 MAX_TEXT_CHARS = 4_000_000  # Pillow refuses PNG text chunks over 1 MB; EXIF comments are smaller still
 MAX_STEPS = 1000
-MAX_SIDE = 8192  # no model the studio runs draws wider or taller; the model's own size is fitted later
+MAX_SIDE = max(FAMILY_MAX_SIDE.values())  # no model the studio runs draws larger; each model's own fit comes later
 MAX_CFG = 100.0
 MAX_VALUE_CHARS = 64  # longer than any number, size or interval: not parsed as one (and no regex runs long)
 
@@ -132,7 +133,14 @@ def _as_number(text: str) -> int | float | None:
     return None
 
 
+_PLAIN_RE = re.compile(r"[\w.+\-]{1,40}")
+
+
 def _shown(text: str) -> str:
+    """A value for a notice: as written when it is one plain word or number, else quoted (and cut short)."""
+    text = text.strip()
+    if _PLAIN_RE.fullmatch(text):
+        return text
     return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
 
 
