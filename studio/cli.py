@@ -140,7 +140,7 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
     """The request: the file's settings (or the defaults), then the flags given, fitted to the model."""
     import random
 
-    from .engine.model_fit import ModelTraits, fit_to_model
+    from .engine.model_fit import ModelTraits, fit_clip_skip, fit_size
     from .engine.request import GenerationRequest
     from .io.png import load_image
 
@@ -162,15 +162,20 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
         changes["strength"] = 0.75 if init is not None and args.mask is None else 1.0
     request = request.with_changes(**changes, model=key if key is not None else request.model)
     info = model.info
-    # With an init image the size is the image's: only the clip skip is fitted.
-    traits = ModelTraits(info.name, None if init is not None else info.default_size,
-                         1 if init is not None else info.size_multiple, info.clip_skip)
-    fitted = fit_to_model(request.width, request.height, request.clip_skip, traits)
-    for notice in fitted.notices:
-        _note(notice)
-    mask = _mask_from_file(args.mask, fitted.width, fitted.height) if args.mask is not None else None
-    return request.with_changes(width=fitted.width, height=fitted.height, clip_skip=fitted.clip_skip,
-                                init_image=init, mask=mask)
+    traits = ModelTraits(info.name, info.default_size, info.size_multiple, info.clip_skip)
+    # What came from the file or the defaults is fitted to the model; a size or clip skip typed on the
+    # command line (or an init image's size) is taken as given, and refused by the engine if it cannot work.
+    width, height, clip_skip = request.width, request.height, request.clip_skip
+    if init is None and not {"width", "height"} & changes.keys():
+        width, height, notice = fit_size(width, height, traits)
+        if notice:
+            _note(notice)
+    if "clip_skip" not in changes:
+        clip_skip, notice = fit_clip_skip(clip_skip, traits)
+        if notice:
+            _note(notice)
+    mask = _mask_from_file(args.mask, width, height) if args.mask is not None else None
+    return request.with_changes(width=width, height=height, clip_skip=clip_skip, init_image=init, mask=mask)
 
 
 def _generate(args) -> int:

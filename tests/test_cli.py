@@ -90,9 +90,12 @@ def test_settings_the_model_cannot_use_are_adapted_with_a_note(tmp_path, capsys)
                    "encoder): set to 1."]
     r = written(out)
     assert (r.width, r.height, r.clip_skip) == (32, 32, 1)
-    assert main(["generate", "--model", "toy", "--steps", "2", "--width", "42", "--height", "42", "--out",
-                 str(out), "--quiet"]) == 0
-    assert "not a multiple of 8 pixels" in capsys.readouterr().err and written(out).width == 40
+    src = png_with(tmp_path / "odd.png", "cat\nSteps: 2, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 42x42")
+    assert main(["generate", "--params-from", str(src), "--model", "toy", "--out", str(out), "--quiet"]) == 0
+    assert "Size 42x42 is not a multiple of 8 pixels" in capsys.readouterr().err and written(out).width == 40
+    # Typed on the command line, a size is taken as given: the engine says why it cannot work.
+    assert main(["generate", "--model", "toy", "--width", "42", "--out", str(out), "--quiet"]) == 2
+    assert "width: must be a positive multiple of 8 pixels, got 42" in capsys.readouterr().err
 
 
 def test_a_sampler_the_studio_lacks_is_refused_by_name_unless_one_is_given(tmp_path, capsys):

@@ -24,9 +24,7 @@ def test_a_size_without_height_keeps_the_size_with_a_notice():
 
 @pytest.mark.parametrize(("tail", "field", "value", "notice"), [
     ("Size: 64x64, Steps: 99999999999", "steps", 20, None),  # the first Steps wins, as in A1111
-    ("Size: 100000x100000", "width", 4096,
-     "Size 100000x100000 is outside 8 to 4096 pixels a side: set to 4096x4096."),
-    ("Size: 0x0", "height", 8, "Size 0x0 is outside 8 to 4096 pixels a side: set to 8x8."),
+    ("Size: 100000x100000", "width", 100000, None),  # as written: fitted to the model, or refused, later
     ("Size: 64x64, Clip skip: 40", "clip_skip", 12, "Clip skip 40 is more than 12: set to 12."),
     ("Size: 64x64, Denoising strength: 7", "strength", 1.0, "Denoising strength 7 is more than 1: set to 1."),
     ("Size: 64x64, Mask blur: nan", "mask_feather", 0.0, "Mask blur nan is not a number: kept 0.0."),
@@ -81,7 +79,7 @@ def seconds_to_parse(text: str) -> float:
 
 @pytest.mark.parametrize("shape", list(HOSTILE_LINES))
 def test_a_32000_character_last_line_parses_at_once(shape):
-    assert seconds_to_parse("prompt\n" + HOSTILE_LINES[shape](32_000)) < 1.0  # 0.01-0.1 s on a busy machine
+    assert seconds_to_parse("prompt\n" + HOSTILE_LINES[shape](32_000)) < 2.0  # 0.01-0.3 s; old reader: 64-114 s
 
 
 @pytest.mark.parametrize("shape", ["prompt words", "a key with no colon", "a run of spaces"])

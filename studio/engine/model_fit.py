@@ -58,14 +58,15 @@ def fit_size(width: int, height: int, model: ModelTraits) -> tuple[int, int, str
     return w, h, f"Size {width}x{height} {why}: set to {w}x{h}."
 
 
+def fit_clip_skip(clip_skip: int, model: ModelTraits) -> tuple[int, str | None]:
+    """(clip skip, notice or None): 1 for a model that reads no CLIP layers."""
+    if clip_skip != 1 and model.reads_clip_skip is False:
+        return 1, f"Clip skip {clip_skip} does not apply to {model.label} (it has no CLIP text encoder): set to 1."
+    return clip_skip, None
+
+
 def fit_to_model(width: int, height: int, clip_skip: int, model: ModelTraits) -> Fitted:
     """The size and clip skip ``model`` can use, and a notice for each one changed."""
-    notices: list[str] = []
-    width, height, notice = fit_size(width, height, model)
-    if notice:
-        notices.append(notice)
-    if clip_skip != 1 and model.reads_clip_skip is False:
-        notices.append(f"Clip skip {clip_skip} does not apply to {model.label} (it has no CLIP text encoder): "
-                       f"set to 1.")
-        clip_skip = 1
-    return Fitted(width, height, clip_skip, tuple(notices))
+    width, height, size_notice = fit_size(width, height, model)
+    clip_skip, clip_notice = fit_clip_skip(clip_skip, model)
+    return Fitted(width, height, clip_skip, tuple(n for n in (size_notice, clip_notice) if n))

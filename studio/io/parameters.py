@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass, field
 
 from ..engine.limits import MAX_FEATHER, MAX_RESAMPLE
-from ..engine.limits import MAX_SIDE as FAMILY_MAX_SIDE
 from ..engine.request import MAX_CLIP_SKIP, MAX_SEED, GenerationRequest
 from ..engine.sampler_names import (
     FOREIGN_SCHEDULES,
@@ -37,7 +36,6 @@ from .infotext_pairs import split_pairs
 NEGATIVE = "Negative prompt:"
 MAX_TEXT_CHARS = 4_000_000  # Pillow refuses PNG text chunks over 1 MB; EXIF comments are smaller still
 MAX_STEPS = 1000
-MAX_SIDE = max(FAMILY_MAX_SIDE.values())  # no model the studio runs draws larger; each model's own fit comes later
 MAX_CFG = 100.0
 MAX_VALUE_CHARS = 64  # longer than any number, size or interval: not parsed as one (and no regex runs long)
 
@@ -247,6 +245,8 @@ def _read_seed(r: _Reader) -> None:
 
 
 def _read_size(r: _Reader) -> None:
+    # Taken as written (at most nine digits a side): fitting a size to a model, and refusing one no model
+    # can draw, is model_fit's and validate_request's work.
     found = r.raw("size")
     if found is None:
         return
@@ -255,11 +255,7 @@ def _read_size(r: _Reader) -> None:
     if m is None:
         r.note("width", f"{label} {_shown(text)} is not WIDTHxHEIGHT: kept {r.base.width}x{r.base.height}.")
         return
-    width, height = (min(max(int(v), 8), MAX_SIDE) for v in m.groups())
-    if (width, height) != (int(m.group(1)), int(m.group(2))):
-        r.note("width", f"{label} {_shown(text.strip())} is outside 8 to {MAX_SIDE} pixels a side: "
-                        f"set to {width}x{height}.")
-    r.changes["width"], r.changes["height"] = width, height
+    r.changes["width"], r.changes["height"] = int(m.group(1)), int(m.group(2))
 
 
 def _read_interval(r: _Reader) -> None:
