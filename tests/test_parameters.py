@@ -93,3 +93,32 @@ def test_reading_parameters_does_not_load_torch():
     code = "import sys, studio.io.parameters, studio.engine.request; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def _png_claiming(width: int, height: int, text: str | None) -> bytes:
+    """A PNG whose header claims width x height but whose pixel data is one short row."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    head = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    extra = chunk(b"tEXt", b"parameters\0" + text.encode("latin-1")) if text else b""
+    return (b"\x89PNG\r\n\x1a\n" + head + extra + chunk(b"IDAT", zlib.compress(b"\0" * 4)) + chunk(b"IEND", b""))
+
+
+def test_reading_parameters_never_decodes_the_pixels(tmp_path):
+    # A 10,000 x 10,000 claim: reading the text must neither decode (or try to) 100 million pixels nor warn.
+    import time
+    import warnings
+
+    with_text, without = tmp_path / "with.png", tmp_path / "without.png"
+    with_text.write_bytes(_png_claiming(10_000, 10_000, "cat\nSteps: 2, Sampler: Euler, Seed: 1, Size: 64x64"))
+    without.write_bytes(_png_claiming(10_000, 10_000, None))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_parameters(with_text).startswith("cat\n")
+        assert read_parameters(without) is None
+    assert time.perf_counter() - start < 1.0

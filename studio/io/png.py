@@ -43,17 +43,25 @@ def _user_comment_exif(text: str) -> bytes:
 def read_parameters(path: str | Path) -> str | None:
     """The parameters text of an image file, or None when it has none (ValueError when it cannot be read)."""
     try:
-        with Image.open(path) as img:
-            text = img.info.get(PARAMETERS_KEY)
-            if text is None:
-                comment = img.getexif().get_ifd(0x8769).get(0x9286)
-                if isinstance(comment, bytes) and comment.startswith(b"UNICODE\0"):
-                    body = comment[8:]
-                    text = body.decode("utf-16-be" if body[:1] == b"\0" else "utf-16-le", errors="replace")
-                elif isinstance(comment, bytes):
-                    text = comment.split(b"\0", 1)[-1].decode("utf-8", errors="replace")
-                elif isinstance(comment, str):
-                    text = comment
+        with warnings.catch_warnings():
+            # Only the text is read, never the pixels: a large image is no decompression bomb here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                text = img.info.get(PARAMETERS_KEY)
+                raw_exif = img.info.get("exif")
+        if text is None and raw_exif:
+            # From the raw EXIF bytes (JPEG, WebP, a PNG eXIf chunk): img.getexif() on a PNG decodes the
+            # whole image to look for an eXIf chunk after the pixels.
+            exif = Image.Exif()
+            exif.load(raw_exif)
+            comment = exif.get_ifd(0x8769).get(0x9286)
+            if isinstance(comment, bytes) and comment.startswith(b"UNICODE\0"):
+                body = comment[8:]
+                text = body.decode("utf-16-be" if body[:1] == b"\0" else "utf-16-le", errors="replace")
+            elif isinstance(comment, bytes):
+                text = comment.split(b"\0", 1)[-1].decode("utf-8", errors="replace")
+            elif isinstance(comment, str):
+                text = comment
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types (OSError, SyntaxError,
         # struct.error, EOFError, DecompressionBombError, ...) on a damaged or hostile file: all mean "unreadable".
         reason = " ".join(str(exc).split()) or type(exc).__name__
