@@ -224,3 +224,18 @@ def test_a_number_typed_just_before_ctrl_enter_counts(studio, qtbot):
     ctrl_enter = lambda: QTest.keyClick(steps, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # noqa: E731
     result = settle(studio, qtbot, ctrl_enter)
     assert result.values.steps == 3
+
+
+def test_history_captions_wrap_on_two_lines_and_elide_the_rest(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from studio.ui.history_caption import caption
+
+    metrics = QLabel().fontMetrics()
+    width = 112
+    text = "a red apple on a wooden table beside a blue cup in the soft light of an early summer morning"
+    lines = caption(text, metrics, width).split("\n")
+    assert len(lines) == 2 and lines[1].endswith("…") and text.startswith(lines[0])
+    assert all(metrics.horizontalAdvance(line) <= width for line in lines)
+    assert caption("green tree", metrics, width) == "green tree"
+    assert caption("two lines " * 2, metrics, 60).count("\n") == 1 and "…" not in caption("two lines", metrics, 60)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..state.history import THUMB_SIDE, HistoryEntry, HistoryModel
+from .history_caption import CAPTION_LINES, CaptionDelegate
 
 
 class HistoryView(QFrame):
@@ -27,10 +37,11 @@ class HistoryView(QFrame):
         self.list.setModel(model)
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        # Room for two lines of caption under each thumbnail: the prompt wraps, what is left is elided,
-        # and the tooltip (the image's parameters, prompt first) has all of it.
+        # Two lines of caption under each thumbnail: the prompt wraps, what is left is elided, and the
+        # tooltip (the image's parameters, prompt first) has all of it.
         line = self.list.fontMetrics().lineSpacing()
-        self.list.setGridSize(QSize(THUMB_SIDE + 24, THUMB_SIDE + 2 * line + 14))
+        self.list.setGridSize(QSize(THUMB_SIDE + 24, THUMB_SIDE + CAPTION_LINES * line + 14))
+        self.list.setItemDelegate(CaptionDelegate(THUMB_SIDE + 16, self.list))
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
@@ -46,8 +57,10 @@ class HistoryView(QFrame):
         self.reuse_button.setToolTip("Load this image's settings into the prompt panel")
         self.delete_button = QPushButton("Delete")
         self.delete_button.setObjectName("deleteButton")
-        self.delete_button.setToolTip("Delete the selected images (Delete); Undo or Ctrl+Z brings them back")
-        self.undo_button = QPushButton("Undo")
+        self.delete_button.setToolTip("Delete the selected images (Delete); Undo delete or Ctrl+Z brings them back")
+        self.undo_button = QToolButton()
+        self.undo_button.setText("Undo delete")
+        self.undo_button.setAutoRaise(True)
         self.undo_button.setObjectName("undoDeleteButton")
         self.undo_button.setToolTip("Bring back the last deleted image (Ctrl+Z in the history)")
         self.undo_button.clicked.connect(self.undo_delete)
@@ -59,11 +72,12 @@ class HistoryView(QFrame):
 
         buttons = QHBoxLayout()
         buttons.setSpacing(4)
-        for button in (self.open_button, self.reuse_button, self.delete_button, self.undo_button):
+        for button in (self.open_button, self.reuse_button, self.delete_button):
             buttons.addWidget(button)
         header = QHBoxLayout()
         header.addWidget(title)
         header.addStretch(1)
+        header.addWidget(self.undo_button)  # shown while a delete can be undone
         header.addWidget(self.count_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -92,7 +106,7 @@ class HistoryView(QFrame):
         deleted = [self.model.delete(row) for row in rows]
         if deleted:
             what = "1 image" if len(deleted) == 1 else f"{len(deleted)} images"
-            self.message.emit(f"Deleted {what} from the history — Undo (Ctrl+Z in the history) brings "
+            self.message.emit(f"Deleted {what} from the history — Undo delete (or Ctrl+Z in the history) brings "
                               f"{'it' if len(deleted) == 1 else 'them'} back")
         self._sync()
 
