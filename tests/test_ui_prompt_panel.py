@@ -171,3 +171,18 @@ def test_a_size_off_the_models_multiple_is_outlined_until_fixed(panel):
     assert outlined(panel.width_box) and "multiple of 16" in panel.message.text()
     panel.width_box.setValue(80)
     assert not outlined(panel.width_box)
+
+
+def test_a_models_size_limit_caps_the_size_boxes_with_a_notice(panel, qtbot):
+    panel.set_values(PanelValues(width=2048, height=512))
+    panel.set_model_info(ModelChoice("embedded", "Emoji", size_multiple=8, max_side=1024))
+    assert (panel.values().width, panel.values().height) == (1024, 512)
+    assert "Width 2048 px became 1024 px" in panel.message.text()
+    panel.set_values(PanelValues(width=64, height=1536))  # a restore beyond what this model takes
+    assert panel.values().height == 1024 and "Height 1536 px became 1024 px" in panel.message.text()
+    assert "Width" not in panel.message.text()  # the notice about the replaced values went with them
+    panel.scroll.ensureWidgetVisible(panel.width_box)
+    type_into(qtbot, panel.width_box, "2000")
+    assert outlined(panel.width_box) and "8 to 1024" in panel.message.text()
+    panel.set_model_info(ModelChoice("sd:x", "SD", size_multiple=8, max_side=4096))
+    assert panel.width_box.maximum() == 2048  # the panel's own limit still holds

@@ -87,6 +87,7 @@ class ModelChoice:
     size_multiple: int = 8
     recommended: RecommendedSettings | None = None
     clip_skip: bool = False  # whether the model honours clip skip
+    max_side: int | None = None  # the largest width or height it accepts (engine/limits.py); None: not known yet
 
 
 @dataclass(frozen=True)

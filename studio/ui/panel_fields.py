@@ -256,7 +256,9 @@ def _within(value: int | float, limit: Range) -> int | float:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}"
+    if isinstance(value, float) and (not value.is_integer() or abs(value) >= 1e15):
+        return f"{value:g}"  # 1e+300, inf, 0.75
+    return f"{int(value)}"
 
 
 def build_fields() -> dict[str, PanelField]:

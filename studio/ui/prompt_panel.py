@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -248,15 +249,24 @@ class PromptPanel(QWidget):
         return field.read() if self._available(field) else field.off_value
 
     def set_values(self, values: PanelValues) -> None:
+        self._notice_timer.stop()  # a notice about the values being replaced no longer applies
+        self._show_message()
         self._updating = True
+        notices = []
         try:
             for name, field in self.fields.items():
-                field.write(getattr(values, name))
+                value = getattr(values, name)
+                field.write(value)
+                box = field.widget
+                if isinstance(field, NumberField) and not math.isnan(value) and \
+                        not box.minimum() <= value <= box.maximum():
+                    notices.append(field.adjustment(value))  # beyond what the box (or the model) takes
         finally:
             self._updating = False
         self._typed.clear()
         self._sync_enabled()
         self._refresh_outlines()
+        self._notify(notices)
         self.values_changed.emit()
 
     def show_used_seed(self, seed: int) -> None:
@@ -286,12 +296,18 @@ class PromptPanel(QWidget):
     def set_model_info(self, choice: ModelChoice) -> None:
         """The loaded model's facts: which settings it reads (classifier, clip skip) and its size multiple."""
         self._model_info = choice
+        notices = []
         for field in self.fields.values():
             if isinstance(field, NumberField) and field.snaps:
-                field.widget.multiple = max(1, choice.size_multiple)
-                field.widget.setSingleStep(max(1, choice.size_multiple))
+                box, before = field.widget, field.widget.value()
+                box.multiple = max(1, choice.size_multiple)
+                box.setSingleStep(max(1, choice.size_multiple))
+                # The model's own size limit (engine/limits.py), when it is below the panel's.
+                box.setMaximum(min(int(field.limit.hi), choice.max_side or int(field.limit.hi)))
+                notices.append(field.adjustment(before))
         self._sync_enabled()
         self._refresh_outlines()
+        self._notify(notices)
 
     def _available(self, field: PanelField) -> bool:
         return field.needs is None or bool(getattr(self._model_info, field.needs, False))
@@ -339,6 +355,11 @@ class PromptPanel(QWidget):
         self.message.style().unpolish(self.message)
         self.message.style().polish(self.message)
         self.message.setVisible(bool(text))
+
+    def _notify(self, notices: list[str | None]) -> None:
+        text = " ".join(n for n in notices if n)
+        if text:
+            self._show_message(notice=text)
 
     def _prompt_capped(self, original: int) -> None:
         limit = PromptEdit.MAX_CHARS

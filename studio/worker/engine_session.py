@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from ..engine.devices import is_out_of_memory, pick_device
+from ..engine.limits import max_side
 from ..engine.models.registry import BUILTIN, ModelLoadError, default_model_key, load_model, scan_models
 from ..engine.request import GenerationRequest, RequestError, StepEvent
 from ..engine.runner import Cancelled, NonFiniteError, Runner
@@ -61,7 +62,7 @@ class EngineSession:
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
                                      info.recommended.classifier_scale)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
-                           info.size_multiple, advice, info.clip_skip)
+                           info.size_multiple, advice, info.clip_skip, max_side(info.family))
 
     def describe_prompt(self, key: str, prompt: str) -> str:
         """The loaded model's reading of a prompt, for models that offer one (never loads a model)."""
