@@ -762,3 +762,8 @@ TARGETS: list[FuzzTarget] = [
     # A generation per readable input (the toy model, one step): fewer inputs in the suite.
     FuzzTarget("--params-from file", params_files(), _run_params_from, (), suite_examples=25, time_limit_s=5.0),
 ]
+
+# What the engine reads (model files, the model-folder scan, image files, request fields): its own module.
+from tests.fuzz_engine_targets import engine_targets  # noqa: E402  (needs the helpers above)
+
+TARGETS += engine_targets()

@@ -6,7 +6,7 @@ from studio.io.safe_json import JSONFileError, load_json_file, loads_limited
 
 
 @pytest.mark.parametrize("text", ["[" * 100_000, "[" * 65 + "]" * 65, '{"a": Infinity}', "[NaN]", "[1e999]",
-                                  "not json", b"\xff\xfe"])
+                                  "not json", b"\xff\xfe", "[" + "1" * 5000 + "]"])
 def test_bad_json_is_a_value_error(text):
     with pytest.raises(JSONFileError):
         loads_limited(text)

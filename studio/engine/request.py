@@ -56,6 +56,23 @@ class GenerationRequest:
         return replace(self, **changes)
 
 
+def _finite(value: object) -> bool:
+    """A real number that fits a float (an int of 400 digits does not: math.isfinite overflows on it)."""
+    try:
+        return isinstance(value, int | float) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _shown(value: object) -> str:
+    """A value for a message: short, and never an error of its own (str() refuses ints over 4,300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a number too long to show"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int = DEFAULT_MAX_SIDE,
                      model_name: str = "this model") -> None:
     """Raise RequestError naming the first field that cannot work (``max_side``: the model's size limit, see
@@ -65,42 +82,43 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
     if r.spacing not in SPACINGS:
         raise RequestError("spacing", f"unknown spacing {r.spacing!r}; choose one of {', '.join(SPACINGS)}")
     if not isinstance(r.steps, int) or r.steps < 1 or r.steps > 1000:
-        raise RequestError("steps", f"must be a whole number from 1 to 1000, got {r.steps!r}")
+        raise RequestError("steps", f"must be a whole number from 1 to 1000, got {_shown(r.steps)}")
     for name in ("cfg_scale", "guidance_rescale", "classifier_scale", "strength", "eta", "mask_feather",
                  "variation_strength"):
         value = getattr(r, name)
-        if not math.isfinite(value):
-            raise RequestError(name, f"must be a finite number, got {value!r}")
+        if not _finite(value):
+            raise RequestError(name, f"must be a finite number, got {_shown(value)}")
     if r.cfg_scale < 0:
-        raise RequestError("cfg_scale", f"must be 0 or more, got {r.cfg_scale}")
+        raise RequestError("cfg_scale", f"must be 0 or more, got {_shown(r.cfg_scale)}")
     if not 0 <= r.guidance_rescale <= 1:
-        raise RequestError("guidance_rescale", f"must be between 0 and 1, got {r.guidance_rescale}")
+        raise RequestError("guidance_rescale", f"must be between 0 and 1, got {_shown(r.guidance_rescale)}")
     if not 0 <= r.strength <= 1:
-        raise RequestError("strength", f"must be between 0 and 1, got {r.strength}")
+        raise RequestError("strength", f"must be between 0 and 1, got {_shown(r.strength)}")
     if not 0 <= r.eta <= 1:
-        raise RequestError("eta", f"must be between 0 and 1, got {r.eta}")
+        raise RequestError("eta", f"must be between 0 and 1, got {_shown(r.eta)}")
     if not 0 <= r.mask_feather <= MAX_FEATHER:
-        raise RequestError("mask_feather", f"must be from 0 to {MAX_FEATHER} pixels, got {r.mask_feather}")
+        raise RequestError("mask_feather", f"must be from 0 to {MAX_FEATHER} pixels, got {_shown(r.mask_feather)}")
     if not isinstance(r.clip_skip, int) or not 1 <= r.clip_skip <= MAX_CLIP_SKIP:
-        raise RequestError("clip_skip", f"must be a whole number from 1 to {MAX_CLIP_SKIP}, got {r.clip_skip!r}")
+        raise RequestError("clip_skip", f"must be a whole number from 1 to {MAX_CLIP_SKIP}, got {_shown(r.clip_skip)}")
     if not isinstance(r.resample, int) or not 0 <= r.resample <= MAX_RESAMPLE:
         raise RequestError("resample", f"must be a whole number from 0 to {MAX_RESAMPLE} passes per step, "
-                                       f"got {r.resample!r}")
+                                       f"got {_shown(r.resample)}")
     if r.guidance_interval is not None:
         lo, hi = r.guidance_interval
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or lo >= hi:
-            raise RequestError("guidance_interval", f"needs 0 <= low < high, got ({lo}, {hi})")
+        if not (_finite(lo) and _finite(hi)) or lo < 0 or lo >= hi:
+            raise RequestError("guidance_interval", f"needs 0 <= low < high, got ({_shown(lo)}, {_shown(hi)})")
     if r.dynamic_threshold is not None and not 0 < r.dynamic_threshold <= 1:
-        raise RequestError("dynamic_threshold", f"percentile must be in (0, 1], got {r.dynamic_threshold}")
+        raise RequestError("dynamic_threshold", f"percentile must be in (0, 1], got {_shown(r.dynamic_threshold)}")
     if not isinstance(r.seed, int) or not 0 <= r.seed <= MAX_SEED:
-        raise RequestError("seed", f"must be a whole number from 0 to {MAX_SEED}, got {r.seed!r}")
+        raise RequestError("seed", f"must be a whole number from 0 to {MAX_SEED}, got {_shown(r.seed)}")
     if not isinstance(r.variation_seed, int) or not 0 <= r.variation_seed <= MAX_SEED:
-        raise RequestError("variation_seed", f"must be a whole number from 0 to {MAX_SEED}, got {r.variation_seed!r}")
+        raise RequestError("variation_seed",
+                           f"must be a whole number from 0 to {MAX_SEED}, got {_shown(r.variation_seed)}")
     if not 0 <= r.variation_strength <= 1:
-        raise RequestError("variation_strength", f"must be between 0 and 1, got {r.variation_strength}")
+        raise RequestError("variation_strength", f"must be between 0 and 1, got {_shown(r.variation_strength)}")
     for name, value in (("width", r.width), ("height", r.height)):
         if not isinstance(value, int) or value < size_multiple or value % size_multiple:
-            raise RequestError(name, f"must be a positive multiple of {size_multiple} pixels, got {value!r}")
+            raise RequestError(name, f"must be a positive multiple of {size_multiple} pixels, got {_shown(value)}")
         if value > max_side:
             raise RequestError(name, f"{value} pixels is more than {model_name} allows ({max_side} at most); "
                                      "choose a smaller size")

@@ -21,6 +21,10 @@ from ..errors import ModelLoadError
 SAFETENSORS_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # a real header is a few hundred KB; more means garbage
+# What torch.load raises on a damaged or foreign file, besides UnpicklingError (found by fuzzing: the
+# legacy reader unpacks whatever bytes it meets).
+PICKLE_READ_ERRORS = (RuntimeError, EOFError, OSError, ValueError, MemoryError, struct.error, IndexError, KeyError,
+                      TypeError, AttributeError, OverflowError)
 HEADER_DEPTH = 4  # header object -> entry -> shape / offsets list: 3 levels, and one to spare
 
 
@@ -133,7 +137,7 @@ def _read_pickled(path: Path) -> dict[str, torch.Tensor]:
             data = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
     except pickle.UnpicklingError as exc:
         raise ModelLoadError(refusal_message(path.name, str(exc))) from None
-    except (RuntimeError, EOFError, OSError, ValueError, MemoryError) as exc:
+    except PICKLE_READ_ERRORS as exc:
         raise ModelLoadError(
             f"{path.name} could not be read as a PyTorch checkpoint ({type(exc).__name__}); the file may be "
             "truncated or damaged: download it again, or use a .safetensors version of the model") from None
