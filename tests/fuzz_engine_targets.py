@@ -299,6 +299,7 @@ def engine_targets() -> list[Any]:
     return [
         h.FuzzTarget("safetensors header", safetensors_files(), _run_safetensors, (ModelLoadError,)),
         h.FuzzTarget("model folder scan", _model_items(), _run_model_folder, (), suite_examples=20),
-        h.FuzzTarget("image file", _image_files(), _run_image_file, ()),
+        # The first input builds the shared window (a second or more on a busy machine).
+        h.FuzzTarget("image file", _image_files(), _run_image_file, (), time_limit_s=6.0),
         h.FuzzTarget("request fields", _requests(), _run_request, (RequestError, NonFiniteError)),
     ]

@@ -54,6 +54,8 @@ def loads_limited(text: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: i
         raise JSONFileError(f"is not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise JSONFileError(f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except JSONFileError:  # Infinity, NaN, 1e999: the message says which
+        raise
     except ValueError:  # an integer over Python's 4,300-digit conversion limit
         raise JSONFileError("holds a number too long to read") from None
     if _depth_exceeds(value, max_depth):
