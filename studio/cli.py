@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--threshold", type=float, default=None, help="dynamic thresholding percentile")
     gen.add_argument("--eta", type=float, default=None, help="DDIM eta")
     gen.add_argument("--seed", type=int, default=None, help="default: random")
+    gen.add_argument("--variation-seed", type=int, default=None,
+                     help="AUTOMATIC1111's 'Variation seed': a second seed whose noise the start moves toward")
+    gen.add_argument("--variation-strength", type=float, default=None,
+                     help="how far toward the variation seed's noise, 0 (off, the default) to 1")
     gen.add_argument("--width", type=int, default=None, help="default: the model's own size")
     gen.add_argument("--height", type=int, default=None)
     gen.add_argument("--init", type=Path, default=None, help="init image for img2img / inpainting")
@@ -60,6 +64,7 @@ FLAG_FIELDS = {
     "steps": "steps", "cfg": "cfg_scale", "rescale": "guidance_rescale", "classifier_scale": "classifier_scale",
     "clip_skip": "clip_skip", "threshold": "dynamic_threshold", "eta": "eta", "seed": "seed", "width": "width",
     "height": "height", "strength": "strength", "feather": "mask_feather", "resample": "resample",
+    "variation_seed": "variation_seed", "variation_strength": "variation_strength",
 }
 
 

@@ -105,3 +105,64 @@ def test_bad_variation_settings_name_the_field(runner, changes):
     with pytest.raises(RequestError) as info:
         runner.run(BASE.with_changes(**changes))
     assert info.value.field == next(iter(changes))
+
+
+# -- parameters text and the command line -------------------------------------------------------------
+
+def test_the_parameters_text_round_trips_and_reads_a1111s_keys():
+    from studio.io.parameters import format_parameters, parse_parameters
+
+    request = BASE.with_changes(variation_seed=77, variation_strength=0.3)
+    text = format_parameters(request)
+    assert "Seed: 5, Size: 32x32, Model: toy, Variation seed: 77, Variation seed strength: 0.3" in text
+    back = parse_parameters(text).request
+    assert (back.variation_seed, back.variation_strength) == (77, 0.3)
+    assert "Variation" not in format_parameters(BASE.with_changes(variation_seed=77))  # off: not written
+    a1111 = ("a cat\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 1234, "
+             "Size: 512x512, Model hash: 6ce0161689, Model: v1-5, Variation seed: 3046914137, "
+             "Variation seed strength: 0.25, Version: v1.10.1")
+    parsed = parse_parameters(a1111)
+    assert (parsed.request.variation_seed, parsed.request.variation_strength) == (3046914137, 0.25)
+    assert "Variation seed" not in parsed.unknown
+
+
+def test_settings_without_a_variation_turn_it_off():
+    """An image written without the keys was made without a variation: restoring it over a panel
+    that has one on must not keep it, or the same settings would draw another picture."""
+    from studio.io.parameters import parse_parameters
+
+    on = BASE.with_changes(variation_seed=9, variation_strength=0.5)
+    assert parse_parameters("a cat\nSteps: 20, Seed: 3, Size: 32x32", base=on).request.variation_strength == 0
+    assert parse_parameters("just a prompt line", base=on).request.variation_strength == 0.5
+
+
+def test_out_of_range_values_in_the_text_are_adapted_with_a_notice():
+    from studio.io.parameters import parse_parameters
+
+    parsed = parse_parameters("x\nSteps: 20, Seed: 3, Variation seed: -4, Variation seed strength: 7")
+    assert (parsed.request.variation_seed, parsed.request.variation_strength) == (0, 1.0)
+    assert len(parsed.notices) == 2
+
+
+def test_cli_flags_write_the_variation_and_params_from_reproduces_it(tmp_path, capsys):
+    from PIL import Image
+
+    from studio.cli import main
+    from studio.io.parameters import parse_parameters
+    from studio.io.png import read_parameters
+
+    out, again = tmp_path / "v.png", tmp_path / "again.png"
+    def common(seed: int) -> list[str]:
+        return ["generate", "--model", "toy", "--prompt", "circle", "--sampler", "euler", "--steps", "6",
+                "--seed", str(seed), "--width", "32", "--height", "32", "--quiet"]
+
+    assert main([*common(5), "--variation-seed", "77", "--variation-strength", "1", "--out", str(out)]) == 0
+    request = parse_parameters(read_parameters(out)).request
+    assert (request.variation_seed, request.variation_strength) == (77, 1.0)
+    plain = tmp_path / "seed77.png"
+    assert main([*common(77), "--out", str(plain)]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(plain)))
+    assert main(["generate", "--params-from", str(out), "--quiet", "--out", str(again)]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
+    assert main([*common(5), "--variation-strength", "2", "--out", str(tmp_path / "bad.png")]) == 2
+    assert "variation_strength: must be between 0 and 1, got 2.0" in capsys.readouterr().err

@@ -73,6 +73,9 @@ def format_parameters(request: GenerationRequest, model_label: str = "") -> str:
     ]
     if model_label or request.model:
         pairs.append(("Model", model_label or request.model))
+    if request.variation_strength > 0:  # as AUTOMATIC1111: written only when a variation is on
+        pairs.append(("Variation seed", request.variation_seed))
+        pairs.append(("Variation seed strength", _number(request.variation_strength)))
     if request.init_image is not None:
         pairs.append(("Denoising strength", _number(request.strength)))
     if request.mask is not None:
@@ -244,6 +247,15 @@ def _read_seed(r: _Reader) -> None:
         r.changes["seed"] = value
 
 
+def _read_variation(r: _Reader, has_settings: bool) -> None:
+    r.number(("variation seed",), "variation_seed", 0, MAX_SEED, whole=True)
+    r.number(("variation seed strength",), "variation_strength", 0, 1)
+    if has_settings and "variation seed strength" not in r.params:
+        # A settings line without it was made without a variation (A1111 writes it only when on): restoring
+        # it must not keep a strength from the panel, or the same settings would give another image.
+        r.changes["variation_strength"] = 0.0
+
+
 def _read_size(r: _Reader) -> None:
     # Taken as written (at most nine digits a side): fitting a size to a model, and refusing one no model
     # can draw, is model_fit's and validate_request's work.
@@ -314,6 +326,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     missing_sampler = _read_sampler(r)
     r.number(("cfg scale",), "cfg_scale", 0, MAX_CFG)
     _read_seed(r)
+    _read_variation(r, bool(pairs))
     _read_size(r)
     r.number(("denoising strength",), "strength", 0, 1)
     r.number(("mask blur",), "mask_feather", 0, MAX_FEATHER)
