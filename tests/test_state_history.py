@@ -113,6 +113,8 @@ def test_sidecar_fields_of_the_wrong_type_fall_back_one_by_one(tmp_path):
     (back,) = store.entries()
     assert (back.values.prompt, back.values.steps, back.parameters, back.created, back.width) == (
         "cat", 1000, "", 0.0, 0)
+    entry.meta_file.write_text('{"created": 1' + "0" * 400 + "}")  # an int no float can hold
+    assert store.entries()[0].created == 0.0
 
 
 def test_an_image_not_the_size_its_sidecar_records_is_refused_before_decoding(tmp_path):

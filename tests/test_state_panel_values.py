@@ -59,6 +59,7 @@ def test_the_defaults_fit_the_limits():
         if name != "guidance_interval" and value is not None:  # None: an optional setting, off
             assert limit.holds(value), name
     assert Range(8, 2048, 8).bound(float("inf")) == 2048
+    assert not Range(0.0, 1.0).holds(10**400) and not Range(0.0, 1.0).holds(math.inf)
     with pytest.raises(ValueError):
         Range(0.0, 1.0).bound(math.nan)
 

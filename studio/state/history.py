@@ -129,8 +129,13 @@ class HistoryStore:
 
         def number(key: str) -> float:
             value = meta.get(key)
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            return float(value) if ok else 0.0
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return 0.0
+            try:
+                value = float(value)  # an int of 400 digits raises OverflowError here
+            except OverflowError:
+                return 0.0
+            return value if math.isfinite(value) else 0.0
 
         def size(key: str) -> int:
             value = meta.get(key)

@@ -56,7 +56,8 @@ class Range:
             return False
         if self.is_int:
             return isinstance(value, int) and self.lo <= value <= self.hi and value % self.multiple == 0
-        return math.isfinite(value) and self.lo <= value <= self.hi
+        # Compared as they are: math.isfinite(10**400) raises OverflowError.
+        return not (isinstance(value, float) and not math.isfinite(value)) and self.lo <= value <= self.hi
 
 
 @dataclass(frozen=True)
