@@ -23,6 +23,8 @@ from .ui.studio_controller import StudioController  # noqa: E402
 from .ui.theme import apply_theme  # noqa: E402
 from .worker import EngineClient  # noqa: E402
 
+EXIT_ENGINE_WAIT_MS = 1000  # at exit the engine gets this long to end a step cleanly; then the process ends
+
 
 @dataclass
 class Studio:
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Diffusion Studio")
     app.setOrganizationName("DiffusionStudio")
     studio = create_studio(app=app)
+    studio.controller.engine_stop_wait_ms = EXIT_ENGINE_WAIT_MS  # end_process follows the close
     studio.window.show()
     # After the first paint: torch loads on the engine thread while the window is already up.
     QTimer.singleShot(0, studio.start_engine)

@@ -40,3 +40,35 @@ def test_the_process_ends_when_the_window_closes_after_saving(tmp_path):
     settings = next(tmp_path.rglob("settings.json"))
     assert json.loads(settings.read_text())["panel"]["steps"] == 7  # saved before the process ended
     assert ended - closing < 5.0  # generous for a busy machine; the teardown alone took 3-9 s
+
+
+BUSY_ENGINE = textwrap.dedent("""
+    import sys, time
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    import studio.app
+    import studio.worker.engine_worker as engine_worker
+
+    app = QApplication([])
+    # The first thing the engine thread does when it starts; now it takes as long as torch on a slow disk.
+    engine_worker._yield_to_the_ui = lambda: (print("engine busy", flush=True), time.sleep(60))
+
+    def close():
+        window = next(w for w in app.topLevelWidgets() if w.objectName() == "mainWindow")
+        print("closing", time.monotonic(), flush=True)
+        window.close()
+
+    QTimer.singleShot(500, close)
+    sys.exit(studio.app.main([]))
+""")
+
+
+def test_closing_while_the_engine_is_busy_does_not_wait_for_it(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_WAIT_POLICY="PASSIVE", DIFFUSION_STUDIO_HOME=str(tmp_path))
+    run = subprocess.run([sys.executable, "-c", BUSY_ENGINE], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    ended = time.monotonic()
+    assert run.returncode == 0, run.stderr
+    closing = float(next(line for line in run.stdout.splitlines() if line.startswith("closing")).split()[1])
+    assert "engine busy" in run.stdout and next(tmp_path.rglob("settings.json")).exists()
+    assert ended - closing < 6.0  # it waited the engine's full 10 s before

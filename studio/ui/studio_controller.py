@@ -25,6 +25,7 @@ from ..state.progress import measure
 from ..state.settings import Settings, save_settings
 from ..state.timeline import RunTrack, TimelineModel
 from ..worker import EngineClient
+from ..worker.engine_client import STOP_WAIT_MS
 from .file_actions import FileActions
 from .main_window import MainWindow
 from .prompt_hint import PromptHint
@@ -73,6 +74,9 @@ class StudioController(QObject):
         self._picked_model: str | None = None
         self._pending_steps: list[StepPreview] = []
         self._shut_down = False
+        # How long closing waits for the engine's step or model load under way; the app, which ends the
+        # process right after, waits less (a torch import kept a closed window's process alive for 10 s).
+        self.engine_stop_wait_ms = STOP_WAIT_MS
         self._step_timer = QTimer(self)
         self._step_timer.setSingleShot(True)
         self._step_timer.setInterval(STEP_BATCH_MS)
@@ -371,7 +375,7 @@ class StudioController(QObject):
         self._autosave_timer.stop()
         self.save_now()
         self.save_settings()
-        self.engine.stop()
+        self.engine.stop(self.engine_stop_wait_ms)
         self.history.purge_deleted()  # a delete can be undone until the window closes
         self.writer.flush()
 

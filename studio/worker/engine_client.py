@@ -117,9 +117,13 @@ class EngineClient(QObject):
         self._describe.emit(token, model_key, prompt)
         return token
 
-    def stop(self) -> None:
+    def stop(self, wait_ms: int = STOP_WAIT_MS) -> None:
+        """Cancel, and end the engine thread once its slot under way returns, waiting up to ``wait_ms``.
+
+        A QThread destroyed while it runs aborts the process, so a caller that keeps the process going
+        waits long enough for a step or a model load to end; one that ends the process next need not."""
         if self.started:
             self.worker.cancel()
             self.thread.quit()
-            self.thread.wait(STOP_WAIT_MS)
+            self.thread.wait(wait_ms)
             self.started = False
