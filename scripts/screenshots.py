@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QMouseEvent  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -96,7 +96,6 @@ def main() -> int:
 
     canvas = window.canvas
     canvas.set_brush_size(max(3, canvas.image().shape[1] // 6))
-    canvas.set_overlay(QColor(40, 200, 255), 0.6)  # the toolbar's colour button: cyan shows on a red image
     # A stroke across the lower left of the image, as a user would drag it.
     rect = canvas.rect()
     start = QPoint(rect.center().x() - rect.height() // 3, rect.center().y() + rect.height() // 4)
