@@ -47,3 +47,27 @@ def test_the_panels_variation_gives_the_variation_seeds_image(panel):
     varied = runner.run(GenerationRequest(**fields))
     plain = runner.run(GenerationRequest(**(fields | {"seed": 77, "variation_strength": 0.0})))
     assert np.array_equal(varied.image, plain.image)
+
+
+def test_a_variation_set_in_the_window_reaches_the_run_and_reads_back(qtbot, tmp_path):
+    from test_ui_studio import make_studio, settle
+
+    from studio.state.jobs import JobResult
+
+    studio = make_studio(qtbot, tmp_path)
+    try:
+        panel = studio.window.panel
+        panel.set_values(panel.values().with_changes(steps=2, seed=3, seed_mode="fixed"))
+        panel.set_advanced_open(True)
+        panel.variation_seed.setValue(42)
+        panel.variation_strength.setValue(0.4)
+        result = settle(studio, qtbot, studio.controller.generate)
+        assert isinstance(result, JobResult)
+        assert "Variation seed: 42, Variation seed strength: 0.4" in result.parameters
+        panel.variation_strength.setValue(0.0)
+        studio.controller.files.restore_parameters(result.parameters, "x.png")
+        assert (panel.values().variation_seed, panel.values().variation_strength) == (42, 0.4)
+        studio.controller.files.restore_parameters("a cat\nSteps: 2, Seed: 3, Size: 64x64", "y.png")
+        assert panel.values().variation_strength == 0.0  # made without a variation: restored without one
+    finally:
+        studio.controller.shutdown()
