@@ -41,7 +41,7 @@ class HistoryView(QFrame):
         # tooltip (the image's parameters, prompt first) has all of it.
         line = self.list.fontMetrics().lineSpacing()
         self.list.setGridSize(QSize(THUMB_SIDE + 24, THUMB_SIDE + CAPTION_LINES * line + 14))
-        self.list.setItemDelegate(CaptionDelegate(THUMB_SIDE + 16, self.list))
+        self.list.setItemDelegate(CaptionDelegate(THUMB_SIDE + 16, THUMB_SIDE, self.list))
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setUniformItemSizes(True)
