@@ -12,7 +12,7 @@ from studio.cli import main
 from studio.engine import runner as runner_module
 from studio.engine.limits import MAX_RESAMPLE, max_side, run_memory_bytes
 from studio.engine.models.toy import ToyShapesModel
-from studio.engine.request import GenerationRequest, RequestError
+from studio.engine.request import GenerationRequest, RequestError, validate_request
 from studio.engine.runner import Cancelled, Runner
 from studio.io.parameters import parse_parameters
 
@@ -113,3 +113,11 @@ def test_limits_name_the_field(changes, field):
     with pytest.raises(RequestError) as info:
         Runner(ToyShapesModel()).run(BASE.with_changes(**changes))
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("name", ["cfg_scale", "classifier_scale"])
+def test_guidance_scales_beyond_the_limit_are_refused_before_torch_sees_them(name):
+    # 2**64 is finite for Python but overflowed torch's scalar conversion in the middle of a run (fuzz find).
+    with pytest.raises(RequestError, match=name):
+        validate_request(GenerationRequest(**{name: 2**64}))
+    validate_request(GenerationRequest(**{name: 30.0}))

@@ -22,6 +22,11 @@ MAX_RESAMPLE = 20
 # flattens any mask the studio allows into a uniform grey, at a cost that grows with the radius.
 MAX_FEATHER = 512
 
+# Classifier-free and classifier guidance scales. Past a few tens the picture only saturates (the
+# panel stops CFG at 30, as AUTOMATIC1111 does); the bound is for typed or parsed numbers such as
+# 2**64, which pass a finiteness check but overflow when torch turns them into a tensor scalar.
+MAX_GUIDANCE = 1000.0
+
 
 def max_side(family: str) -> int:
     """The largest width or height, in pixels, that a model of ``family`` accepts."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .limits import DEFAULT_MAX_SIDE, MAX_FEATHER, MAX_RESAMPLE
+from .limits import DEFAULT_MAX_SIDE, MAX_FEATHER, MAX_GUIDANCE, MAX_RESAMPLE
 from .sampler_names import SPACINGS, find_sampler, sampler_list
 
 MAX_SEED = 2**63 - 1
@@ -88,8 +88,9 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
         value = getattr(r, name)
         if not _finite(value):
             raise RequestError(name, f"must be a finite number, got {_shown(value)}")
-    if r.cfg_scale < 0:
-        raise RequestError("cfg_scale", f"must be 0 or more, got {_shown(r.cfg_scale)}")
+    for name in ("cfg_scale", "classifier_scale"):
+        if not 0 <= getattr(r, name) <= MAX_GUIDANCE:
+            raise RequestError(name, f"must be from 0 to {MAX_GUIDANCE:g}, got {_shown(getattr(r, name))}")
     if not 0 <= r.guidance_rescale <= 1:
         raise RequestError("guidance_rescale", f"must be between 0 and 1, got {_shown(r.guidance_rescale)}")
     if not 0 <= r.strength <= 1:
