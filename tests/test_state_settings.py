@@ -33,7 +33,9 @@ def test_wrong_types_fall_back_field_by_field(tmp_path):
                                           "guidance_interval": [1, "x"], "prompt": "ok"}}))
     loaded = load_settings(path)
     panel = loaded.settings.panel
-    assert loaded.message is None and loaded.settings.device == "auto" and loaded.settings.threads == 0
+    assert loaded.settings.device == "auto" and loaded.settings.threads == 0
+    # The panel's fields that fell back are named, so the window can say what changed.
+    assert "Steps 'ten' is not a number: kept 20; " in loaded.message and "Seed mode 'sometimes'" in loaded.message
     assert (panel.steps, panel.cfg_scale, panel.seed_mode, panel.guidance_interval, panel.prompt) == (
         20, 7.0, "random", None, "ok")
 

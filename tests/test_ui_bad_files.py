@@ -40,6 +40,8 @@ def test_settings_values_no_widget_can_hold_are_adapted(qtbot, tmp_path):
     assert (values.steps, values.width, values.height, values.batch_count) == (1000, 8, 2048, 1)
     assert studio.window.canvas.image().shape == (2048, 8, 3)
     assert studio.controller.settings.threads == 0
+    assert "Saved settings were adapted" in studio.window.banner.text()
+    assert "Steps 99999999999 is more than 1000" in studio.window.banner.text()
 
 
 def test_a_damaged_autosave_is_set_aside_and_the_window_says_so(qtbot, tmp_path):

@@ -72,9 +72,14 @@ class PanelValues:
     def from_json(cls, data: Any) -> PanelValues:
         """Rebuild from saved JSON: a field that is missing or of the wrong type keeps its default,
         a number outside its widget's range is brought into it (see panel_limits.PANEL_LIMITS)."""
+        return cls.from_json_with_notices(data)[0]
+
+    @classmethod
+    def from_json_with_notices(cls, data: Any) -> tuple[PanelValues, tuple[str, ...]]:
+        """As ``from_json``, with one line per saved value that had to be adapted."""
         if not isinstance(data, dict):
-            return cls()
-        return cls._adapted(data, cls())[0]
+            return cls(), ()
+        return cls._adapted(data, cls())
 
     @classmethod
     def from_request_fields(cls, request: dict[str, Any], base: PanelValues | None = None) -> PanelValues:

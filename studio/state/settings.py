@@ -81,7 +81,8 @@ class Settings:
 @dataclass(frozen=True)
 class LoadedSettings:
     settings: Settings
-    message: str | None = None  # for the window when the file was set aside
+    message: str | None = None  # for the window: the file was set aside, or values in it were adapted
+    set_aside: bool = False  # the file could not be read and was moved away (defaults are in use)
 
 
 def load_settings(path: Path) -> LoadedSettings:
@@ -91,10 +92,15 @@ def load_settings(path: Path) -> LoadedSettings:
         data = load_json_file(path)
         if not isinstance(data, dict):
             raise ValueError("the file does not hold a JSON object")
-        return LoadedSettings(Settings.from_json(data))
+        settings = Settings.from_json(data)
+        adapted = PanelValues.from_json_with_notices(data.get("panel"))[1]
+        message = (f"Saved settings were adapted to fit: {'; '.join(n.rstrip('.') for n in adapted)}."
+                   if adapted else None)
+        return LoadedSettings(settings, message)
     except (OSError, ValueError) as exc:
         where = set_aside(path)
-        return LoadedSettings(Settings(), f"Settings could not be read ({exc}); using defaults — {where}.")
+        return LoadedSettings(Settings(), f"Settings could not be read ({exc}); using defaults — {where}.",
+                              set_aside=True)
 
 
 def save_settings(path: Path, settings: Settings) -> None:
