@@ -21,12 +21,8 @@ def _take_wheel_only_with_focus(box: QWidget) -> None:
     box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # click or Tab; never the wheel
 
 
-class FocusCombo(QComboBox):
-    """A combo box that ignores the wheel unless it has focus."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        _take_wheel_only_with_focus(self)
+class _WheelOnlyWithFocus:
+    """Mixed in before a Qt box class: the wheel changes the box only while it has focus."""
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
         if self.hasFocus():
@@ -35,7 +31,24 @@ class FocusCombo(QComboBox):
             event.ignore()  # on to the parent: the panel's scroll area scrolls
 
 
-class NumberBox(QSpinBox):
+class _BroughtIntoRange(_WheelOnlyWithFocus):
+    """Mixed in before QSpinBox / QDoubleSpinBox: a number typed out of range is brought to ``nearest``
+    when editing finishes. The box class gives ``_number(text) -> (value, ok)`` and ``nearest``."""
+
+    def fixup(self, text: str) -> str:
+        value, ok = self._number(_core_text(self, text))
+        return self.prefix() + self.textFromValue(self.nearest(value)) + self.suffix() if ok else text
+
+
+class FocusCombo(_WheelOnlyWithFocus, QComboBox):
+    """A combo box that ignores the wheel unless it has focus."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        _take_wheel_only_with_focus(self)
+
+
+class NumberBox(_BroughtIntoRange, QSpinBox):
     """A whole-number box; ``multiple`` > 1 snaps typed values to it when editing finishes."""
 
     def __init__(self, lo: int, hi: int, step: int = 1, suffix: str = "", parent: QWidget | None = None) -> None:
@@ -73,18 +86,11 @@ class NumberBox(QSpinBox):
                 state = QValidator.State.Intermediate  # snapped by fixup when editing finishes
         return state, text, pos
 
-    def fixup(self, text: str) -> str:
-        value, ok = self.locale().toLongLong(_core_text(self, text))
-        return self.prefix() + self.textFromValue(self.nearest(value)) + self.suffix() if ok else text
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+    def _number(self, core: str) -> tuple[int, bool]:
+        return self.locale().toLongLong(core)
 
 
-class DecimalBox(QDoubleSpinBox):
+class DecimalBox(_BroughtIntoRange, QDoubleSpinBox):
     """A decimal box; out-of-range typing is kept until editing finishes, then brought into range."""
 
     def __init__(self, lo: float, hi: float, step: float, decimals: int = 2, suffix: str = "",
@@ -114,15 +120,8 @@ class DecimalBox(QDoubleSpinBox):
                 state = QValidator.State.Intermediate
         return state, text, pos
 
-    def fixup(self, text: str) -> str:
-        value, ok = self.locale().toDouble(_core_text(self, text))
-        return self.prefix() + self.textFromValue(self.nearest(value)) + self.suffix() if ok else text
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+    def _number(self, core: str) -> tuple[float, bool]:
+        return self.locale().toDouble(core)
 
 
 def _core_text(box: QAbstractSpinBox, text: str) -> str:
