@@ -711,7 +711,7 @@ def _run_studio_start(files: dict[str, Any], folder: Path) -> None:
 
 _PROMPT_TOKENS = [*"[]():|\\ .0123456789-+eE\n", "red ", "blue", "circle", "BREAK", "é", "[a:b:2]", "[x|y]",
                   "(w:1.2)", "::", "0.5", "1e400"]
-_PATHOLOGICAL_PROMPTS = ("[" * 3000, "(" * 3000 + "x", "[a|b]" * 400, "[a:" * 300, "(a:[b|c])" * 300,
+_PATHOLOGICAL_PROMPTS = ("[" * 3000, "(" * 3000 + "x", "[a|b]" * 400, "[a:" * 6_666, "(a:[b|c])" * 300,
                          "x" * 50_000 + "[a:b:2]", "[a:b:1e400]", "\\", "a|b [c:d:2]")
 
 

@@ -45,3 +45,18 @@ def test_the_toy_model_reads_emphasis_as_plain_words():
     emphasised, _ = model.encode_prompt("(red:1.3) [circle]", "", 32, 32)
     for k in plain:
         assert (plain[k] == emphasised[k]).all()
+
+
+def test_brackets_past_the_weighing_depth_weigh_nothing_and_cost_no_more():
+    from studio.engine.prompt_syntax import MAX_WEIGHING_DEPTH
+
+    deep = "(" * (MAX_WEIGHING_DEPTH + 8) + "a" + ")" * (MAX_WEIGHING_DEPTH + 8) + " b"
+    assert _rounded(parse_prompt_weights(deep)) == _rounded([("a", 1.1**MAX_WEIGHING_DEPTH), (" b", 1.0)])
+    # Within the depth nothing changes: brackets still pair with their own kind.
+    assert _rounded(parse_prompt_weights("([a) b]")) == _rounded([("a", 1.0), (" b", 1 / 1.1)])
+    # The prompt box's cap of unclosed brackets: every run is rescaled at most MAX_WEIGHING_DEPTH times.
+    # Runs opened deeper all weigh as the deepest weighing bracket, so they merge into the last run.
+    runs = parse_prompt_weights("[a:" * 6_666)
+    assert len(runs) == MAX_WEIGHING_DEPTH and runs[0] == ("a:", 1 / 1.1)
+    assert runs[-1][0] == "a:" * (6_666 - MAX_WEIGHING_DEPTH + 1)
+    assert runs[-1][1] == pytest.approx((1 / 1.1) ** MAX_WEIGHING_DEPTH)
