@@ -9,6 +9,7 @@ somewhere odd. The rules, as users know them from AUTOMATIC1111:
 - ``\\(`` ``\\)`` ``\\[`` ``\\]`` ``\\\\`` are the literal characters.
 - An unclosed bracket applies to the rest of the prompt; a stray closing one is dropped.
 - ``BREAK`` (upper case, a word on its own) ends the current 75-token chunk.
+- Brackets opened while 32 others are open weigh nothing (see MAX_WEIGHING_DEPTH).
 """
 
 from __future__ import annotations
