@@ -146,6 +146,17 @@ def test_plot_jobs_carry_each_cells_settings_and_one_settled_seed():
     assert jobs[1][0].label.endswith("[2/4]")
 
 
+def test_variation_axes_set_the_variation_fields_of_each_cell():
+    # AUTOMATIC1111's "Var. seed" / "Var. strength" axes: one seed, its variations side by side.
+    plot = build_plot([("Var. strength", "0, 0.5, 1"), ("Var. seed", "7, 8")], CHOICES)
+    base = PanelValues(prompt="red heart", seed=3, seed_mode="fixed")
+    jobs = plot_jobs(plot, base, None, None, None, iter(range(10)).__next__)
+    got = [(j.values.seed, j.values.variation_seed, j.values.variation_strength) for j, _ in jobs]
+    assert got == [(3, 7, 0.0), (3, 7, 0.5), (3, 7, 1.0), (3, 8, 0.0), (3, 8, 0.5), (3, 8, 1.0)]
+    with pytest.raises(AxisError, match="Var. strength"):
+        build_plot([("Var. strength", "1.5")], CHOICES)
+
+
 def test_the_grid_text_reads_back_as_the_plot():
     plot = build_plot([("Steps", "10,20"), ("Nothing", ""), ("Prompt S/R", 'cat, "dog, big"')], CHOICES,
                       prompt="a cat")

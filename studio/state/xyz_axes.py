@@ -85,6 +85,8 @@ AXIS_KINDS: tuple[AxisKind, ...] = (
     AxisKind("Clip skip", "int", ("clip_skip",), 1, 12),
     AxisKind("Guidance rescale", "float", ("guidance_rescale",), 0, 1, aliases=("CFG Rescale phi",)),
     AxisKind("Classifier scale", "float", ("classifier_scale",), 0, 100),
+    AxisKind("Var. seed", "int", ("variation_seed",), 0, MAX_SEED, aliases=("Variation seed",)),
+    AxisKind("Var. strength", "float", ("variation_strength",), 0, 1, aliases=("Variation seed strength",)),
     AxisKind("Model", "model", ("model",), named_labels=False, slow=True, aliases=("Checkpoint name",)),
 )
 
