@@ -122,3 +122,17 @@ def test_reading_parameters_never_decodes_the_pixels(tmp_path):
         assert read_parameters(with_text).startswith("cat\n")
         assert read_parameters(without) is None
     assert time.perf_counter() - start < 1.0
+
+
+def test_settings_written_only_when_on_are_switched_off_when_absent():
+    # Dynamic threshold, CFG rescale, the guidance interval, classifier scale and clip skip are written only
+    # when on: an image without them was made with them off, whatever the panel holds now.
+    from studio.io.parameters import OFF_WHEN_ABSENT
+
+    on = GenerationRequest(dynamic_threshold=0.9, guidance_rescale=0.7, guidance_interval=(0.5, 5.0),
+                           classifier_scale=4.0, clip_skip=2, variation_strength=0.3)
+    request = parse_parameters("a cat\nSteps: 20, Seed: 3, Size: 32x32", base=on).request
+    assert {name: getattr(request, name) for _, name, _ in OFF_WHEN_ABSENT} == {
+        name: off for _, name, off in OFF_WHEN_ABSENT}
+    # A prompt alone (no settings line) changes only the prompt.
+    assert parse_parameters("just a prompt", base=on).request.dynamic_threshold == 0.9

@@ -247,13 +247,28 @@ def _read_seed(r: _Reader) -> None:
         r.changes["seed"] = value
 
 
-def _read_variation(r: _Reader, has_settings: bool) -> None:
+def _read_variation(r: _Reader) -> None:
     r.number(("variation seed",), "variation_seed", 0, MAX_SEED, whole=True)
     r.number(("variation seed strength",), "variation_strength", 0, 1)
-    if has_settings and "variation seed strength" not in r.params:
-        # A settings line without it was made without a variation (A1111 writes it only when on): restoring
-        # it must not keep a strength from the panel, or the same settings would give another image.
-        r.changes["variation_strength"] = 0.0
+
+
+# Keys written only when their setting is on (here and in AUTOMATIC1111), with the value that "absent"
+# means. A settings line without one was made with it off: restoring it must not keep the panel's own
+# value, or the same settings would give another image.
+OFF_WHEN_ABSENT: tuple[tuple[str, str, object], ...] = (
+    ("variation seed strength", "variation_strength", 0.0),
+    ("cfg rescale phi", "guidance_rescale", 0.0),
+    ("guidance interval", "guidance_interval", None),
+    ("classifier scale", "classifier_scale", 0.0),
+    ("dynamic threshold", "dynamic_threshold", None),
+    ("clip skip", "clip_skip", 1),
+)  # Not eta nor RePaint resample: they are written only with DDIM or a mask, so absence says nothing.
+
+
+def _switch_off_absent(r: _Reader) -> None:
+    for key, name, off in OFF_WHEN_ABSENT:
+        if key not in r.params:
+            r.changes[name] = off
 
 
 def _read_size(r: _Reader) -> None:
@@ -326,7 +341,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     missing_sampler = _read_sampler(r)
     r.number(("cfg scale",), "cfg_scale", 0, MAX_CFG)
     _read_seed(r)
-    _read_variation(r, bool(pairs))
+    _read_variation(r)
     _read_size(r)
     r.number(("denoising strength",), "strength", 0, 1)
     r.number(("mask blur",), "mask_feather", 0, MAX_FEATHER)
@@ -337,6 +352,8 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     r.number(("repaint resample",), "resample", 0, MAX_RESAMPLE, whole=True)
     _read_clip_skip(r)
     _read_interval(r)
+    if pairs:
+        _switch_off_absent(r)
     if (model := r.raw("studio model")) is not None:
         r.changes["model"] = model[1]
     model_label = found[1] if (found := r.raw("model")) is not None else ""
