@@ -7,7 +7,7 @@ client (bound methods and lambdas alike) runs on the UI thread. UI code never co
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal
 
 from ..state.jobs import Job
 from .engine_worker import EngineWorker
@@ -44,50 +44,12 @@ class EngineClient(QObject):
         self._rescan.connect(self.worker.rescan)
         self._run.connect(self.worker.run_job)
         self._describe.connect(self.worker.describe_prompt)
-        # Bound slots of this object (which lives on the UI thread): Qt queues the calls to this thread.
-        self.worker.status.connect(self._relay_status)
-        self.worker.ready.connect(self._relay_ready)
-        self.worker.start_failed.connect(self._relay_start_failed)
-        self.worker.model_loaded.connect(self._relay_model_loaded)
-        self.worker.step.connect(self._relay_step)
-        self.worker.finished.connect(self._relay_finished)
-        self.worker.failed.connect(self._relay_failed)
-        self.worker.described.connect(self._relay_described)
+        # Signal to signal: the receiver is this object, which lives on the UI thread, so Qt queues each
+        # re-emit to this thread and anything connected here (lambdas included) runs on the UI thread.
+        for name in ("status", "ready", "start_failed", "model_loaded", "step", "finished", "failed", "described"):
+            getattr(self.worker, name).connect(getattr(self, name))
         self._next_token = 1
         self.started = False
-
-    # -- the worker's signals, re-emitted on the UI thread -------------------------------------------
-    @Slot(str)
-    def _relay_status(self, text: str) -> None:
-        self.status.emit(text)
-
-    @Slot(object)
-    def _relay_ready(self, catalog: object) -> None:
-        self.ready.emit(catalog)
-
-    @Slot(str)
-    def _relay_start_failed(self, message: str) -> None:
-        self.start_failed.emit(message)
-
-    @Slot(object)
-    def _relay_model_loaded(self, choice: object) -> None:
-        self.model_loaded.emit(choice)
-
-    @Slot(object)
-    def _relay_step(self, event: object) -> None:
-        self.step.emit(event)
-
-    @Slot(object)
-    def _relay_finished(self, result: object) -> None:
-        self.finished.emit(result)
-
-    @Slot(object)
-    def _relay_failed(self, failure: object) -> None:
-        self.failed.emit(failure)
-
-    @Slot(int, str)
-    def _relay_described(self, token: int, text: str) -> None:
-        self.described.emit(token, text)
 
     # -- requests ------------------------------------------------------------------------------------
     def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
