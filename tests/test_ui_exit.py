@@ -29,17 +29,23 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_the_process_ends_when_the_window_closes_after_saving(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_WAIT_POLICY="PASSIVE", DIFFUSION_STUDIO_HOME=str(tmp_path))
-    run = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=120,
+def run_until_exit(script: str, home: Path) -> tuple[str, float]:
+    """Run ``script`` as the studio's process; its stdout and the seconds from its "closing" line to its exit."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_WAIT_POLICY="PASSIVE", DIFFUSION_STUDIO_HOME=str(home))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
                          cwd=Path(__file__).resolve().parents[1])
     ended = time.monotonic()
     assert run.returncode == 0, run.stderr
     closing = float(next(line for line in run.stdout.splitlines() if line.startswith("closing")).split()[1])
-    assert "python teardown ran" not in run.stdout  # skipped: it kept the process alive for 3-9 s
+    return run.stdout, ended - closing
+
+
+def test_the_process_ends_when_the_window_closes_after_saving(tmp_path):
+    stdout, exit_s = run_until_exit(CHILD, tmp_path)
+    assert "python teardown ran" not in stdout  # skipped: it kept the process alive for 3-9 s
     settings = next(tmp_path.rglob("settings.json"))
     assert json.loads(settings.read_text())["panel"]["steps"] == 7  # saved before the process ended
-    assert ended - closing < 5.0  # generous for a busy machine; the teardown alone took 3-9 s
+    assert exit_s < 5.0  # generous for a busy machine; the teardown alone took 3-9 s
 
 
 BUSY_ENGINE = textwrap.dedent("""
@@ -64,11 +70,6 @@ BUSY_ENGINE = textwrap.dedent("""
 
 
 def test_closing_while_the_engine_is_busy_does_not_wait_for_it(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_WAIT_POLICY="PASSIVE", DIFFUSION_STUDIO_HOME=str(tmp_path))
-    run = subprocess.run([sys.executable, "-c", BUSY_ENGINE], capture_output=True, text=True, env=env, timeout=120,
-                         cwd=Path(__file__).resolve().parents[1])
-    ended = time.monotonic()
-    assert run.returncode == 0, run.stderr
-    closing = float(next(line for line in run.stdout.splitlines() if line.startswith("closing")).split()[1])
-    assert "engine busy" in run.stdout and next(tmp_path.rglob("settings.json")).exists()
-    assert ended - closing < 6.0  # it waited the engine's full 10 s before
+    stdout, exit_s = run_until_exit(BUSY_ENGINE, tmp_path)
+    assert "engine busy" in stdout and next(tmp_path.rglob("settings.json")).exists()
+    assert exit_s < 6.0  # it waited the engine's full 10 s before
