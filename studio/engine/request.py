@@ -15,6 +15,11 @@ from .sampler_names import SPACINGS, find_sampler, sampler_list
 
 MAX_SEED = 2**63 - 1
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
+MAX_CONTROL_WEIGHT = 4.0  # A1111's ControlNet weight slider ends at 2; files from scripts go further
+MAX_INPAINT_PADDING = 1024  # pixels around the mask for "only masked" inpainting
+INPAINT_AREAS = ("whole", "masked")  # A1111's "Inpaint area": whole picture, only masked
+# A1111's "Masked content": what the masked region starts from before denoising.
+MASKED_CONTENTS = ("original", "fill", "latent_noise", "latent_nothing")
 
 
 class RequestError(ValueError):
@@ -23,6 +28,18 @@ class RequestError(ValueError):
     def __init__(self, field_name: str, message: str):
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+
+
+@dataclass(frozen=True)
+class ControlUnit:
+    """One ControlNet unit: a model, its control image and when and how strongly it steers the run."""
+
+    model: str  # a ControlNet's name (file stem, as in its folder) or a path
+    image: np.ndarray | None = field(default=None, compare=False, repr=False)  # uint8 [H, W, 3], before preprocessing
+    preprocessor: str = "none"  # what turns ``image`` into the control map: none, canny, scribble, lineart, ...
+    weight: float = 1.0
+    start: float = 0.0  # fraction of the run where the unit starts steering (A1111's "Guidance Start")
+    end: float = 1.0  # fraction where it stops (A1111's "Guidance End")
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,13 @@ class GenerationRequest:
     mask_feather: float = 0.0  # pixels
     resample: int = 0  # RePaint-style extra passes per step when inpainting
     clip_skip: int = 1  # CLIP layers to skip from the end (AUTOMATIC1111's "Clip skip"; 1 is the last layer)
+    # LoRAs and embeddings travel in the prompt (<lora:name:weight>, an embedding's name), as in AUTOMATIC1111.
+    controlnets: tuple[ControlUnit, ...] = ()
+    inpaint_area: str = "whole"  # "masked": crop around the mask, inpaint at the model's size, paste back
+    inpaint_padding: int = 32  # pixels kept around the mask's bounding box for "masked"
+    masked_content: str = "original"  # see MASKED_CONTENTS
+    refiner: str = ""  # an SDXL refiner's model key, name or path; empty is none
+    refiner_switch: float = 0.8  # fraction of the steps after which the refiner takes over
 
     def with_changes(self, **changes) -> GenerationRequest:
         return replace(self, **changes)
@@ -123,6 +147,7 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
         if value > max_side:
             raise RequestError(name, f"{value} pixels is more than {model_name} allows ({max_side} at most); "
                                      "choose a smaller size")
+    _validate_extras(r)
     size = (r.height, r.width)
     if r.init_image is not None:
         img = r.init_image
@@ -138,6 +163,39 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
             raise RequestError("mask", f"must be {r.width}x{r.height} to match the image, got shape {r.mask.shape}")
         if not np.isfinite(r.mask).all():
             raise RequestError("mask", "contains NaN or infinite values")
+
+
+def _validate_extras(r: GenerationRequest) -> None:
+    """ControlNet units, inpaint area and the refiner: ranges only (files are found by the engine)."""
+    if r.inpaint_area not in INPAINT_AREAS:
+        raise RequestError("inpaint_area", f"must be one of {', '.join(INPAINT_AREAS)}, got {_shown(r.inpaint_area)}")
+    if not isinstance(r.inpaint_padding, int) or not 0 <= r.inpaint_padding <= MAX_INPAINT_PADDING:
+        raise RequestError("inpaint_padding", f"must be a whole number from 0 to {MAX_INPAINT_PADDING} pixels, "
+                                              f"got {_shown(r.inpaint_padding)}")
+    if r.masked_content not in MASKED_CONTENTS:
+        raise RequestError("masked_content",
+                           f"must be one of {', '.join(MASKED_CONTENTS)}, got {_shown(r.masked_content)}")
+    if not _finite(r.refiner_switch) or not 0 < r.refiner_switch < 1:
+        raise RequestError("refiner_switch", f"must be between 0 and 1 (exclusive), got {_shown(r.refiner_switch)}")
+    for i, unit in enumerate(r.controlnets):
+        name = f"controlnet {i + 1}"
+        if not isinstance(unit, ControlUnit) or not isinstance(unit.model, str) or not unit.model.strip():
+            raise RequestError("controlnets", f"{name}: choose a ControlNet model")
+        for attr in ("weight", "start", "end"):
+            if not _finite(getattr(unit, attr)):
+                raise RequestError("controlnets", f"{name}: {attr} must be a finite number, "
+                                                  f"got {_shown(getattr(unit, attr))}")
+        if not 0 <= unit.weight <= MAX_CONTROL_WEIGHT:
+            raise RequestError("controlnets", f"{name}: weight must be from 0 to {MAX_CONTROL_WEIGHT:g}, "
+                                              f"got {_shown(unit.weight)}")
+        if not 0 <= unit.start < unit.end <= 1:
+            raise RequestError("controlnets", f"{name}: needs 0 <= start < end <= 1, got {_shown(unit.start)} "
+                                              f"to {_shown(unit.end)}")
+        img = unit.image
+        if img is None:
+            raise RequestError("controlnets", f"{name}: has no control image; draw on the control layer or load one")
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype != np.uint8:
+            raise RequestError("controlnets", f"{name}: the control image must be a uint8 RGB image")
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,3 +218,5 @@ class Result:
     steps_run: int
     elapsed: float
     parent: tuple[int, int] | None = None  # (run_id, step) this run branched from
+    # Parameters the engine found while running, for the parameters text: ("Lora hashes", '"name: 0123abcd"'), ...
+    infotext: tuple[tuple[str, str], ...] = ()

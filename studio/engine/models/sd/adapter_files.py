@@ -1,0 +1,130 @@
+"""Find the LoRAs, embeddings and ControlNets a user already keeps on disk, and resolve their names.
+
+The folders are AUTOMATIC1111's and ComfyUI's (``models/Lora``, ``models/loras``,
+``embeddings``, ``models/ControlNet``, ...), looked for beside each checkpoint
+folder the user has (``<webui>/models/Stable-diffusion`` -> ``<webui>/models/Lora``),
+in the folders set in Settings and in the usual install places. Names resolve as
+AUTOMATIC1111 resolves them: a file's stem, case-insensitive, the first found wins.
+Reads file names only: no file is opened here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...request import RequestError
+from .discovery import MAX_DEPTH, configured_dirs, default_search_dirs
+
+KINDS = ("lora", "embedding", "controlnet")
+# Sub-folder names each tool uses, relative to its models/ folder (embeddings: to the webui root too).
+FOLDER_NAMES = {
+    "lora": ("Lora", "loras", "LyCORIS", "lora"),
+    "embedding": ("embeddings",),
+    "controlnet": ("ControlNet", "controlnet", "T2I-Adapter"),
+}
+SUFFIXES = {
+    "lora": (".safetensors", ".pt", ".ckpt"),
+    "embedding": (".safetensors", ".pt", ".bin"),
+    "controlnet": (".safetensors", ".pth", ".ckpt", ".bin"),
+}
+KIND_LABELS = {"lora": "LoRA", "embedding": "embedding", "controlnet": "ControlNet"}
+
+
+@dataclass(frozen=True)
+class AdapterFile:
+    kind: str  # one of KINDS
+    name: str  # what a prompt or a request uses: the file stem (a diffusers folder's name)
+    path: Path
+
+
+class AdapterNotFound(RequestError):
+    """A name in the prompt or a request that matches no file; the message names the closest ones."""
+
+
+def adapter_dirs(kind: str, model_folders: tuple[str | Path, ...] = (), checkpoint: str | Path | None = None,
+                 include_defaults: bool = True) -> list[Path]:
+    """Folders that may hold adapters of ``kind``, most specific first (existing ones only).
+
+    Each checkpoint folder (Settings, $DIFFUSION_STUDIO_SD_DIRS, the usual places, and the folder of the
+    loaded checkpoint) is looked at as a tool's layout: its own sub-folders, its siblings under
+    ``models/``, and for embeddings the webui root above ``models/``.
+    """
+    bases: list[Path] = []
+    if checkpoint is not None:
+        bases.append(Path(checkpoint).expanduser().parent)
+    bases += [Path(f).expanduser() for f in model_folders] + configured_dirs()
+    if include_defaults:
+        bases += default_search_dirs()
+    out: list[Path] = []
+    for base in bases:
+        for candidate in _candidates(kind, base):
+            if candidate not in out and candidate.is_dir():
+                out.append(candidate)
+    return out
+
+
+def _candidates(kind: str, base: Path) -> list[Path]:
+    names = FOLDER_NAMES[kind]
+    out = []
+    if base.name.lower() in {n.lower() for n in names}:
+        out.append(base)  # the user pointed straight at a Lora / embeddings / ControlNet folder
+    out += [base / n for n in names]  # a models/ folder, or a webui root (embeddings)
+    out += [base.parent / n for n in names]  # siblings: models/Stable-diffusion -> models/Lora
+    out += [base.parent.parent / n for n in names]  # the webui root above models/: embeddings
+    return out
+
+
+def list_adapters(kind: str, dirs: list[Path]) -> list[AdapterFile]:
+    """Every adapter file of ``kind`` under ``dirs`` (sub-folders too), sorted by name; first of a name wins."""
+    seen: dict[str, AdapterFile] = {}
+    for d in dirs:
+        for path in _walk(kind, d, 0):
+            name = path.stem if path.is_file() else path.name
+            seen.setdefault(name.lower(), AdapterFile(kind, name, path))
+    return sorted(seen.values(), key=lambda a: a.name.lower())
+
+
+def _walk(kind: str, folder: Path, depth: int):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_file() and entry.suffix.lower() in SUFFIXES[kind]:
+                yield entry
+            elif entry.is_dir():
+                if kind == "controlnet" and (entry / "config.json").is_file():
+                    yield entry  # a diffusers ControlNet folder
+                elif depth < MAX_DEPTH:
+                    yield from _walk(kind, entry, depth + 1)
+        except OSError:
+            continue
+
+
+def resolve_adapter(kind: str, name_or_path: str, available: list[AdapterFile]) -> AdapterFile:
+    """The adapter a prompt or a request names: an existing path, else a name (case-insensitive).
+
+    Raises AdapterNotFound naming the closest names, so a typo is one glance to fix.
+    """
+    text = name_or_path.strip()
+    as_path = Path(text).expanduser()
+    if text and (as_path.suffix or "/" in text or "\\" in text) and as_path.exists():
+        return AdapterFile(kind, as_path.stem if as_path.is_file() else as_path.name, as_path)
+    by_name = {a.name.lower(): a for a in available}
+    if text.lower() in by_name:
+        return by_name[text.lower()]
+    label = KIND_LABELS[kind]
+    close = difflib.get_close_matches(text.lower(), list(by_name), n=3, cutoff=0.5)
+    if close:
+        hint = "closest: " + ", ".join(by_name[c].name for c in close)
+    elif available:
+        hint = f"{len(available)} {label}s found, e.g. " + ", ".join(a.name for a in available[:3])
+    else:
+        hint = f"no {label} files were found; put them in models/{FOLDER_NAMES[kind][0]} or add its folder in Settings"
+    field = "controlnets" if kind == "controlnet" else "prompt"
+    raise AdapterNotFound(field, f"no {label} named {text!r} ({hint})")
