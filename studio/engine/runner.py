@@ -22,6 +22,7 @@ from .guidance import StepConditioning, classifier_free_guidance, classifier_gui
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
 from .limits import max_side, run_memory_bytes
 from .models.base import ClassifierGrad, DiffusionModel
+from .models.sd.adapter_files import AdapterLibrary
 from .noise import initial_noise
 from .prompt_schedule import prompts_per_step
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
@@ -69,8 +70,10 @@ def _interpolation_sigmas(full: torch.Tensor, sigma: float) -> torch.Tensor:
 class Runner:
     """Runs requests against one model; owned by a single thread."""
 
-    def __init__(self, model: DiffusionModel, keep_histories: int = 32):
+    def __init__(self, model: DiffusionModel, keep_histories: int = 32, adapters: AdapterLibrary | None = None):
         self.model = model
+        # Where LoRAs, embeddings and ControlNets named in requests are found (None: nowhere but paths).
+        self.adapters = adapters if adapters is not None else AdapterLibrary(include_defaults=False)
         self.keep_histories = keep_histories
         self._histories: OrderedDict[int, RunHistory] = OrderedDict()
         self._next_id = 1

@@ -13,7 +13,15 @@ import torch
 
 from ..engine.devices import is_out_of_memory, pick_device
 from ..engine.limits import max_side
-from ..engine.models.registry import BUILTIN, ModelLoadError, default_model_key, load_model, scan_models
+from ..engine.models.registry import (
+    BUILTIN,
+    SD_PREFIX,
+    ModelLoadError,
+    default_model_key,
+    load_model,
+    scan_models,
+)
+from ..engine.models.sd.adapter_files import AdapterLibrary
 from ..engine.request import GenerationRequest, RequestError, StepEvent
 from ..engine.runner import Cancelled, NonFiniteError, Runner
 from ..engine.samplers import SAMPLERS
@@ -57,7 +65,9 @@ class EngineSession:
             # The old model stays until the new one has loaded: a bad checkpoint leaves the studio working.
             model = load_model(key, self.device)
             _warm_up(model)
-            self.runner, self.model_key = Runner(model), key
+            checkpoint = key[len(SD_PREFIX):] if key.startswith(SD_PREFIX) else None
+            self.runner = Runner(model, adapters=AdapterLibrary(self.model_folders, checkpoint))
+            self.model_key = key
         info = self.runner.model.info
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
                                      info.recommended.classifier_scale)

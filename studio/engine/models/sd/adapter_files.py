@@ -128,3 +128,35 @@ def resolve_adapter(kind: str, name_or_path: str, available: list[AdapterFile]) 
         hint = f"no {label} files were found; put them in models/{FOLDER_NAMES[kind][0]} or add its folder in Settings"
     field = "controlnets" if kind == "controlnet" else "prompt"
     raise AdapterNotFound(field, f"no {label} named {text!r} ({hint})")
+
+
+class AdapterLibrary:
+    """The adapter files one engine session can use: listed once per kind, listed again on ``rescan``."""
+
+    def __init__(self, model_folders: tuple[str | Path, ...] = (), checkpoint: str | Path | None = None,
+                 include_defaults: bool = True):
+        self.model_folders = tuple(model_folders)
+        self.checkpoint = checkpoint
+        self.include_defaults = include_defaults
+        self._lists: dict[str, list[AdapterFile]] = {}
+
+    def for_checkpoint(self, checkpoint: str | Path | None) -> AdapterLibrary:
+        """The same folders plus those beside ``checkpoint`` (the model just loaded)."""
+        return AdapterLibrary(self.model_folders, checkpoint, self.include_defaults)
+
+    def rescan(self) -> None:
+        self._lists.clear()
+
+    def list(self, kind: str) -> list[AdapterFile]:
+        if kind not in self._lists:
+            dirs = adapter_dirs(kind, self.model_folders, self.checkpoint, self.include_defaults)
+            self._lists[kind] = list_adapters(kind, dirs)
+        return self._lists[kind]
+
+    def find(self, kind: str, name_or_path: str) -> AdapterFile:
+        """Resolve a name (or path); a miss lists the folders again once, in case a file was just added."""
+        try:
+            return resolve_adapter(kind, name_or_path, self.list(kind))
+        except AdapterNotFound:
+            self._lists.pop(kind, None)
+            return resolve_adapter(kind, name_or_path, self.list(kind))
