@@ -78,6 +78,12 @@ class RecommendedSettings:
     classifier_scale: float
 
 
+# Model families (engine/models/base.py ModelInfo.family) that only finish another model's run: the refiner
+# picker offers them, the model picker does not. And the families whose runs such a refiner can finish.
+REFINER_FAMILIES = ("sdxl_refiner",)
+REFINED_FAMILIES = ("sdxl",)
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     key: str
@@ -88,6 +94,16 @@ class ModelChoice:
     recommended: RecommendedSettings | None = None
     clip_skip: bool = False  # whether the model honours clip skip
     max_side: int | None = None  # the largest width or height it accepts (engine/limits.py); None: not known yet
+    family: str = ""  # "embedded", "sd1", "sdxl", ... ("" when not known)
+
+    @property
+    def is_refiner(self) -> bool:
+        return self.family in REFINER_FAMILIES
+
+    @property
+    def takes_refiner(self) -> bool:
+        """Whether an SDXL refiner can take over this model's run (the panel's Refiner setting)."""
+        return self.family in REFINED_FAMILIES
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ brought into these limits before it reaches a widget (a QSpinBox raises Overflow
 an int beyond 32 bits, and a canvas cannot be made 0 or 100,000 pixels wide).
 
 ``PANEL_LIMITS`` maps a PanelValues field name to a ``Range`` (numbers) or ``Choices``
-(strings); fields not in it (prompt, negative prompt, model, sampler) are free text.
+(strings); fields not in it (prompt, negative prompt, model, sampler, refiner) are free text.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ SPACINGS = ("leading", "trailing", "linspace", "karras")
 # A prompt box lays out a 200 KB prompt for seconds (a long word's wrapping is quadratic); text encoders
 # read a few hundred tokens. Longer prompts are cut, with a notice, wherever they come from.
 MAX_PROMPT_CHARS = 20_000
+# The engine's inpainting choices (studio/engine/request.py; kept in step by tests/test_state_panel_values.py).
+INPAINT_AREAS = ("whole", "masked")  # A1111's "Inpaint area": whole picture, only masked
+MASKED_CONTENTS = ("original", "fill", "latent_noise", "latent_nothing")  # A1111's "Masked content"
+MAX_INPAINT_PADDING = 1024
 SIZE_MULTIPLE = 8  # every model the studio runs works in latents of 1/8 the pixel size (or on 8 px blocks)
 
 
@@ -84,6 +88,10 @@ PANEL_LIMITS: dict[str, Range | Choices] = {
     "strength": Range(0.0, 1.0),
     "mask_feather": Range(0.0, 64.0),
     "batch_count": Range(1, 64),
+    "inpaint_padding": Range(0, MAX_INPAINT_PADDING),
+    "refiner_switch": Range(0.01, 0.99),  # the engine takes (0, 1); A1111's slider goes 0.01-1
     "spacing": Choices(SPACINGS),
     "seed_mode": Choices(SEED_MODES),
+    "inpaint_area": Choices(INPAINT_AREAS),
+    "masked_content": Choices(MASKED_CONTENTS),
 }

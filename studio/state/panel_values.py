@@ -42,6 +42,12 @@ class PanelValues:
     strength: float = 1.0
     mask_feather: float = 4.0
     batch_count: int = 1
+    # Inpainting (with a painted mask): A1111's "Inpaint area", "Only masked padding" and "Masked content".
+    inpaint_area: str = "whole"
+    inpaint_padding: int = 32
+    masked_content: str = "original"
+    refiner: str = ""  # an SDXL refiner's model key; empty is none
+    refiner_switch: float = 0.8  # the fraction of the steps after which the refiner takes over
 
     @property
     def karras(self) -> bool:
@@ -61,6 +67,8 @@ class PanelValues:
             "variation_seed": self.variation_seed, "variation_strength": self.variation_strength,
             "width": self.width,
             "height": self.height, "strength": self.strength, "mask_feather": self.mask_feather,
+            "inpaint_area": self.inpaint_area, "inpaint_padding": self.inpaint_padding,
+            "masked_content": self.masked_content, "refiner": self.refiner, "refiner_switch": self.refiner_switch,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -10,17 +10,22 @@ Ranges come from studio/state/panel_limits.py, the table every loader also bring
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import SignalInstance
 from PySide6.QtWidgets import QCheckBox, QComboBox, QWidget
 
-from ..state.panel_limits import PANEL_LIMITS, Range
+from ..state.panel_limits import INPAINT_AREAS, MASKED_CONTENTS, PANEL_LIMITS, Range
 from ..state.panel_values import NON_KARRAS_SPACING, SEED_MODES
 from .panel_boxes import DecimalBox, FocusCombo, NumberBox
 from .prompt_edit import EMPHASIS_TIP, PromptEdit
 
 SEED_MODE_LABELS = {"fixed": "Fixed", "random": "Random", "reuse": "Reuse last"}
+INPAINT_AREA_LABELS = {"whole": "Whole picture", "masked": "Only masked"}
+MASKED_CONTENT_LABELS = {"original": "Original", "fill": "Fill", "latent_noise": "Latent noise",
+                         "latent_nothing": "Latent nothing"}
+NO_REFINER = "None"
 DEFAULT_INTERVAL = (0.3, 10.0)  # shown while the interval is off: a range that suits most models
 DEFAULT_THRESHOLD = 0.995  # Imagen's percentile
 
@@ -29,14 +34,19 @@ class PanelField:
     """One PanelValues field bound to its widget.
 
     ``needs`` names a ModelChoice flag (``has_classifier``, ``clip_skip``) without which the
-    field is disabled and read as ``off_value`` (the value is kept for a model that has it)."""
+    field is disabled and read as ``off_value`` (the value is kept for a model that has it).
+    ``follows`` is (another field, a test of its value): while the test fails the widget is
+    disabled, as it means nothing then (the padding of "only masked" inpainting with "whole
+    picture"), but its value is still read and kept."""
 
     def __init__(self, name: str, label: str, widget: QWidget, tip: str = "", *, needs: str | None = None,
-                 off_value: Any = None, off_tip: str = "") -> None:
+                 off_value: Any = None, off_tip: str = "",
+                 follows: tuple[str, Callable[[Any], bool]] | None = None) -> None:
         self.name = name
         self.label = label
         self.widget = widget
         self.needs = needs
+        self.follows = follows
         self.off_value = off_value
         self.tip = tip
         self.off_tip = off_tip
@@ -97,7 +107,8 @@ class ChoiceField(PanelField):
         return (self.widget.currentIndexChanged,)
 
     def read(self) -> str:
-        return self.widget.currentData() or self.pending
+        data = self.widget.currentData()
+        return data if isinstance(data, str) and self.widget.currentIndex() >= 0 else self.pending
 
     def write(self, value: str) -> None:
         combo = self.widget
@@ -261,6 +272,13 @@ def _number(value: float) -> str:
     return f"{int(value)}"
 
 
+def _combo(labels: dict[str, str], keys: tuple[str, ...]) -> FocusCombo:
+    combo = FocusCombo()
+    for key in keys:
+        combo.addItem(labels[key], key)
+    return combo
+
+
 def build_fields() -> dict[str, PanelField]:
     """The table: one row per PanelValues field, widgets made here (the panel lays them out)."""
     limit = PANEL_LIMITS
@@ -274,9 +292,11 @@ def build_fields() -> dict[str, PanelField]:
             box = DecimalBox(float(rng.lo), float(rng.hi), step, decimals, unit)
         return NumberField(name, label, box, tip, limit=rng, unit=unit, snaps=snaps, **kwargs)
 
-    seed_mode = FocusCombo()
-    for mode in SEED_MODES:
-        seed_mode.addItem(SEED_MODE_LABELS[mode], mode)
+    seed_mode = _combo(SEED_MODE_LABELS, SEED_MODES)
+    inpaint_area = _combo(INPAINT_AREA_LABELS, INPAINT_AREAS)
+    masked_content = _combo(MASKED_CONTENT_LABELS, MASKED_CONTENTS)
+    refiner = FocusCombo()
+    refiner.addItem(NO_REFINER, "")  # the refiners found come with the engine's catalog
     model = FocusCombo()
     model.setPlaceholderText("Loading models…")
     sampler = FocusCombo()
@@ -331,5 +351,18 @@ def build_fields() -> dict[str, PanelField]:
                "of it", step=0.05, decimals=2),
         number("mask_feather", "Mask feather", "Soften the mask edge by this many pixels", unit=" px"),
         number("batch_count", "Batch count", "How many images to queue, each with its own seed"),
+        ChoiceField("inpaint_area", "Inpaint area", inpaint_area, "With a painted mask: repaint it within the "
+                    "whole picture, or only the masked part, cut out with some padding and drawn at the model's "
+                    "size, then pasted back (a small edit of a large image costs a small run)", keep_unknown=False),
+        number("inpaint_padding", "Padding", "Only masked: pixels of the picture kept around the mask, which the "
+               "model sees to match the surroundings", unit=" px", step=8,
+               follows=("inpaint_area", lambda area: area == "masked")),
+        ChoiceField("masked_content", "Masked content", masked_content, "With a painted mask, what the masked "
+                    "part starts from: the original picture, its surrounding colours (fill), fresh noise, or "
+                    "nothing (an empty latent)", keep_unknown=False),
+        ChoiceField("refiner", "Refiner", refiner, "An SDXL refiner that takes over the run for its last steps",
+                    needs="takes_refiner", off_value="", off_tip="Only SDXL models take a refiner"),
+        number("refiner_switch", "Switch at", "The fraction of the steps after which the refiner takes over",
+               step=0.05, decimals=2, follows=("refiner", bool)),
     ]
     return {row.name: row for row in rows}

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from ..state.jobs import EngineCatalog, ModelChoice
 from ..state.panel_values import PanelValues
-from .panel_fields import ChoiceField, NumberField, OptionalField, PanelField, build_fields
+from .panel_fields import NO_REFINER, ChoiceField, NumberField, OptionalField, PanelField, build_fields
 from .prompt_edit import PromptEdit
 
 NOTICE_MS = 8000  # how long a notice (a value the panel adapted) stays under the settings
@@ -83,6 +83,11 @@ class PromptPanel(QWidget):
         self.strength = f["strength"].widget
         self.feather = f["mask_feather"].widget
         self.batch = f["batch_count"].widget
+        self.inpaint_area: QComboBox = f["inpaint_area"].widget
+        self.inpaint_padding = f["inpaint_padding"].widget
+        self.masked_content: QComboBox = f["masked_content"].widget
+        self.refiner: QComboBox = f["refiner"].widget
+        self.refiner_switch = f["refiner_switch"].widget
 
         body = QWidget()
         body.setObjectName("panelBody")
@@ -121,8 +126,11 @@ class PromptPanel(QWidget):
 
         refine = self._group("Image to image", column)
         refine.addRow("Strength", self._row(self.strength, self._label("Feather", self.feather), self.feather))
+        refine.addRow("Inpaint", self._row(self.inpaint_area, self._label("Padding", self.inpaint_padding),
+                                           self.inpaint_padding, stretch_first=True))
+        refine.addRow("Masked", self.masked_content)
         refine.parentWidget().setToolTip("Below strength 1 the canvas image is refined; a painted mask repaints "
-                                         "only that part.")
+                                         "only that part (Inpaint and Masked say how).")
 
         # Rarely changed: folded away so the everyday settings fit the window without scrolling.
         self.advanced_button = QToolButton()
@@ -147,6 +155,10 @@ class PromptPanel(QWidget):
         advanced.addRow("Threshold", threshold.widget)
         advanced.addRow("Classifier", self.classifier)
         advanced.addRow("Clip skip", self.clip_skip)
+        self.refiner.setMinimumContentsLength(8)
+        self.refiner.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        advanced.addRow("Refiner", self._row(self.refiner, self._label("at", self.refiner_switch),
+                                             self.refiner_switch, stretch_first=True))
         self.variation_seed.setMinimumWidth(90)
         advanced.addRow("Variation", self._row(self.variation_seed, self._label("by", self.variation_strength),
                                                self.variation_strength, stretch_first=True))
@@ -279,8 +291,10 @@ class PromptPanel(QWidget):
         keep = self.values()
         self._updating = True
         try:
-            self._choice("model").set_items([(choice.label, choice.key) for choice in catalog.models])
             self._choice("sampler").set_items([(label, key) for key, label in catalog.samplers])
+            self._choice("model").set_items([(m.label, m.key) for m in catalog.models if not m.is_refiner])
+            self._choice("refiner").set_items([(NO_REFINER, "")] + [(m.label, m.key) for m in catalog.models
+                                                                     if m.is_refiner])
         finally:
             self._updating = False
         self.set_values(keep.with_changes(model=keep.model or catalog.default_model))
@@ -314,7 +328,13 @@ class PromptPanel(QWidget):
 
     def _sync_enabled(self) -> None:
         for field in self.fields.values():
-            field.set_available(self._available(field))
+            field.set_available(self._available(field) and self._follows_ok(field))
+
+    def _follows_ok(self, field: PanelField) -> bool:
+        if field.follows is None:
+            return True
+        name, test = field.follows
+        return bool(test(self._read(self.fields[name])))
 
     # -- errors and notices --------------------------------------------------------------------------
     def mark_field(self, field: str | None) -> None:
@@ -373,6 +393,8 @@ class PromptPanel(QWidget):
             return
         if field.name == self._marked and field.problem() is None:
             self._marked = None  # changed to a value that can run: the engine's complaint no longer applies
+        if any(other.follows and other.follows[0] == field.name for other in self.fields.values()):
+            self._sync_enabled()
         self._refresh_outlines()
         self.values_changed.emit()
 

@@ -54,7 +54,7 @@ class EngineSession:
             entries = [e for e in BUILTIN if e.key == default_model_key()]
             skipped = [f"The model folders could not be searched ({type(exc).__name__}: {exc})"]
         self._labels = {e.key: e.label for e in entries}
-        models = tuple(ModelChoice(e.key, e.label) for e in entries)
+        models = tuple(ModelChoice(e.key, e.label, family=e.family) for e in entries)
         samplers = tuple((s.name, s.label) for s in SAMPLERS.values())
         return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device, tuple(skipped))
 
@@ -72,7 +72,7 @@ class EngineSession:
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
                                      info.recommended.classifier_scale)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
-                           info.size_multiple, advice, info.clip_skip, max_side(info.family))
+                           info.size_multiple, advice, info.clip_skip, max_side(info.family), info.family)
 
     def describe_prompt(self, key: str, prompt: str) -> str:
         """The loaded model's reading of a prompt, for models that offer one (never loads a model)."""
