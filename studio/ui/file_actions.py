@@ -45,6 +45,9 @@ class FileActions(QObject):
         w.file_dropped.connect(self.open_file)
         w.open_action.triggered.connect(self._ask_open)
         w.paste_action.triggered.connect(self.paste_image)
+        w.canvas.control_image_dropped.connect(self.open_control_file)
+        w.open_control_action.triggered.connect(self._ask_open_control)
+        w.paste_control_action.triggered.connect(self.paste_control_image)
         w.export_action.triggered.connect(self._ask_export_image)
         w.export_animation_action.triggered.connect(self._ask_export_animation)
         w.copy_action.triggered.connect(self.copy_image)
@@ -72,6 +75,23 @@ class FileActions(QObject):
             self.window.banner.show_notice(f"Opened {name}{unreadable}.")
         else:
             self.window.banner.show_notice(f"Opened {name} (it has no generation parameters).")
+
+    def open_control_file(self, path: str) -> None:
+        """Load an image into the control layer (stretched to the canvas); its parameters are not read."""
+        try:
+            image = load_image(path)
+        except ValueError as exc:
+            self.window.banner.show_error(f"Could not open the control image: {exc}")
+            return
+        self.window.canvas.set_control_image(image)
+        self.window.statusBar().showMessage(f"{Path(path).name} is the control image", 5000)
+
+    def paste_control_image(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self.window.banner.show_notice("The clipboard holds no image.")
+            return
+        self.window.canvas.set_control_image(from_qimage(image))
 
     def restore_parameters(self, text: str, name: str) -> None:
         """Put the settings in parameters text into the panel (parsed here, on the UI thread: no torch needed)."""
@@ -147,6 +167,11 @@ class FileActions(QObject):
         path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", OPEN_FILTER)
         if path:
             self.open_file(path)
+
+    def _ask_open_control(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open into control layer", "", OPEN_FILTER)
+        if path:
+            self.open_control_file(path)
 
     def _ask_export_image(self) -> None:
         prompt, seed = self._document_prompt_and_seed()

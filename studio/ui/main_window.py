@@ -98,6 +98,16 @@ class MainWindow(QMainWindow):
         self.clear_mask_action = self._action("Clear mask")
         self.invert_mask_action = self._action("Invert mask", "Ctrl+Shift+I")
         self.extend_action = self._action("Extend canvas for outpainting…")
+        self.control_layer_action = self._action("Control layer", "Ctrl+L",
+                                                 "Show the ControlNet control layer and draw on it")
+        self.control_layer_action.setCheckable(True)
+        self.control_layer_action.toggled.connect(self.canvas.set_control_mode)
+        self.canvas.control_mode_changed.connect(self.control_layer_action.setChecked)
+        self.open_control_action = self._action("Open into control layer…", "Ctrl+Shift+O",
+                                                "Load an image as the ControlNet control image")
+        self.paste_control_action = self._action("Paste into control layer")
+        self.clear_control_action = self._action("Clear control layer")
+        self.clear_control_action.triggered.connect(self.canvas.clear_control)
         self.zoom_fit_action = self._action("Zoom to fit", "Ctrl+0")
         self.zoom_100_action = self._action("Zoom 100 %", "Ctrl+1")
         self.clear_mask_action.triggered.connect(self.canvas.clear_mask)
@@ -110,17 +120,21 @@ class MainWindow(QMainWindow):
 
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        for action in (self.open_action, self.paste_action, None, self.export_action,
+        for action in (self.open_action, self.paste_action, self.open_control_action, self.paste_control_action,
+                       None, self.export_action,
                        self.export_animation_action, self.copy_action, None, self.settings_action, None,
                        self.quit_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit_menu = bar.addMenu("&Edit")
-        for action in (undo, redo, None, self.clear_mask_action, self.invert_mask_action, self.extend_action):
+        for action in (undo, redo, None, self.clear_mask_action, self.invert_mask_action, self.extend_action, None,
+                       self.clear_control_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
         generate_menu = bar.addMenu("&Generate")
         for action in (self.generate_action, self.cancel_action, self.branch_action, self.xyz_action):
             generate_menu.addAction(action)
         view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.control_layer_action)
+        view_menu.addSeparator()
         view_menu.addAction(self.zoom_fit_action)
         view_menu.addAction(self.zoom_100_action)
 

@@ -30,10 +30,11 @@ from PySide6.QtWidgets import QApplication, QSizePolicy, QStyle, QStyleOption, Q
 
 from ...io.image_formats import is_image_path
 from ...state.qimages import rgb_view, to_rgb_uint8
-from .commands import DocumentCommand, MaskCommand, StrokeCommand
-from .document import CanvasDocument
+from .commands import ControlCommand, DocumentCommand, MaskCommand, StrokeCommand
+from .control_layer import resize_nearest
+from .document import CONTROL, MASK, CanvasDocument
 from .mask_layer import Box, union
-from .overlay import paint_mask_overlay
+from .overlay import paint_control_overlay, paint_mask_overlay
 from .tools import DEFAULT_HARDNESS, Tool, clamp_brush_size, default_brush_size, step_brush_size
 from .view import WHEEL_STEP, ViewTransform
 
@@ -64,11 +65,18 @@ class CanvasView(QWidget):
     Keys (when the canvas has focus): [ ] brush size, B brush, E eraser, X swap tool,
     Delete clear mask, Ctrl+Shift+I invert mask, Ctrl+0 fit, Ctrl+1 100 %, Ctrl+= / Ctrl+- zoom,
     Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo.
+
+    The control layer (ControlNet's control image) is edited the same way while control mode
+    is on: it is shown over the image, the brush draws white on it, the eraser black (empty),
+    and Delete clears it. Off, it is hidden and the brush paints the mask again.
     """
 
     mask_changed = Signal()  # once per completed edit (stroke release, clear, undo...), never per mouse move
+    control_changed = Signal()  # the same for the control layer
+    control_mode_changed = Signal(bool)  # strokes go to (and the canvas shows) the control layer
     image_changed = Signal()
     image_dropped = Signal(str)
+    control_image_dropped = Signal(str)  # dropped in control mode, or with Alt held: for the control layer
     status_message = Signal(str)
     zoom_changed = Signal(float)
     # Beyond the window's contract: lets CanvasToolbar follow keyboard changes.
@@ -87,6 +95,7 @@ class CanvasView(QWidget):
         self._doc = CanvasDocument(512, 512, self)
         self._doc.image_replaced.connect(self._on_image_replaced)
         self._doc.mask_edited.connect(self._on_mask_edited)
+        self._doc.control_edited.connect(self._on_control_edited)
         self._undo = QUndoStack(self)
         self._undo.setUndoLimit(UNDO_LIMIT)
         self._view = ViewTransform()
@@ -109,6 +118,11 @@ class CanvasView(QWidget):
         self._last_stroke_end: QPointF | None = None  # for Shift+click straight lines
         self._last_diameter: float | None = None  # the stroke's size at its last point (pen pressure)
         self._stroke_erases = False
+        self._stroke_layer = MASK
+        self._control_mode = False
+        # A preprocessed control map shown in place of the layer (display only) until the layer changes.
+        self._control_preview: QImage | None = None
+        self._control_preview_pixels: np.ndarray | None = None
         self._pressure_sizes = True
         self._pen_seen = False
 
@@ -144,14 +158,15 @@ class CanvasView(QWidget):
         h, w = image.shape[:2]
         same_size = (h, w) == (self._doc.height, self._doc.width)
         mask = self._doc.mask_snapshot() if same_size else None
+        # The control layer stays with the document: a scribble still fits a result of another size.
+        control = self._doc.control_at_size(w, h)
         if undoable:
-            before = (self._doc.image, self._doc.mask_snapshot())
-            self._undo.push(DocumentCommand(self._doc, before, (image, mask), "Set image"))
+            self._undo.push(DocumentCommand(self._doc, self._doc.state(), (image, mask, control), "Set image"))
         else:
             if not same_size:
                 # Old strokes and image steps refer to the old geometry; they can no longer apply.
                 self._undo.clear()
-            self._doc.set_state(image, mask)
+            self._doc.set_state(image, mask, control)
 
     def image(self) -> np.ndarray:
         """A copy of the document image, uint8 HxWx3."""
@@ -224,12 +239,80 @@ class CanvasView(QWidget):
             image = np.pad(self._doc.image, spec, mode="constant", constant_values=128)
         mask = np.ones((h + top + bottom, w + left + right), np.float32)
         mask[top : top + h, left : left + w] = self._doc.mask_layer.array
-        before = (self._doc.image, self._doc.mask_snapshot())
-        self._undo.push(DocumentCommand(self._doc, before, (image, mask), "Extend canvas"))
+        control = self._doc.control_snapshot()
+        if control is not None:
+            control = np.pad(control, spec)  # the new margins hold no control lines
+        self._undo.push(DocumentCommand(self._doc, self._doc.state(), (image, mask, control), "Extend canvas"))
         self.status_message.emit(f"Canvas extended to {w + left + right} × {h + top + bottom} px")
 
     def undo_stack(self) -> QUndoStack:
         return self._undo
+
+    # ===================================================================== control layer
+    def control_image(self) -> np.ndarray | None:
+        """A copy of the control layer, uint8 HxWx3 at the document size (white lines on black), or None
+        when nothing is on it."""
+        return self._doc.control_snapshot()
+
+    def has_control(self) -> bool:
+        return not self._doc.control_layer.is_empty()
+
+    def set_control_image(self, img: np.ndarray, *, undoable: bool = True) -> None:
+        """Load ``img`` (any size; greyscale/RGBA/float accepted) into the control layer, stretched to the
+        document (nearest pixel). The control layer is shown so the user sees what was loaded."""
+        self._finish_stroke()
+        rgb = resize_nearest(to_rgb_uint8(img), self._doc.width, self._doc.height)
+        after = rgb if rgb.any() else None
+        if undoable:
+            self._undo.push(ControlCommand(self._doc, self._doc.control_snapshot(), after, "Load control image"))
+        else:
+            self._doc.replace_control(after)
+        self.set_control_mode(True)
+
+    def clear_control(self) -> None:
+        """Empty the control layer (one undo step; nothing happens if it is already empty)."""
+        self._finish_stroke()
+        if self.has_control():
+            self._undo.push(ControlCommand(self._doc, self._doc.control_snapshot(), None, "Clear control layer"))
+
+    def clear_active_layer(self) -> None:
+        """What Delete and the toolbar's Clear do: the control layer in control mode, else the mask."""
+        self.clear_control() if self._control_mode else self.clear_mask()
+
+    def control_mode(self) -> bool:
+        return self._control_mode
+
+    def set_control_mode(self, on: bool) -> None:
+        """Show the control layer and send strokes to it (on), or hide it and paint the mask (off)."""
+        if on == self._control_mode:
+            return
+        self._finish_stroke()
+        self._control_mode = on
+        self._drop_control_preview()
+        self.update()
+        self.control_mode_changed.emit(on)
+        self.status_message.emit("Control layer: the brush draws white lines, the eraser black" if on else
+                                 "Mask: the brush paints the area to repaint")
+
+    def show_control_preview(self, control_map: np.ndarray | None) -> None:
+        """Show ``control_map`` (what a preprocessor makes of the layer, any size) in place of the control
+        layer until the layer changes or control mode is left; None returns to the layer itself."""
+        if control_map is None:
+            self._drop_control_preview()
+        else:
+            self.set_control_mode(True)
+            self._control_preview_pixels = to_rgb_uint8(control_map)
+            self._control_preview = rgb_view(self._control_preview_pixels)
+        self.update()
+
+    def is_previewing_control(self) -> bool:
+        return self._control_preview is not None
+
+    def _drop_control_preview(self) -> None:
+        if self._control_preview is not None:
+            self._control_preview = None
+            self._control_preview_pixels = None
+            self.update()
 
     # ===================================================================== transient frames
     def show_frame(self, img: np.ndarray) -> None:
@@ -262,7 +345,11 @@ class CanvasView(QWidget):
         if new != self._tool:
             self._tool = new
             self.tool_changed.emit(new.value)
-            self.status_message.emit("Brush: paint the area to repaint" if new is Tool.BRUSH else "Eraser")
+            if self._control_mode:
+                self.status_message.emit("Brush: draw white lines on the control layer" if new is Tool.BRUSH
+                                         else "Eraser: back to black (empty) on the control layer")
+            else:
+                self.status_message.emit("Brush: paint the area to repaint" if new is Tool.BRUSH else "Eraser")
 
     @property
     def brush_size(self) -> int:
@@ -374,18 +461,31 @@ class CanvasView(QWidget):
                 self.zoom_fit()
             else:
                 self.set_zoom(self._view.zoom)
+        self._drop_control_preview()
         self.update()
         self.image_changed.emit()
         self.mask_changed.emit()
+        self.control_changed.emit()
 
     def _on_mask_edited(self, box: Box | None) -> None:
-        if self._stroking:
+        if self._stroking and self._stroke_layer == MASK:
             # An undo/redo landed mid-stroke (e.g. from a window action): the stroke's "before"
             # is stale, so the stroke's undo step restarts from the mask as it is now.
             self._stroke_before = self._doc.mask_layer.array.copy()
             self._stroke_box = None
         self.update() if box is None else self.update(self._widget_rect(box))
         self.mask_changed.emit()
+
+    def _on_control_edited(self, box: Box | None) -> None:
+        if self._stroking and self._stroke_layer == CONTROL:
+            self._stroke_before = self._doc.control_layer.array.copy()  # as _on_mask_edited
+            self._stroke_box = None
+        self._drop_control_preview()
+        self.update() if box is None else self.update(self._widget_rect(box))
+        self.control_changed.emit()
+
+    def _painted_layer(self):  # MaskLayer | ControlLayer: the same stroke interface
+        return self._doc.control_layer if self._stroke_layer == CONTROL else self._doc.mask_layer
 
     # ===================================================================== strokes
     def _begin_stroke(
@@ -394,7 +494,9 @@ class CanvasView(QWidget):
         self._finish_stroke()  # a release lost to another window must not drop the last stroke from history
         self._stroking = True
         self._stroke_erases = self._tool is Tool.ERASER if erase is None else erase
-        self._stroke_before = self._doc.mask_layer.array.copy()
+        self._stroke_layer = CONTROL if self._control_mode else MASK
+        self._drop_control_preview()  # the layer itself shows while it is drawn on
+        self._stroke_before = self._painted_layer().array.copy()
         self._stroke_box = None
         start = self._last_stroke_end if straight_line and self._last_stroke_end is not None else p
         self._last_point = start
@@ -411,7 +513,7 @@ class CanvasView(QWidget):
         a = self._last_point if self._last_point is not None else p
         diameter = self._diameter(pressure)
         start = self._last_diameter if self._last_diameter is not None else diameter
-        box = self._doc.mask_layer.paint_segment(
+        box = self._painted_layer().paint_segment(
             a.x(), a.y(), p.x(), p.y(), start, self._hardness, self._stroke_erases, end_diameter=diameter
         )
         self._last_point = QPointF(p)
@@ -433,12 +535,13 @@ class CanvasView(QWidget):
             return
         left, top, right, bottom = box
         old = before[top:bottom, left:right].copy()
-        new = self._doc.mask_layer.read(box)
+        new = self._painted_layer().read(box)
         if np.array_equal(old, new):
             return  # e.g. erasing an empty area: not worth an undo step
-        text = "Erase mask" if self._stroke_erases else "Paint mask"
-        self._undo.push(StrokeCommand(self._doc, box, old, new, text))
-        self.mask_changed.emit()
+        what = "control layer" if self._stroke_layer == CONTROL else "mask"
+        text = f"{'Erase' if self._stroke_erases else 'Paint'} {what}"
+        self._undo.push(StrokeCommand(self._doc, box, old, new, text, self._stroke_layer))
+        self.control_changed.emit() if self._stroke_layer == CONTROL else self.mask_changed.emit()
 
     def _abort_stroke(self) -> None:
         """Drop a stroke whose document was replaced under it (it cannot be committed)."""
@@ -472,6 +575,9 @@ class CanvasView(QWidget):
             if self._overlay_opacity > 0 and (not showing_frame or self._stroking):
                 paint_mask_overlay(p, self._doc.mask_layer.overlay_image(), target, clip, self._overlay_opacity,
                                    self._smooth_scaling())
+            if self._control_mode and (not showing_frame or self._stroking):
+                control = self._control_preview or self._doc.control_layer.image()
+                paint_control_overlay(p, control, target, self._smooth_scaling())
         # A hairline frame tells the document apart from a surround of similar colour.
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         p.setPen(QPen(self.palette().color(QPalette.ColorRole.Shadow), 1))
@@ -661,8 +767,8 @@ class CanvasView(QWidget):
                 Qt.Key.Key_B: lambda: self.set_tool(Tool.BRUSH),
                 Qt.Key.Key_E: lambda: self.set_tool(Tool.ERASER),
                 Qt.Key.Key_X: lambda: self.set_tool(Tool.ERASER if self._tool is Tool.BRUSH else Tool.BRUSH),
-                Qt.Key.Key_Delete: self.clear_mask,
-                Qt.Key.Key_Backspace: self.clear_mask,
+                Qt.Key.Key_Delete: self.clear_active_layer,
+                Qt.Key.Key_Backspace: self.clear_active_layer,
             }
             return table.get(key)
         if _has_mods(e, ctrl):
@@ -745,7 +851,10 @@ class CanvasView(QWidget):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.image_dropped.emit(path)
+        if self._control_mode or event.modifiers() & Qt.KeyboardModifier.AltModifier:
+            self.control_image_dropped.emit(path)
+        else:
+            self.image_dropped.emit(path)
 
     def sizeHint(self) -> QSize:
         return QSize(640, 640)

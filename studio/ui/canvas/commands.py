@@ -5,31 +5,32 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
-from .document import CanvasDocument
+from .document import MASK, CanvasDocument
 from .mask_layer import Box
 
 
 class StrokeCommand(QUndoCommand):
-    """A whole brush or eraser stroke, press to release.
+    """A whole brush or eraser stroke, press to release, on the mask or the control layer.
 
     Stores only the touched box before and after, so long painting sessions on a
-    large document stay cheap in memory. The stroke is already on the mask when the
+    large document stay cheap in memory. The stroke is already on its layer when the
     command is pushed, so the first redo (QUndoStack.push calls it) does nothing.
     """
 
-    def __init__(self, doc: CanvasDocument, box: Box, before: np.ndarray, after: np.ndarray, text: str) -> None:
+    def __init__(self, doc: CanvasDocument, box: Box, before: np.ndarray, after: np.ndarray, text: str,
+                 layer: str = MASK) -> None:
         super().__init__(text)
-        self._doc, self._box, self._before, self._after = doc, box, before, after
+        self._doc, self._box, self._before, self._after, self._layer = doc, box, before, after, layer
         self._applied = True
 
     def redo(self) -> None:
         if self._applied:
             self._applied = False
             return
-        self._doc.write_mask(self._box, self._after)
+        self._doc.write_layer(self._layer, self._box, self._after)
 
     def undo(self) -> None:
-        self._doc.write_mask(self._box, self._before)
+        self._doc.write_layer(self._layer, self._box, self._before)
 
 
 class MaskCommand(QUndoCommand):
@@ -50,16 +51,28 @@ class MaskCommand(QUndoCommand):
         self._doc.replace_mask(self._before)
 
 
-class DocumentCommand(QUndoCommand):
-    """Replace image and mask together (set_image, extend): sizes may change."""
+class ControlCommand(QUndoCommand):
+    """Replace the whole control layer (load an image into it, clear it). None stands for an empty layer."""
 
-    def __init__(
-        self,
-        doc: CanvasDocument,
-        before: tuple[np.ndarray, np.ndarray | None],
-        after: tuple[np.ndarray, np.ndarray | None],
-        text: str,
-    ) -> None:
+    def __init__(self, doc: CanvasDocument, before: np.ndarray | None, after: np.ndarray | None, text: str) -> None:
+        super().__init__(text)
+        self._doc, self._before, self._after = doc, before, after
+
+    def redo(self) -> None:
+        self._doc.replace_control(self._after)
+
+    def undo(self) -> None:
+        self._doc.replace_control(self._before)
+
+
+# (image, mask, control layer) as CanvasDocument.set_state takes them.
+DocumentState = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+class DocumentCommand(QUndoCommand):
+    """Replace image, mask and control layer together (set_image, extend): sizes may change."""
+
+    def __init__(self, doc: CanvasDocument, before: DocumentState, after: DocumentState, text: str) -> None:
         super().__init__(text)
         self._doc, self._before, self._after = doc, before, after
 

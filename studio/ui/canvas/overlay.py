@@ -1,4 +1,4 @@
-"""Drawing the mask overlay so it shows over any image.
+"""Drawing the mask and control overlays so they show over any image.
 
 A tint in one colour vanishes over an image of that colour (a red mask over a red apple). Over the
 tint the masked area gets diagonal stripes, a light one and a dark one side by side: over any image at
@@ -54,3 +54,24 @@ def paint_mask_overlay(painter: QPainter, overlay: QImage, target: QRectF, clip:
     painter.setOpacity(opacity)
     painter.drawImage(area.topLeft(), layer)
     painter.setOpacity(1.0)
+
+
+CONTROL_VEIL = 0.5  # how far the image is darkened under the control layer
+
+
+def paint_control_overlay(painter: QPainter, control: QImage, target: QRectF, smooth: bool) -> None:
+    """Draw the control layer (white lines on black) over the image in ``target``.
+
+    White lines drawn plainly vanish over a light image, and the layer drawn as it is (black where
+    empty) would hide the image the lines are meant to follow. So the image is dimmed by a black veil
+    and the layer laid over it with Lighten: its lines are full white (or its loaded image at full
+    strength), its black lets the dimmed image through, and what shows is what the engine reads.
+    """
+    painter.save()
+    painter.setOpacity(CONTROL_VEIL)
+    painter.fillRect(target, Qt.GlobalColor.black)
+    painter.setOpacity(1.0)
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+    painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Lighten)
+    painter.drawImage(target, control)
+    painter.restore()

@@ -1,4 +1,4 @@
-"""CanvasToolbar: the compact strip of mask tools docked above the canvas."""
+"""CanvasToolbar: the compact strip of mask and control-layer tools docked above the canvas."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def has_pen() -> bool:
 
 
 class CanvasToolbar(QWidget):
-    """Brush/eraser, size, hardness, overlay opacity, clear/invert and zoom controls.
+    """Brush/eraser, size, hardness, overlay opacity, clear/invert, the control layer and zoom controls.
 
     Every control mirrors the canvas through its signals, so keyboard changes made on
     the canvas ([ ], B, E...) show here too. Controls never take keyboard focus: the
@@ -96,11 +96,23 @@ class CanvasToolbar(QWidget):
         row.addWidget(self.color_button)
         row.addSpacing(6)
         self.clear_button = self._button("Clear", "Clear the mask (Delete)")
-        self.clear_button.clicked.connect(canvas.clear_mask)
+        self.clear_button.clicked.connect(canvas.clear_active_layer)
         self.invert_button = self._button("Invert", "Invert the mask (Ctrl+Shift+I)")
         self.invert_button.clicked.connect(canvas.invert_mask)
         row.addWidget(self.clear_button)
         row.addWidget(self.invert_button)
+        row.addWidget(self._separator())
+
+        self.control_button = self._button(
+            "Control", "Control layer (Ctrl+L): show the ControlNet control image and draw on it; off paints the "
+                       "mask again", checkable=True)
+        self.control_button.setObjectName("controlLayerButton")
+        self.control_button.toggled.connect(canvas.set_control_mode)
+        self.preview_button = self._button(
+            "Preview", "Show what the first ControlNet unit's preprocessor makes of the control layer", checkable=True)
+        self.preview_button.setObjectName("controlPreviewButton")
+        row.addWidget(self.control_button)
+        row.addWidget(self.preview_button)
 
         row.addStretch(1)
         self.fit_button = self._button("Fit", "Zoom to fit the window (Ctrl+0)")
@@ -122,13 +134,15 @@ class CanvasToolbar(QWidget):
         canvas.overlay_changed.connect(self._sync_overlay)
         canvas.zoom_changed.connect(self._sync_zoom)
         canvas.mask_changed.connect(self._sync_mask_buttons)
+        canvas.control_changed.connect(self._sync_mask_buttons)
+        canvas.control_mode_changed.connect(self._sync_control_mode)
         self._sync_tool(canvas.tool())
         self._sync_size(canvas.brush_size)
         self._sync_hardness(canvas.hardness)
         self.pressure_button.setChecked(canvas.pressure_sizes)
         self._sync_overlay()
         self._sync_zoom(canvas.zoom())
-        self._sync_mask_buttons()
+        self._sync_control_mode(canvas.control_mode())
 
     # -- construction -----------------------------------------------------------------------
     def _button(self, text: str, tip: str, checkable: bool = False) -> QToolButton:
@@ -219,4 +233,22 @@ class CanvasToolbar(QWidget):
         self.zoom_label.setText(f"{zoom * 100:.0f} %")
 
     def _sync_mask_buttons(self) -> None:
-        self.clear_button.setEnabled(self._canvas.has_mask())
+        control = self._canvas.control_mode()
+        self.clear_button.setEnabled(self._canvas.has_control() if control else self._canvas.has_mask())
+        self.preview_button.setEnabled(control and self._canvas.has_control())
+        if self.preview_button.isChecked() and not self._canvas.is_previewing_control():
+            self.preview_button.setChecked(False)  # the layer changed or was left: the preview is gone
+
+    def _sync_control_mode(self, on: bool) -> None:
+        """The tools say which layer they work on; Invert is for the mask only."""
+        self.control_button.setChecked(on)
+        self.invert_button.setEnabled(not on)
+        if on:
+            self.brush_button.setToolTip("Brush: draw white lines on the control layer (B)")
+            self.eraser_button.setToolTip("Eraser: paint black, which is empty, on the control layer (E; X swaps)")
+            self.clear_button.setToolTip("Clear the control layer (Delete)")
+        else:
+            self.brush_button.setToolTip("Brush: paint the area to repaint (B)")
+            self.eraser_button.setToolTip("Eraser: remove from the mask (E; X swaps tools)")
+            self.clear_button.setToolTip("Clear the mask (Delete)")
+        self._sync_mask_buttons()
