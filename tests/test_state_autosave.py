@@ -58,7 +58,19 @@ def test_the_old_three_file_layout_is_read_once_then_replaced(tmp_path):
     assert autosave.load().panel.prompt == "from before"
 
 
-@pytest.mark.parametrize("damage", ["truncated", "noise", "deep panel", "mask of another size", "bomb"])
+def test_the_control_layer_is_kept_with_its_image(tmp_path):
+    autosave = Autosave(tmp_path)
+    control = np.zeros((8, 8, 3), np.uint8)
+    control[2:4] = 255
+    autosave.save(Snapshot(np.full((8, 8, 3), 5, np.uint8), None, PanelValues(), control))
+    back = autosave.load()
+    assert np.array_equal(back.control, control) and back.mask is None
+    autosave.save(snapshot(1))  # an empty layer is not saved: none comes back
+    assert autosave.load().control is None
+
+
+@pytest.mark.parametrize("damage", ["truncated", "noise", "deep panel", "mask of another size", "bomb",
+                                    "bad control image", "control of another size"])
 def test_a_damaged_autosave_is_set_aside_with_a_message(tmp_path, damage):
     autosave = Autosave(tmp_path)
     autosave.save(snapshot(3))
@@ -70,13 +82,20 @@ def test_a_damaged_autosave_is_set_aside_with_a_message(tmp_path, damage):
         with zipfile.ZipFile(autosave.file, "w") as archive:
             if damage == "deep panel":
                 archive.writestr("panel.json", "[" * 100_000)
-            elif damage == "mask of another size":
+            elif damage in ("mask of another size", "control of another size"):
                 from PIL import Image
 
-                for name, size in (("image.png", (8, 8)), ("mask.png", (4, 4))):
+                part = "mask.png" if damage.startswith("mask") else "control.png"
+                for name, size in (("image.png", (8, 8)), (part, (4, 4))):
                     Image.new("L", size).save(tmp_path / name)
                     archive.write(tmp_path / name, name)
                     (tmp_path / name).unlink()
+            elif damage == "bad control image":
+                from PIL import Image
+
+                Image.new("RGB", (8, 8)).save(tmp_path / "image.png")
+                archive.write(tmp_path / "image.png", "image.png")
+                archive.writestr("control.png", b"\x89PNG\r\n\x1a\n" + os.urandom(200))
             else:
                 from tests.fuzz_targets import png_header_only
 

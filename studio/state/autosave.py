@@ -1,6 +1,6 @@
-"""Autosave of the working document: canvas image, mask and panel, restored after a crash or kill -9.
+"""Autosave of the working document: canvas image, mask, control layer and panel, restored after a crash or kill -9.
 
-The three parts are one file, autosave.zip (image.png, mask.png, panel.json), written to a temp
+The parts are one file, autosave.zip (image.png, mask.png, control.png, panel.json), written to a temp
 file and renamed into place: a kill at any moment leaves either the previous autosave or the new
 one, never the image of one moment beside the prompt of another (as three separate files could).
 A zip rather than a folder with a manifest: one rename is the whole commit, nothing is left to
@@ -26,7 +26,7 @@ from ..io.safe_json import loads_limited
 from .files import set_aside, write_atomic
 from .panel_values import PanelValues
 
-IMAGE, MASK, PANEL = "image.png", "mask.png", "panel.json"
+IMAGE, MASK, CONTROL, PANEL = "image.png", "mask.png", "control.png", "panel.json"
 MAX_PART_BYTES = 512 * 1024 * 1024  # far above any canvas the studio makes; a larger part is damage
 # What zipfile and Pillow raise for a damaged file besides OSError and ValueError.
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
@@ -42,6 +42,7 @@ class Snapshot:
     image: np.ndarray | None
     mask: np.ndarray | None  # float32 [H, W] in [0, 1]
     panel: PanelValues | None
+    control: np.ndarray | None = None  # uint8 [H, W, 3], the ControlNet control layer (black is empty)
 
 
 EMPTY = Snapshot(None, None, None)
@@ -79,6 +80,8 @@ class Autosave:
             parts[IMAGE] = _png_bytes(np.ascontiguousarray(snapshot.image[..., :3]))
         if snapshot.mask is not None:
             parts[MASK] = _png_bytes((np.clip(snapshot.mask, 0, 1) * 255).round().astype(np.uint8))
+        if snapshot.control is not None:
+            parts[CONTROL] = _png_bytes(np.ascontiguousarray(snapshot.control[..., :3]))
         if snapshot.panel is not None:
             parts[PANEL] = json.dumps(snapshot.panel.to_json(), ensure_ascii=False).encode("utf-8")
         buffer = io.BytesIO()
@@ -114,7 +117,7 @@ class Autosave:
             with zipfile.ZipFile(self.file) as archive:
                 parts = {}
                 for info in archive.infolist():
-                    if info.filename in (IMAGE, MASK, PANEL):
+                    if info.filename in (IMAGE, MASK, CONTROL, PANEL):
                         if info.file_size > MAX_PART_BYTES:
                             raise ValueError(f"{info.filename} claims {info.file_size:,} bytes")
                         parts[info.filename] = archive.read(info)
@@ -139,7 +142,7 @@ class Autosave:
 
     @staticmethod
     def _decode(parts: dict[str, bytes]) -> Snapshot:
-        image = mask = panel = None
+        image = mask = control = panel = None
         if IMAGE in parts:
             try:
                 image = _decode_image(parts[IMAGE], "RGB")
@@ -150,9 +153,14 @@ class Autosave:
                 mask = _decode_image(parts[MASK], "L", (image.shape[1], image.shape[0])).astype(np.float32) / 255.0
             except _READ_ERRORS as exc:
                 raise ValueError(f"{MASK} {exc}") from None
+        if CONTROL in parts and image is not None:  # drawn over its image, like the mask
+            try:
+                control = _decode_image(parts[CONTROL], "RGB", (image.shape[1], image.shape[0]))
+            except _READ_ERRORS as exc:
+                raise ValueError(f"{CONTROL} {exc}") from None
         if PANEL in parts:
             try:
                 panel = PanelValues.from_json(loads_limited(parts[PANEL]))
             except ValueError as exc:
                 raise ValueError(f"{PANEL} {exc}") from None
-        return Snapshot(image, mask, panel)
+        return Snapshot(image, mask, panel, control)

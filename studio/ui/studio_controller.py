@@ -118,6 +118,7 @@ class StudioController(QObject):
         self.queue.changed.connect(self._on_queue_changed)
 
         w.canvas.mask_changed.connect(self._schedule_autosave)
+        w.canvas.control_changed.connect(self._schedule_autosave)
         w.canvas.image_changed.connect(self._schedule_autosave)
         w.canvas.status_message.connect(lambda text: w.statusBar().showMessage(text, 4000))
         w.history_view.open_requested.connect(self.open_history_entry)
@@ -337,6 +338,8 @@ class StudioController(QObject):
             canvas.set_image(snapshot.image, undoable=False)
             if snapshot.mask is not None:
                 canvas.set_mask(snapshot.mask, undoable=False)
+            if snapshot.control is not None:
+                canvas.set_control_image(snapshot.control, undoable=False, show=False)
         else:
             canvas.set_image(np.full((panel.height, panel.width, 3), 48, np.uint8), undoable=False)
         if self.settings.window_geometry:
@@ -351,7 +354,7 @@ class StudioController(QObject):
     def save_now(self) -> None:
         """Autosave the document; the copies are taken here, the files written on the background writer."""
         canvas = self.window.canvas
-        snapshot = Snapshot(canvas.image(), canvas.mask(), self.window.panel.values())
+        snapshot = Snapshot(canvas.image(), canvas.mask(), self.window.panel.values(), canvas.control_image())
         self.writer.submit(lambda: self.autosave.save(snapshot), self._autosave_failed.emit)
 
     def _show_autosave_error(self, exc: BaseException) -> None:

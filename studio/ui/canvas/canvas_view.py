@@ -257,9 +257,9 @@ class CanvasView(QWidget):
     def has_control(self) -> bool:
         return not self._doc.control_layer.is_empty()
 
-    def set_control_image(self, img: np.ndarray, *, undoable: bool = True) -> None:
+    def set_control_image(self, img: np.ndarray, *, undoable: bool = True, show: bool = True) -> None:
         """Load ``img`` (any size; greyscale/RGBA/float accepted) into the control layer, stretched to the
-        document (nearest pixel). The control layer is shown so the user sees what was loaded."""
+        document (nearest pixel). With ``show`` the control layer is shown, so the user sees what was loaded."""
         self._finish_stroke()
         rgb = resize_nearest(to_rgb_uint8(img), self._doc.width, self._doc.height)
         after = rgb if rgb.any() else None
@@ -267,7 +267,8 @@ class CanvasView(QWidget):
             self._undo.push(ControlCommand(self._doc, self._doc.control_snapshot(), after, "Load control image"))
         else:
             self._doc.replace_control(after)
-        self.set_control_mode(True)
+        if show:
+            self.set_control_mode(True)
 
     def clear_control(self) -> None:
         """Empty the control layer (one undo step; nothing happens if it is already empty)."""
