@@ -126,6 +126,9 @@ class Runner:
         # Event indices count from the start of the lineage, so a branch's steps follow its parent's.
         offset = len(kept) - start
         total = len(sigmas) - 1 + offset
+        use_embeddings = getattr(model, "use_embeddings", None)
+        if use_embeddings is not None:  # a model that reads textual-inversion embeddings named in prompts
+            use_embeddings(self.adapters.list("embedding"))
         denoise, cond, conditioning = self._conditioned_denoiser(request, total)
         if request.mask is not None:
             latent_mask = mask_to_latent(
@@ -167,8 +170,9 @@ class Runner:
         image = model.decode(x, generator=decode_gen)
         if request.mask is not None:
             image = self._paste_known(image, request)
+        infotext = getattr(model, "prompt_infotext", tuple)()  # e.g. the embeddings' TI hashes
         return Result(run_id, request, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
-                      time.perf_counter() - started, parent)
+                      time.perf_counter() - started, parent, infotext)
 
     def _check_memory(self, request: GenerationRequest) -> None:
         """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size)."""

@@ -8,7 +8,7 @@ precision and only the network calls are cast.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,8 @@ from ...denoisers import Cond, Denoiser, DiscreteTimeDenoiser
 from ...devices import empty_cache, is_out_of_memory
 from ...schedules import DiscreteSchedule
 from ..base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
+from .adapter_files import AdapterFile
+from .embeddings import ti_hashes
 from .previews import LinearPreview
 from .prompts import PromptEncoder
 
@@ -79,6 +81,15 @@ class StableDiffusionModel:
             time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32, device=self.device)
             cond["time_ids"] = uncond["time_ids"] = time_ids
         return cond, uncond
+
+    def use_embeddings(self, files: Sequence[AdapterFile]) -> None:
+        """The textual-inversion embedding files a prompt may name (the runner lists them); a new run starts."""
+        self.prompts.use_embeddings(files)
+
+    def prompt_infotext(self) -> tuple[tuple[str, str], ...]:
+        """What the prompts encoded since ``use_embeddings`` add to the parameters text: A1111's TI hashes."""
+        used = list(self.prompts.used_embeddings.values())
+        return (("TI hashes", ti_hashes(used)),) if used else ()
 
     def _network(self, x: torch.Tensor, t: torch.Tensor, cond: Cond) -> torch.Tensor:
         wd = self.weights_dtype

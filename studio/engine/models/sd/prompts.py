@@ -16,12 +16,21 @@ next chunk. A prompt without the syntax gives exactly the token ids it always di
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
 import torch
 
 from ...prompt_syntax import BREAK, parse_prompt_weights
+from .adapter_files import AdapterFile
+from .embeddings import SDXL_PARTS, SINGLE, Embedding, EmbeddingCache, EmbeddingError, EmbeddingNames, check_fits
 
 CHUNK = 75
 COMMA_BACKTRACK = 20  # how far back a full chunk looks for a comma to end on
+EMBEDDING_PLACEHOLDER = 0  # the id at an embedding's positions; its token vector is replaced (as A1111 does)
+
+
+Row = tuple[list[int], list[float], list[tuple[int, Embedding]]]  # 77 ids, 77 weights, (position, embedding)s
 
 
 class PromptEncoder:
@@ -31,34 +40,90 @@ class PromptEncoder:
         self.tokenizers = tokenizers
         self.device = device
         self.zeros_for_empty = zeros_for_empty  # SDXL base: an empty negative prompt means zero conditioning
+        # Textual-inversion embeddings a prompt may name (set per run by use_embeddings), the names'
+        # tokens per tokenizer, parsed files, and the embeddings the prompts encoded since then used.
+        self.embedding_files: tuple[AdapterFile, ...] = ()
+        self._names: dict[int, EmbeddingNames] = {}
+        self._embeddings = EmbeddingCache()
+        self.used_embeddings: dict[str, Embedding] = {}
+
+    def use_embeddings(self, files: Sequence[AdapterFile]) -> None:
+        """The embedding files a prompt may name from now on; starts a new list of used ones."""
+        if tuple(files) != self.embedding_files:
+            self.embedding_files = tuple(files)
+            self._names.clear()
+        self.used_embeddings = {}
 
     def token_chunks(self, text: str, tokenizer) -> list[tuple[list[int], list[float]]]:
         """``text`` as 77-long rows of (token ids, weights): [start] + up to 75 tokens + [end] + padding."""
+        return [(ids, weights) for ids, weights, _ in self.token_rows(text, tokenizer)]
+
+    def token_rows(self, text: str, tokenizer) -> list[Row]:
+        """``text`` as 77-long rows of token ids and weights, and where each embedding's vectors go.
+
+        An embedding's n vectors take n positions (their ids are placeholders, replaced after the
+        token lookup) and move whole to the next chunk when they do not fit, as in AUTOMATIC1111.
+        """
         comma = tokenizer(",", add_special_tokens=False, verbose=False).input_ids[-1]
-        chunks: list[tuple[list[int], list[float]]] = []
+        names = self._embedding_names(tokenizer)
+        chunks: list[Row] = []
         ids: list[int] = []
         weights: list[float] = []
+        fixes: list[tuple[int, Embedding]] = []
         last_comma = -1
+
+        def close(cut: int) -> None:
+            nonlocal ids, weights, fixes, last_comma
+            chunks.append((ids[:cut], weights[:cut], [(p, e) for p, e in fixes if p < cut]))
+            ids, weights, fixes, last_comma = ids[cut:], weights[cut:], [(p - cut, e) for p, e in fixes if p >= cut], -1
+
         for segment, weight in parse_prompt_weights(text):
             if segment is BREAK:
                 if ids:
-                    chunks.append((ids, weights))
-                    ids, weights, last_comma = [], [], -1
+                    close(len(ids))
                 continue
-            for token in tokenizer(segment, add_special_tokens=False, truncation=False, verbose=False).input_ids:
+            tokens = tokenizer(segment, add_special_tokens=False, truncation=False, verbose=False).input_ids
+            position = 0
+            while position < len(tokens):
                 if len(ids) == CHUNK:
-                    cut = last_comma + 1 if last_comma >= 0 and CHUNK - last_comma <= COMMA_BACKTRACK else CHUNK
-                    chunks.append((ids[:cut], weights[:cut]))
-                    ids, weights, last_comma = ids[cut:], weights[cut:], -1
+                    close(last_comma + 1 if last_comma >= 0 and CHUNK - last_comma <= COMMA_BACKTRACK else CHUNK)
+                found = names.match(tokens, position) if names else None
+                if found is not None:
+                    embedding = self._embedding(found[0])
+                    if len(ids) + embedding.count > CHUNK:
+                        close(len(ids))
+                    fixes.append((len(ids), embedding))
+                    ids += [EMBEDDING_PLACEHOLDER] * embedding.count
+                    weights += [weight] * embedding.count
+                    position += found[1]
+                    continue
+                token = tokens[position]
                 if token == comma:
                     last_comma = len(ids)
                 ids.append(token)
                 weights.append(weight)
+                position += 1
         if ids or not chunks:
-            chunks.append((ids, weights))
+            close(len(ids))
         bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
-        return [([bos, *r, eos] + [pad] * (CHUNK - len(r)), [1.0, *w, 1.0] + [1.0] * (CHUNK - len(w)))
-                for r, w in chunks]
+        return [([bos, *r, eos] + [pad] * (CHUNK - len(r)), [1.0, *w, 1.0] + [1.0] * (CHUNK - len(w)),
+                 [(p + 1, e) for p, e in f]) for r, w, f in chunks]
+
+    def _embedding_names(self, tokenizer) -> EmbeddingNames:
+        names = self._names.get(id(tokenizer))
+        if names is None:
+            def tokenize(name: str) -> list[int]:
+                return tokenizer(name, add_special_tokens=False, truncation=False, verbose=False).input_ids
+
+            names = self._names[id(tokenizer)] = EmbeddingNames(self.embedding_files, tokenize)
+        return names
+
+    def _embedding(self, file: AdapterFile) -> Embedding:
+        embedding = self._embeddings.load(file.path, file.name)
+        widths = [_text_model(e).embeddings.token_embedding.embedding_dim for e in self.encoders]
+        check_fits(embedding, widths, self.family)
+        self.used_embeddings.setdefault(embedding.name, embedding)
+        return embedding
 
     def chunk_count(self, text: str) -> int:
         return len(self.token_chunks(text, self.tokenizers[0]))
@@ -66,12 +131,14 @@ class PromptEncoder:
     @torch.no_grad()
     def _encode(self, text: str, chunks: int, clip_skip: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
         contexts, pooled = [], None
-        for encoder, tokenizer in zip(self.encoders, self.tokenizers, strict=True):
-            rows = self.token_chunks(text, tokenizer)
-            rows += self.token_chunks("", tokenizer) * (chunks - len(rows))
+        parts = SDXL_PARTS if self.family == "sdxl" else (SINGLE,)
+        for encoder, tokenizer, part in zip(self.encoders, self.tokenizers, parts, strict=True):
+            rows = self.token_rows(text, tokenizer)
+            rows += self.token_rows("", tokenizer) * (chunks - len(rows))
             ids = torch.tensor([r[0] for r in rows], dtype=torch.long, device=self.device)
             weights = torch.tensor([r[1] for r in rows], dtype=torch.float32, device=self.device)
-            out = encoder(ids, output_hidden_states=self.family == "sdxl" or clip_skip > 1)
+            with _vectors_inserted(encoder, [r[2] for r in rows], part):
+                out = encoder(ids, output_hidden_states=self.family == "sdxl" or clip_skip > 1)
             if self.family == "sdxl":  # clip skip does not apply (the runner refuses it for SDXL)
                 hidden = out.hidden_states[-2]  # SDXL reads both encoders' penultimate layer
                 if hasattr(out, "text_embeds"):
@@ -88,7 +155,9 @@ class PromptEncoder:
         return torch.cat(contexts, dim=-1).float(), None if pooled is None else pooled.float()
 
     def encode(self, prompt: str, negative: str, clip_skip: int = 1) -> tuple[dict, dict]:
-        chunks = max(self.chunk_count(prompt), self.chunk_count(negative))
+        chunks = self.chunk_count(prompt)
+        with _negative_prompt():
+            chunks = max(chunks, self.chunk_count(negative))
         layers = len(_text_model(self.encoders[0]).encoder.layers)
         if clip_skip > layers:
             raise ValueError(f"clip skip {clip_skip} is more than the text encoder's {layers} layers")
@@ -96,11 +165,46 @@ class PromptEncoder:
         if self.zeros_for_empty and not negative.strip():
             nctx, npooled = torch.zeros_like(ctx), None if pooled is None else torch.zeros_like(pooled)
         else:
-            nctx, npooled = self._encode(negative, chunks, clip_skip)
+            with _negative_prompt():
+                nctx, npooled = self._encode(negative, chunks, clip_skip)
         cond, uncond = {"context": ctx}, {"context": nctx}
         if pooled is not None:
             cond["pooled"], uncond["pooled"] = pooled, npooled
         return cond, uncond
+
+
+@contextmanager
+def _negative_prompt() -> Iterator[None]:
+    """An embedding error while reading the negative prompt names that field."""
+    try:
+        yield
+    except EmbeddingError as exc:
+        raise EmbeddingError(exc.message, "negative_prompt") from None
+
+
+@contextmanager
+def _vectors_inserted(encoder, fixes: list[list[tuple[int, Embedding]]], part: str) -> Iterator[None]:
+    """Put each embedding's vectors (its ``part``: clip_l, clip_g or the one tensor) in place of its placeholder
+    tokens' vectors, after the token lookup and before the position embeddings are added.
+
+    Without embeddings nothing is hooked, so a plain prompt runs exactly the encoder's own path.
+    """
+    places = [(row, position, e.parts[part]) for row, found in enumerate(fixes) for position, e in found]
+    if not places:
+        yield
+        return
+
+    def insert(module, args, vectors: torch.Tensor) -> torch.Tensor:
+        vectors = vectors.clone()
+        for row, position, vecs in places:
+            vectors[row, position:position + len(vecs)] = vecs.to(vectors.device, vectors.dtype)
+        return vectors
+
+    handle = _text_model(encoder).embeddings.token_embedding.register_forward_hook(insert)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _text_model(encoder):

@@ -125,22 +125,28 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise ModelLoadError(f"{path.name} could not be read as safetensors ({exc}); the file may be damaged") from exc
 
 
-def _read_pickled(path: Path) -> dict[str, torch.Tensor]:
+def load_pickle(path: Path) -> object:
+    """What a ``.ckpt``/``.pt``/``.bin`` file holds, through ``torch.load(weights_only=True)``: tensors and plain
+    containers only. A refused or damaged file is a ModelLoadError naming it."""
     # torch's own messages are not shown: they carry terminal escape codes and advice on how to
     # load the file anyway (weights_only=False), which is exactly what must not be done with it.
     try:
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except RuntimeError as exc:
             if "mmap" not in str(exc):
                 raise
-            data = torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+            return torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
     except pickle.UnpicklingError as exc:
         raise ModelLoadError(refusal_message(path.name, str(exc))) from None
     except PICKLE_READ_ERRORS as exc:
         raise ModelLoadError(
             f"{path.name} could not be read as a PyTorch checkpoint ({type(exc).__name__}); the file may be "
             "truncated or damaged: download it again, or use a .safetensors version of the model") from None
+
+
+def _read_pickled(path: Path) -> dict[str, torch.Tensor]:
+    data = load_pickle(path)
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]  # Lightning-style checkpoints wrap the weights
     if not isinstance(data, dict):
