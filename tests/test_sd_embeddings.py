@@ -258,3 +258,20 @@ def test_same_conditioning_as_diffusers_load_textual_inversion(webui, sd1):
     enc.use_embeddings(files_of(webui))
     cond, _ = sd1.encode_prompt(prompt, "", SIZE, SIZE)
     assert torch.allclose(cond["context"], reference.float(), atol=1e-6)
+
+
+def test_half_precision_weights_get_the_vectors_in_their_dtype(webui):
+    _, models, vectors = webui
+    model = load_sd_model(models["sd1"], dtype=torch.bfloat16)
+    model.use_embeddings(files_of(webui))
+    text = getattr(model.prompts.encoders[0], "text_model", model.prompts.encoders[0])
+    seen = []
+    handle = text.encoder.register_forward_pre_hook(lambda m, a, kw: seen.append(kw["inputs_embeds"]), with_kwargs=True)
+    try:
+        cond, _ = model.encode_prompt("a shiny apple", "", SIZE, SIZE)
+    finally:
+        handle.remove()
+    # What the transformer layers receive at the embedding's places: its vectors (in bf16) + the position embeddings.
+    positions = text.embeddings.position_embedding.weight[2:5]
+    assert seen[0].dtype == torch.bfloat16 and torch.isfinite(cond["context"]).all()
+    assert torch.equal(seen[0][0, 2:5], vectors["shiny"].to(torch.bfloat16) + positions)
