@@ -31,6 +31,7 @@ from ..engine.sampler_names import (
     find_sampler,
     sampler_list,
 )
+from .controlnet_infotext import read_units
 from .infotext_pairs import split_pairs
 
 NEGATIVE = "Negative prompt:"
@@ -306,6 +307,16 @@ def _read_clip_skip(r: _Reader) -> None:
     r.number(("clip skip",), "clip_skip", 1, MAX_CLIP_SKIP, whole=True)
 
 
+def _read_controlnets(r: _Reader, settings_line: bool) -> None:
+    """sd-webui-controlnet's units (written only when on: a settings line without them had none)."""
+    units, notices, used = read_units(r.params)
+    r.used |= used
+    for notice in notices:
+        r.note("controlnets", notice)
+    if units or settings_line:
+        r.changes["controlnets"] = units
+
+
 def parse_parameters(text: str, base: GenerationRequest | None = None) -> ParsedParameters:
     """Parse parameters text into a request (fields not in the text keep ``base``'s values)."""
     base = base or GenerationRequest()
@@ -354,6 +365,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     _read_interval(r)
     if pairs:
         _switch_off_absent(r)
+    _read_controlnets(r, bool(pairs))
     if (model := r.raw("studio model")) is not None:
         r.changes["model"] = model[1]
     model_label = found[1] if (found := r.raw("model")) is not None else ""
