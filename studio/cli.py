@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from .cli_controlnet import add_controlnet_flags, control_units
 from .engine.sampler_names import sampler_list
 from .xyz_cli import add_xyz_parser, run_xyz
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--params-from", type=Path, default=None,
                      help="take every setting from the parameters in this image (ours, AUTOMATIC1111's, "
                           "Forge's, ComfyUI's); flags given here override it")
+    add_controlnet_flags(gen)
     gen.add_argument("--device", default="cpu")
     gen.add_argument("--out", type=Path, default=Path("out.png"))
     gen.add_argument("--quiet", action="store_true")
@@ -180,7 +182,20 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
         if notice:
             _note(notice)
     mask = _mask_from_file(args.mask, width, height) if args.mask is not None else None
-    return request.with_changes(width=width, height=height, clip_skip=clip_skip, init_image=init, mask=mask)
+    from_file = parsed.request.controlnets if parsed is not None else ()
+    if from_file and not args.controlnet and not args.control_image:
+        _note(f"the file's {len(from_file)} ControlNet unit(s) are left out: give a --control-image for each")
+        from_file = ()
+    return request.with_changes(width=width, height=height, clip_skip=clip_skip, init_image=init, mask=mask,
+                                controlnets=control_units(args, from_file))
+
+
+def _adapters(key: str):
+    """Where the run's ControlNets (and LoRAs, embeddings) are found: beside the checkpoint, in the usual places."""
+    from .engine.models.registry import SD_PREFIX
+    from .engine.models.sd.adapter_files import AdapterLibrary
+
+    return AdapterLibrary(checkpoint=key[len(SD_PREFIX):] if key.startswith(SD_PREFIX) else None)
 
 
 def _generate(args) -> int:
@@ -191,7 +206,7 @@ def _generate(args) -> int:
     parsed = read_params_file(args.params_from, _overridden(args)) if args.params_from is not None else None
     key, model = _load(args, parsed)
     request = _request_from_args(args, model, parsed, key)
-    runner = Runner(model)
+    runner = Runner(model, adapters=_adapters(key))
     started = time.perf_counter()
 
     def progress(event) -> None:

@@ -23,6 +23,7 @@ from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_laten
 from .limits import max_side, run_memory_bytes
 from .models.base import ClassifierGrad, DiffusionModel
 from .models.sd.adapter_files import AdapterLibrary
+from .models.sd.controlnet import ControlNetCache, prepare_control
 from .noise import initial_noise
 from .prompt_schedule import prompts_per_step
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
@@ -75,6 +76,7 @@ class Runner:
         # Where LoRAs, embeddings and ControlNets named in requests are found (None: nowhere but paths).
         self.adapters = adapters if adapters is not None else AdapterLibrary(include_defaults=False)
         self.keep_histories = keep_histories
+        self.controlnets = ControlNetCache()  # loaded ControlNets, by file
         self._histories: OrderedDict[int, RunHistory] = OrderedDict()
         self._next_id = 1
 
@@ -130,6 +132,7 @@ class Runner:
         if use_embeddings is not None:  # a model that reads textual-inversion embeddings named in prompts
             use_embeddings(self.adapters.list("embedding"))
         denoise, cond, conditioning = self._conditioned_denoiser(request, total)
+        control = prepare_control(model, request, self.adapters, self.controlnets, total)
         if request.mask is not None:
             latent_mask = mask_to_latent(
                 feather_mask(request.mask, request.mask_feather / scale if scale > 1 else request.mask_feather),
@@ -145,6 +148,8 @@ class Runner:
                 raise Cancelled(run_id, i + offset)
             if conditioning is not None:
                 conditioning.step = i + offset
+            if control is not None:
+                control.step = i + offset
             for _ in range(request.resample if request.mask is not None and i < len(sigmas) - 2 else 0):
                 # RePaint (Lugmayr et al. 2022): step down, re-noise back up, step again. Each pass is
                 # a network evaluation, so a cancel is checked before each one too.
@@ -172,7 +177,7 @@ class Runner:
             image = self._paste_known(image, request)
         infotext = getattr(model, "prompt_infotext", tuple)()  # e.g. the embeddings' TI hashes
         return Result(run_id, request, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
-                      time.perf_counter() - started, parent, infotext)
+                      time.perf_counter() - started, parent, infotext + (control.infotext if control else ()))
 
     def _check_memory(self, request: GenerationRequest) -> None:
         """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size)."""

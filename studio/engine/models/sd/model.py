@@ -64,6 +64,7 @@ class StableDiffusionModel:
             self.vae.to(torch.float32)
             self.vae_dtype = torch.float32
         self.steps_offset = 0  # the scheduler config's steps_offset, set by the loader; the runner applies it
+        self.control = None  # the running request's ControlNet units (controlnet.ControlState), set by the runner
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.shift_factor = float(getattr(self.vae.config, "shift_factor", None) or 0.0)
         self.prompts = PromptEncoder(family, nets.text_encoders, nets.tokenizers, device, zeros_for_empty_negative)
@@ -96,10 +97,12 @@ class StableDiffusionModel:
         extra = {}
         if "time_ids" in cond:
             extra["added_cond_kwargs"] = {"text_embeds": cond["pooled"].to(wd), "time_ids": cond["time_ids"].to(wd)}
+        x, context = x.to(wd), cond["context"].to(wd)
         with _readable_oom(f"a denoising step at {x.shape[-1] * self.info.latent_scale}x"
                            f"{x.shape[-2] * self.info.latent_scale}"):
-            return self.unet(x.to(wd), t, encoder_hidden_states=cond["context"].to(wd), return_dict=False,
-                             **extra)[0]
+            if self.control is not None:
+                extra.update(self.control.residuals(x, t, context, extra.get("added_cond_kwargs")))
+            return self.unet(x, t, encoder_hidden_states=context, return_dict=False, **extra)[0]
 
     def denoiser(self) -> Denoiser:
         return self._denoiser
