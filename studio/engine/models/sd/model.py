@@ -20,6 +20,7 @@ from ...schedules import DiscreteSchedule
 from ..base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
 from .adapter_files import AdapterFile
 from .embeddings import ti_hashes
+from .lora import LoraWeights
 from .previews import LinearPreview
 from .prompts import PromptEncoder
 
@@ -67,6 +68,8 @@ class StableDiffusionModel:
         self.control = None  # the running request's ControlNet units (controlnet.ControlState), set by the runner
         self.scaling_factor = float(self.vae.config.scaling_factor)
         self.shift_factor = float(getattr(self.vae.config, "shift_factor", None) or 0.0)
+        # The LoRAs a prompt names are merged into these weights (and taken out exactly); see lora.py.
+        self.loras = LoraWeights(self.unet, nets.text_encoders, family, name)
         self.prompts = PromptEncoder(family, nets.text_encoders, nets.tokenizers, device, zeros_for_empty_negative)
         self._denoiser = DiscreteTimeDenoiser(self._network, schedule, prediction)
         self._preview: Callable[[torch.Tensor], np.ndarray] = LinearPreview(family, device)
