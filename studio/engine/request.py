@@ -218,5 +218,6 @@ class Result:
     steps_run: int
     elapsed: float
     parent: tuple[int, int] | None = None  # (run_id, step) this run branched from
-    # Parameters the engine found while running, for the parameters text: ("Lora hashes", '"name: 0123abcd"'), ...
+    # Parameters the engine found while running, for the parameters text, values unquoted (format_parameters
+    # quotes them): ("Lora hashes", "name: 0123456789ab, name2: ..."), ...
     infotext: tuple[tuple[str, str], ...] = ()

@@ -21,6 +21,7 @@ from .devices import free_memory_bytes
 from .guidance import StepConditioning, classifier_free_guidance, classifier_guidance, dynamic_thresholding
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
 from .limits import max_side, run_memory_bytes
+from .lora_activation import apply_prompt_loras
 from .models.base import ClassifierGrad, DiffusionModel
 from .models.sd.adapter_files import AdapterLibrary
 from .models.sd.controlnet import ControlNetCache, prepare_control
@@ -77,6 +78,7 @@ class Runner:
         self.adapters = adapters if adapters is not None else AdapterLibrary(include_defaults=False)
         self.keep_histories = keep_histories
         self.controlnets = ControlNetCache()  # loaded ControlNets, by file
+        self.notices: tuple[str, ...] = ()  # the last run's notes on LoRA layers this model lacks
         self._histories: OrderedDict[int, RunHistory] = OrderedDict()
         self._next_id = 1
 
@@ -97,6 +99,9 @@ class Runner:
         if request.clip_skip != 1 and not model.info.clip_skip:
             raise RequestError("clip_skip", f"model {model.info.name!r} has no CLIP layers to skip; set it to 1")
         spec = get_sampler(request.sampler)
+        # LoRAs are merged before anything is encoded, and the encoder reads the prompts without their tags.
+        loras = apply_prompt_loras(model, self.adapters, request)
+        self.notices = loras.notices
         run_id = self._next_id
         self._next_id += 1
         started = time.perf_counter()
@@ -131,7 +136,7 @@ class Runner:
         use_embeddings = getattr(model, "use_embeddings", None)
         if use_embeddings is not None:  # a model that reads textual-inversion embeddings named in prompts
             use_embeddings(self.adapters.list("embedding"))
-        denoise, cond, conditioning = self._conditioned_denoiser(request, total)
+        denoise, cond, conditioning = self._conditioned_denoiser(request, total, loras.prompt, loras.negative_prompt)
         control = prepare_control(model, request, self.adapters, self.controlnets, total)
         if request.mask is not None:
             latent_mask = mask_to_latent(
@@ -177,7 +182,8 @@ class Runner:
             image = self._paste_known(image, request)
         infotext = getattr(model, "prompt_infotext", tuple)()  # e.g. the embeddings' TI hashes
         return Result(run_id, request, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
-                      time.perf_counter() - started, parent, infotext + (control.infotext if control else ()))
+                      time.perf_counter() - started, parent,
+                      loras.infotext + infotext + (control.infotext if control else ()))
 
     def _check_memory(self, request: GenerationRequest) -> None:
         """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size)."""
@@ -194,7 +200,7 @@ class Runner:
                              "choose a smaller size or fewer steps")
 
     def _conditioned_denoiser(
-        self, request: GenerationRequest, steps: int
+        self, request: GenerationRequest, steps: int, prompt: str, negative_prompt: str
     ) -> tuple[Denoiser, Cond, StepConditioning | None]:
         """The guided denoiser and its cond; with prompt editing or alternation, a per-step switch.
 
@@ -203,8 +209,7 @@ class Runner:
         """
         model = self.model
         steps = max(steps, 1)  # img2img at a tiny strength runs no step, but still has a prompt
-        prompts = zip(prompts_per_step(request.prompt, steps), prompts_per_step(request.negative_prompt, steps),
-                      strict=True)
+        prompts = zip(prompts_per_step(prompt, steps), prompts_per_step(negative_prompt, steps), strict=True)
         pair_of: dict[tuple[str, str], int] = {}
         per_step = [pair_of.setdefault(pair, len(pair_of)) for pair in prompts]
         grad = self._classifier_grad(request)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..engine.limits import MAX_FEATHER, MAX_RESAMPLE
@@ -55,12 +56,29 @@ def _quote(value: object) -> str:
     return json.dumps(text, ensure_ascii=False) if any(c in text for c in ',:\n"') else text
 
 
+def _unquoted(value: str) -> str:
+    """An infotext value as plain text: one given already JSON-quoted is not quoted twice."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            inner = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(inner, str):
+            return inner
+    return value
+
+
 def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def format_parameters(request: GenerationRequest, model_label: str = "") -> str:
-    """The parameters text for a request, AUTOMATIC1111 style."""
+def format_parameters(request: GenerationRequest, model_label: str = "",
+                      infotext: Sequence[tuple[str, str]] = ()) -> str:
+    """The parameters text for a request, AUTOMATIC1111 style.
+
+    ``infotext``: the pairs the engine found while running (``Result.infotext``: "Lora hashes", ...),
+    written after the request's own, each value quoted as AUTOMATIC1111 quotes it.
+    """
     spec = find_sampler(request.sampler)
     if spec is None:
         raise ValueError(f"unknown sampler {request.sampler!r}; choose one of {sampler_list()}")
@@ -96,6 +114,7 @@ def format_parameters(request: GenerationRequest, model_label: str = "") -> str:
         pairs.append(("Clip skip", request.clip_skip))
     if spec.name == "ddim" and request.eta:
         pairs.append(("Eta DDIM", _number(request.eta)))
+    pairs += [(key, _unquoted(value)) for key, value in infotext]
     if request.model:
         pairs.append(("Studio model", request.model))
     lines = [request.prompt]

@@ -93,8 +93,9 @@ class EngineSession:
 
         result = self.runner.run(request, on_step=forward, should_cancel=should_cancel, branch_from=job.branch_from)
         values = job.values.with_changes(model=choice.key)
-        return JobResult(job.job_id, result.run_id, values, result.image, format_parameters(request, choice.label),
-                         choice.label, result.steps_run, result.elapsed, result.parent)
+        text = format_parameters(request, choice.label, result.infotext)
+        return JobResult(job.job_id, result.run_id, values, result.image, text, choice.label, result.steps_run,
+                         result.elapsed, result.parent)
 
 
 def _warm_up(model) -> None:
