@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="take every setting from the parameters in this image (ours, AUTOMATIC1111's, "
                           "Forge's, ComfyUI's); flags given here override it")
     add_controlnet_flags(gen)
+    gen.add_argument("--lora-dir", type=Path, action="append", default=[], metavar="DIR",
+                     help="a folder of LoRA files for <lora:NAME:WEIGHT> in the prompt (repeatable); the folders "
+                          "beside the model (models/Lora, models/loras) and the usual install places are searched too")
     gen.add_argument("--device", default="cpu")
     gen.add_argument("--out", type=Path, default=Path("out.png"))
     gen.add_argument("--quiet", action="store_true")
@@ -138,6 +141,16 @@ def _load(args, parsed):
         return key, load_model(key, device=args.device)
 
 
+def adapter_library(args, key: str):
+    """Where the run's LoRAs, embeddings and ControlNets are found: --lora-dir (LoRAs), the folders beside the
+    checkpoint (models/Lora, models/ControlNet, ...), the usual install places."""
+    from .engine.models.registry import SD_PREFIX
+    from .engine.models.sd.adapter_files import AdapterLibrary
+
+    checkpoint = key[len(SD_PREFIX):] if key.startswith(SD_PREFIX) else None
+    return AdapterLibrary((), checkpoint, kind_folders={"lora": tuple(args.lora_dir)})
+
+
 def _overridden(args) -> set[str]:
     """The request fields the command line decides (the init image decides the size)."""
     return set(_flag_changes(args)) | ({"width", "height"} if args.init is not None else set())
@@ -190,14 +203,6 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
                                 controlnets=control_units(args, from_file))
 
 
-def _adapters(key: str):
-    """Where the run's ControlNets (and LoRAs, embeddings) are found: beside the checkpoint, in the usual places."""
-    from .engine.models.registry import SD_PREFIX
-    from .engine.models.sd.adapter_files import AdapterLibrary
-
-    return AdapterLibrary(checkpoint=key[len(SD_PREFIX):] if key.startswith(SD_PREFIX) else None)
-
-
 def _generate(args) -> int:
     from .engine.runner import Runner
     from .io.parameters import format_parameters
@@ -206,7 +211,7 @@ def _generate(args) -> int:
     parsed = read_params_file(args.params_from, _overridden(args)) if args.params_from is not None else None
     key, model = _load(args, parsed)
     request = _request_from_args(args, model, parsed, key)
-    runner = Runner(model, adapters=_adapters(key))
+    runner = Runner(model, adapters=adapter_library(args, key))
     started = time.perf_counter()
 
     def progress(event) -> None:
@@ -219,9 +224,11 @@ def _generate(args) -> int:
         sys.stderr.flush()
 
     result = runner.run(request, on_step=progress)
-    save_image(args.out, result.image, format_parameters(request, model.info.name))
+    save_image(args.out, result.image, format_parameters(request, model.info.name, result.infotext))
     if not args.quiet:
         sys.stderr.write("\n")
+    for notice in runner.notices:
+        _note(notice)
     print(f"wrote {args.out} ({result.image.shape[1]}x{result.image.shape[0]}, seed {request.seed}, "
           f"{time.perf_counter() - started:.2f} s)")
     return 0

@@ -47,7 +47,7 @@ def axis_rows(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def run_xyz(args: argparse.Namespace) -> int:
-    from .cli import _request_from_args
+    from .cli import _request_from_args, adapter_library
     from .engine.models.registry import available_models, default_model_key, load_model
     from .engine.runner import Runner
     from .engine.samplers import SAMPLERS
@@ -61,7 +61,7 @@ def run_xyz(args: argparse.Namespace) -> int:
 
     rows = axis_rows(args)
     key = args.model or default_model_key()
-    runner = Runner(load_model(key, device=args.device))
+    runner = Runner(load_model(key, device=args.device), adapters=adapter_library(args, key))
     base = _request_from_args(args, runner.model).with_changes(model=key)
     choices = AxisChoices(tuple((s.name, s.label) for s in SAMPLERS.values()), tuple(SPACINGS),
                           tuple((e.key, e.label) for e in available_models()))
@@ -74,7 +74,7 @@ def run_xyz(args: argparse.Namespace) -> int:
         request = plot.cell_values(base, cell)
         if request.model != key:  # a Model axis runs outermost, so each model loads once
             key = request.model
-            runner = Runner(load_model(key, device=args.device))
+            runner = Runner(load_model(key, device=args.device), adapters=adapter_library(args, key))
         if request.init_image is not None:  # a Size axis: the init image and mask follow each cell's size
             request = request.with_changes(
                 init_image=fit_image(request.init_image, request.width, request.height),
@@ -83,7 +83,7 @@ def run_xyz(args: argparse.Namespace) -> int:
             labels = [a.labels[i] for a, i in zip(plot.axes, cell.position, strict=True) if a is not None]
             sys.stderr.write(f"cell {n + 1}/{plot.cell_count}: {', '.join(labels)}\n")
         result = runner.run(request)
-        texts[cell.index] = format_parameters(request, runner.model.info.name)
+        texts[cell.index] = format_parameters(request, runner.model.info.name, result.infotext)
         images[cell.index] = result.image
         if args.cells_dir is not None:
             save_image(args.cells_dir / f"cell-{cell.index:03d}.png", result.image, texts[cell.index])

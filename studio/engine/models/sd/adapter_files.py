@@ -134,22 +134,26 @@ class AdapterLibrary:
     """The adapter files one engine session can use: listed once per kind, listed again on ``rescan``."""
 
     def __init__(self, model_folders: tuple[str | Path, ...] = (), checkpoint: str | Path | None = None,
-                 include_defaults: bool = True):
+                 include_defaults: bool = True, kind_folders: dict[str, tuple[str | Path, ...]] | None = None):
         self.model_folders = tuple(model_folders)
         self.checkpoint = checkpoint
         self.include_defaults = include_defaults
+        # Folders holding one kind, whatever their names (the command line's --lora-dir): searched first.
+        self.kind_folders = {k: tuple(v) for k, v in (kind_folders or {}).items()}
         self._lists: dict[str, list[AdapterFile]] = {}
 
     def for_checkpoint(self, checkpoint: str | Path | None) -> AdapterLibrary:
         """The same folders plus those beside ``checkpoint`` (the model just loaded)."""
-        return AdapterLibrary(self.model_folders, checkpoint, self.include_defaults)
+        return AdapterLibrary(self.model_folders, checkpoint, self.include_defaults, self.kind_folders)
 
     def rescan(self) -> None:
         self._lists.clear()
 
     def list(self, kind: str) -> list[AdapterFile]:
         if kind not in self._lists:
-            dirs = adapter_dirs(kind, self.model_folders, self.checkpoint, self.include_defaults)
+            own = [Path(d).expanduser() for d in self.kind_folders.get(kind, ())]
+            dirs = own + [d for d in adapter_dirs(kind, self.model_folders, self.checkpoint, self.include_defaults)
+                          if d not in own]
             self._lists[kind] = list_adapters(kind, dirs)
         return self._lists[kind]
 
