@@ -292,8 +292,8 @@ def test_truncated_corrupt_and_foreign_files_get_clear_errors(saved, tmp_path):
     with pytest.raises(ModelLoadError, match="LoRA"):
         load_sd_model(lora)
     odd = tmp_path / "odd.safetensors"
-    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 9, 3, 3)}, str(odd))
-    with pytest.raises(ModelLoadError, match="inpainting model with 9 input channels"):
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 8, 3, 3)}, str(odd))
+    with pytest.raises(ModelLoadError, match="InstructPix2Pix model with 8 input channels"):
         load_sd_model(odd)
     from safetensors.torch import load_file
 

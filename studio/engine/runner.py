@@ -20,6 +20,7 @@ from .denoisers import Cond, Denoiser
 from .devices import free_memory_bytes
 from .guidance import StepConditioning, classifier_free_guidance, classifier_guidance, dynamic_thresholding
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
+from .inpaint_models import inpainting_conditioning
 from .limits import max_side, run_memory_bytes
 from .lora_activation import apply_prompt_loras
 from .models.base import ClassifierGrad, DiffusionModel
@@ -138,7 +139,8 @@ class Runner:
             use_embeddings(self.adapters.list("embedding"))
         denoise, cond, conditioning = self._conditioned_denoiser(request, total, loras.prompt, loras.negative_prompt)
         control = prepare_control(model, request, self.adapters, self.controlnets, total)
-        if request.mask is not None:
+        # Inpainting checkpoints see the mask and the masked image as conditioning instead of the blend.
+        if request.mask is not None and not model.info.inpainting:
             latent_mask = mask_to_latent(
                 feather_mask(request.mask, request.mask_feather / scale if scale > 1 else request.mask_feather),
                 latent_shape[-2:], device).to(model.dtype)
@@ -213,10 +215,13 @@ class Runner:
         pair_of: dict[tuple[str, str], int] = {}
         per_step = [pair_of.setdefault(pair, len(pair_of)) for pair in prompts]
         grad = self._classifier_grad(request)
+        image_cond = inpainting_conditioning(model, request)  # None, or the same for cond and uncond
         pairs = []
         for prompt, negative in pair_of:
             cond, uncond = model.encode_prompt(prompt, negative, request.width, request.height,
                                                clip_skip=request.clip_skip)
+            if image_cond is not None:
+                cond, uncond = {**cond, **image_cond}, {**uncond, **image_cond}
             pairs.append((self._guided_denoiser(request, uncond, grad), cond))
         if len(pairs) == 1:
             return pairs[0][0], pairs[0][1], None

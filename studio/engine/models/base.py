@@ -41,6 +41,10 @@ class ModelInfo:
     has_classifier: bool = False
     recommended: Recommended = Recommended()
     clip_skip: bool = False  # whether encode_prompt honours clip_skip (SD 1.x / 2.x CLIP encoders)
+    # An inpainting network (SD 1.5 / SDXL inpainting): its cond carries "concat", the mask and the masked
+    # image's latent, which it joins to its input (see inpaint_models.py); the runner adds it to cond and uncond.
+    # Such a model also has ``encode_unit(float [1, 3, H, W] in [-1, 1]) -> latent`` for the masked image.
+    inpainting: bool = False
 
 
 class DiffusionModel(Protocol):

@@ -71,9 +71,10 @@ def _builtins() -> list[ModelEntry]:
 
 
 def _sd_entries(found) -> list[ModelEntry]:
-    from .sd import FAMILY_LABELS
+    from .sd import family_label
 
-    return [ModelEntry(SD_PREFIX + str(m.path), f"{m.name} ({FAMILY_LABELS[m.family]})", m.family, SD_LOADER)
+    return [ModelEntry(SD_PREFIX + str(m.path), f"{m.name} ({family_label(m.family, m.inpainting)})", m.family,
+                       SD_LOADER)
             for m in found]
 
 

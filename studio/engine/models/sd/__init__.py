@@ -10,3 +10,9 @@ from __future__ import annotations
 
 FAMILIES = ("sd1", "sd2", "sdxl")
 FAMILY_LABELS = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "unknown": "Stable Diffusion?"}
+
+
+def family_label(family: str, inpainting: bool = False) -> str:
+    """What the model picker shows for a family: "SD 1.x", or "SD 1.x inpainting" for a 9-channel UNet."""
+    label = FAMILY_LABELS.get(family, FAMILY_LABELS["unknown"])
+    return f"{label} inpainting" if inpainting else label

@@ -3,7 +3,9 @@
 Names, not shapes, decide the family (so tiny test models detect like real ones):
 SD 1.x carries OpenAI CLIP under ``cond_stage_model.transformer``, SD 2.x an
 OpenCLIP model under ``cond_stage_model.model``, SDXL base two encoders under
-``conditioner.embedders.0`` (CLIP) and ``.1`` (OpenCLIP bigG).
+``conditioner.embedders.0`` (CLIP) and ``.1`` (OpenCLIP bigG). An inpainting
+checkpoint of any family has a UNet whose first convolution takes 9 channels
+(the latent, the mask and the masked image's latent) instead of 4.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ SD2_TEXT = "cond_stage_model.model."
 XL_TEXT_1 = "conditioner.embedders.0.transformer."
 XL_TEXT_2 = "conditioner.embedders.1.model."
 XL_REFINER_TEXT = "conditioner.embedders.0.model."
+INPAINT_CHANNELS = 9  # latent (4) + mask (1) + masked image latent (4)
 CONFIG_DEPTH = 16  # diffusers configs nest a few levels (lists of block types); deeper is garbage
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # real ones are a few KB
 
@@ -41,6 +44,7 @@ OTHER_LAYOUTS = (
 class Detection:
     family: str  # "sd1", "sd2" or "sdxl"
     prediction: str | None  # "epsilon" / "v_prediction" when the file says so, None for the family default
+    inpainting: bool = False  # a 9-channel UNet fed the mask and the masked image (SD 1.5 / SDXL inpainting)
 
 
 def _has(keys, prefix: str) -> bool:
@@ -59,11 +63,12 @@ def detect_keys(shapes: Mapping[str, tuple[int, ...]], name: str = "checkpoint")
             f"{name} is not a Stable Diffusion checkpoint this studio knows: it has no UNet weights under "
             f"'{UNET}' (first names: {sample})")
     conv_in = shapes.get(UNET + "input_blocks.0.0.weight")
-    if conv_in is not None and len(conv_in) == 4 and conv_in[1] != 4:
-        kind = {9: "an inpainting model", 8: "an InstructPix2Pix model"}.get(conv_in[1], "a model")
+    inpainting = conv_in is not None and len(conv_in) == 4 and conv_in[1] == INPAINT_CHANNELS
+    if conv_in is not None and len(conv_in) == 4 and conv_in[1] not in (4, INPAINT_CHANNELS):
+        kind = "an InstructPix2Pix model" if conv_in[1] == 8 else "a model"
         raise ModelLoadError(
-            f"{name} is {kind} with {conv_in[1]} input channels; only regular 4-channel checkpoints are supported "
-            "(the studio inpaints with any regular model)")
+            f"{name} is {kind} with {conv_in[1]} input channels; only regular (4-channel) and inpainting "
+            "(9-channel) checkpoints are supported")
     if _has(keys, XL_TEXT_2) and _has(keys, XL_TEXT_1):
         family = "sdxl"
     elif _has(keys, XL_REFINER_TEXT):
@@ -79,7 +84,7 @@ def detect_keys(shapes: Mapping[str, tuple[int, ...]], name: str = "checkpoint")
     if not _has(keys, VAE):
         raise ModelLoadError(f"{name} has no VAE weights under '{VAE}'; use a checkpoint with its VAE baked in")
     prediction = "v_prediction" if "v_pred" in keys else None  # ComfyUI's marker for v-prediction models
-    return Detection(family, prediction)
+    return Detection(family, prediction, inpainting)
 
 
 def prediction_hint(path: Path, family: str) -> str | None:
@@ -100,10 +105,10 @@ def detect_diffusers_folder(folder: Path) -> Detection:
     folder = Path(folder)
     unet_cfg = read_config(folder / "unet" / "config.json")
     channels = unet_cfg.get("in_channels", 4)
-    if channels != 4:
+    if channels not in (4, INPAINT_CHANNELS) or isinstance(channels, bool):
         raise ModelLoadError(
-            f"{folder.name} has a UNet with {str(channels)[:40]} input channels (an inpainting or "
-            "pix2pix model, or a damaged config); only regular 4-channel models are supported")
+            f"{folder.name} has a UNet with {str(channels)[:40]} input channels (a pix2pix model, or a damaged "
+            "config); only regular (4-channel) and inpainting (9-channel) models are supported")
     if unet_cfg.get("addition_embed_type") == "text_time" or (folder / "text_encoder_2").is_dir():
         if not (folder / "text_encoder").is_dir():
             raise ModelLoadError(f"{folder.name} is an SDXL refiner; load the SDXL base model instead")
@@ -116,7 +121,7 @@ def detect_diffusers_folder(folder: Path) -> Detection:
     if prediction is not None and not isinstance(prediction, str):
         raise ModelLoadError(f"{folder.name}/scheduler/scheduler_config.json has a prediction_type that is not a "
                              "name; download the model folder again")
-    return Detection(family, prediction)
+    return Detection(family, prediction, channels == INPAINT_CHANNELS)
 
 
 def read_config(path: Path, required: bool = True) -> dict:

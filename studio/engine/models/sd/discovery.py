@@ -10,7 +10,7 @@ unknown until loaded. Needs neither diffusers nor transformers.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ModelLoadError
@@ -28,6 +28,7 @@ class FoundModel:
     name: str
     family: str  # "sd1", "sd2", "sdxl", or "unknown" (a .ckpt, classified when loaded)
     layout: str  # "single_file" or "diffusers"
+    inpainting: bool = False  # a 9-channel inpainting UNet (listed as e.g. "SD 1.x inpainting")
 
 
 def default_search_dirs() -> list[Path]:
@@ -112,12 +113,12 @@ def _classify_file(path: Path) -> FoundModel | SkippedModel:
         return FoundModel(path, path.stem, "unknown", "single_file")
     try:
         header = read_safetensors_header(path)
-        family = detect_keys({k: s for k, (_, s) in header.items()}, path.name).family
+        det = detect_keys({k: s for k, (_, s) in header.items()}, path.name)
     except ModelLoadError as exc:  # a LoRA, a VAE, a damaged file: the message says which
         return SkippedModel(path, str(exc))
     except OSError as exc:
         return SkippedModel(path, f"{path.name} cannot be read ({exc.strerror or exc})")
-    return FoundModel(path, path.stem, family, "single_file")
+    return FoundModel(path, path.stem, det.family, "single_file", det.inpainting)
 
 
 def classify_folder(folder: Path, name: str | None = None) -> FoundModel | None:
@@ -132,12 +133,12 @@ def _classify_folder(folder: Path, name: str | None = None) -> FoundModel | Skip
         weights = any(unet.glob("*.safetensors")) or any(unet.glob("*.bin"))
         if not (unet / "config.json").is_file() or not weights:
             return None  # not a pipeline, or a weightless config folder like resources/sd_configs
-        family = detect_diffusers_folder(folder).family
+        det = detect_diffusers_folder(folder)
     except ModelLoadError as exc:
         return SkippedModel(folder, str(exc))
     except OSError as exc:
         return SkippedModel(folder, f"{folder.name} cannot be read ({exc.strerror or exc})")
-    return FoundModel(folder, name or folder.name, family, "diffusers")
+    return FoundModel(folder, name or folder.name, det.family, "diffusers", det.inpainting)
 
 
 def _scan_folder(root: Path, depth: int = 0):
@@ -178,5 +179,5 @@ def _scan_hub_cache(hub: Path):
             for f in sorted(snap.glob("*.safetensors")):
                 single = _classify_file(f)
                 if isinstance(single, FoundModel):
-                    single = FoundModel(single.path, f"{name}/{f.stem}", single.family, single.layout)
+                    single = replace(single, name=f"{name}/{f.stem}")
                 yield single

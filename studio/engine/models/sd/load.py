@@ -7,6 +7,7 @@ Single files need the family's config files, which ship in resources/sd_configs
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -14,8 +15,8 @@ import torch
 from ...devices import is_out_of_memory, pick_device
 from ...schedules import DiscreteSchedule, alphas_cumprod_from_betas, linear_betas, scaled_linear_betas
 from ..errors import ModelLoadError
-from . import FAMILY_LABELS
-from .detect import Detection, detect_diffusers_folder, detect_keys, prediction_hint, read_config
+from . import family_label
+from .detect import INPAINT_CHANNELS, Detection, detect_diffusers_folder, detect_keys, prediction_hint, read_config
 from .model import Networks, StableDiffusionModel
 from .previews import find_taesd, taesd_search_dirs
 
@@ -82,7 +83,7 @@ def load_sd_model(
         det, nets, sched_cfg, extra = _load_folder(path)
     else:
         det, nets, sched_cfg, extra = _load_single_file(path, None if config_dir is None else Path(config_dir))
-    label = name or f"{path.stem if path.is_file() else path.name} ({FAMILY_LABELS[det.family]})"
+    label = name or f"{path.stem if path.is_file() else path.name} ({family_label(det.family, det.inpainting)})"
     model = assemble(label, det, nets, sched_cfg, extra, dev, wdtype, prediction)
     taesd = find_taesd(det.family, taesd_search_dirs(path)) if tiny_decoder is True else tiny_decoder or None
     if taesd:
@@ -155,12 +156,12 @@ def _load_single_file(path: Path, config_dir: Path | None):
     else:
         state = read_checkpoint(path)
         det = detect_keys({k: tuple(v.shape) for k, v in state.items()}, path.name)
-    det = Detection(det.family, det.prediction or prediction_hint(path, det.family))
+    det = replace(det, prediction=det.prediction or prediction_hint(path, det.family))
     cfg = config_dir or CONFIGS / det.family
     if not (cfg / "unet" / "config.json").is_file():
         raise ModelLoadError(f"config folder {cfg} lacks unet/config.json; reinstall Diffusion Studio")
     nets = Networks(
-        unet=unet_from_original(state, cfg, path.name),
+        unet=unet_from_original(state, cfg, path.name, INPAINT_CHANNELS if det.inpainting else None),
         vae=vae_from_original(state, cfg, path.name),
         text_encoders=text_encoders_from_original(state, det.family, cfg, path.name),
         tokenizers=_tokenizers(cfg, det.family),

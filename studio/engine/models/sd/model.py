@@ -52,8 +52,11 @@ class StableDiffusionModel:
         # CFG 7 is what SD 1.x/2.x were tuned for; SDXL's model card and users settle nearer 5-6.
         recommended = Recommended(steps=25, cfg_scale=6.0 if family == "sdxl" else 7.0)
         # Clip skip as AUTOMATIC1111 offers it: SD 1.x and 2.x; SDXL already reads penultimate layers.
-        self.info = ModelInfo(name, family, int(self.unet.config.in_channels), scale, default_size, scale,
-                              recommended=recommended, clip_skip=family != "sdxl")
+        latent_channels = int(self.vae.config.latent_channels)
+        # A 9-channel UNet reads the latent, the mask and the masked image's latent (inpainting checkpoints).
+        inpainting = int(self.unet.config.in_channels) == 2 * latent_channels + 1
+        self.info = ModelInfo(name, family, latent_channels, scale, default_size, scale,
+                              recommended=recommended, clip_skip=family != "sdxl", inpainting=inpainting)
         self.schedule = schedule
         self.prediction = prediction
         self.device = device
@@ -105,6 +108,8 @@ class StableDiffusionModel:
                            f"{x.shape[-2] * self.info.latent_scale}"):
             if self.control is not None:
                 extra.update(self.control.residuals(x, t, context, extra.get("added_cond_kwargs")))
+            if "concat" in cond:  # an inpainting UNet: [x_scaled, mask, masked latent]; ControlNets read x alone
+                x = torch.cat([x, cond["concat"].to(wd)], dim=1)
             return self.unet(x, t, encoder_hidden_states=context, return_dict=False, **extra)[0]
 
     def denoiser(self) -> Denoiser:
@@ -116,7 +121,13 @@ class StableDiffusionModel:
     # -- pixels <-> latents ----------------------------------------------------------------
     @torch.no_grad()
     def encode_image(self, image: np.ndarray) -> torch.Tensor:
-        unit = image_to_unit(image).to(self.device)
+        return self.encode_unit(image_to_unit(image))
+
+    @torch.no_grad()
+    def encode_unit(self, unit: torch.Tensor) -> torch.Tensor:
+        """A float [1, 3, H, W] image in [-1, 1] -> latent (the inpainting conditioning's masked image is 0 there,
+        a grey no uint8 image holds)."""
+        unit = unit.to(self.device, torch.float32)
 
         def run() -> torch.Tensor:
             return self.vae.encode(unit.to(self.vae_dtype)).latent_dist.mean

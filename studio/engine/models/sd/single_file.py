@@ -17,10 +17,13 @@ from ..errors import ModelLoadError
 from .detect import SD1_TEXT, SD2_TEXT, XL_TEXT_1, XL_TEXT_2
 
 
-def unet_from_original(state: dict[str, torch.Tensor], config_dir: Path, name: str) -> torch.nn.Module:
+def unet_from_original(state: dict[str, torch.Tensor], config_dir: Path, name: str,
+                       in_channels: int | None = None) -> torch.nn.Module:
+    """The UNet; ``in_channels`` overrides the config's (9 for an inpainting checkpoint of a 4-channel family)."""
     from diffusers import UNet2DConditionModel
 
-    return _diffusers_component(UNet2DConditionModel, state, config_dir, "unet", name)
+    extra = {} if in_channels is None else {"in_channels": in_channels}
+    return _diffusers_component(UNet2DConditionModel, state, config_dir, "unet", name, **extra)
 
 
 def vae_from_original(state: dict[str, torch.Tensor], config_dir: Path, name: str) -> torch.nn.Module:
@@ -29,9 +32,10 @@ def vae_from_original(state: dict[str, torch.Tensor], config_dir: Path, name: st
     return _diffusers_component(AutoencoderKL, state, config_dir, "vae", name)
 
 
-def _diffusers_component(cls, state, config_dir: Path, subfolder: str, name: str) -> torch.nn.Module:
+def _diffusers_component(cls, state, config_dir: Path, subfolder: str, name: str, **config) -> torch.nn.Module:
     try:
-        model = cls.from_single_file(state, config=str(config_dir), subfolder=subfolder, local_files_only=True)
+        model = cls.from_single_file(state, config=str(config_dir), subfolder=subfolder, local_files_only=True,
+                                     **config)
     except Exception as exc:  # diffusers raises KeyError, ValueError or its own Exception subclasses here
         reason = str(exc).split(". If you")[0].splitlines()[0][:300]  # diffusers appends long advice that misleads
         if "meta tensor" in reason:  # weights left unfilled by the conversion: they are not in the file

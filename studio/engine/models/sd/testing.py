@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .detect import INPAINT_CHANNELS
 from .load import SHARED_TOKENIZER
 from .original_layout import pipeline_to_original
 
@@ -37,16 +38,23 @@ def _clip_config(hidden: int, layers: int, act: str, projection: int | None = No
                           bos_token_id=0, eos_token_id=2, pad_token_id=1)
 
 
-def build_random(family: str, *, size: str = "tiny", seed: int = 0, prediction: str | None = None) -> RandomSD:
-    """A family's UNet, VAE and text encoder(s) with seeded random weights; ``size`` 'tiny' or 'sd15'."""
+def build_random(family: str, *, size: str = "tiny", seed: int = 0, prediction: str | None = None,
+                 inpainting: bool = False) -> RandomSD:
+    """A family's UNet, VAE and text encoder(s) with seeded random weights; ``size`` 'tiny' or 'sd15'.
+
+    ``inpainting``: the UNet takes 9 input channels (latent, mask, masked image latent), as the SD 1.5 and
+    SDXL inpainting checkpoints do.
+    """
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
+    in_channels = INPAINT_CHANNELS if inpainting else 4
     if size == "sd15":
         if family != "sd1":
             raise ValueError("the full-size random model is built for sd1 only")
-        unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)  # diffusers' defaults are SD 1.5's
+        # diffusers' defaults are SD 1.5's
+        unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8, in_channels=in_channels)
         vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
                             up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, sample_size=512)
         encoders = [CLIPTextModel(_clip_config(768, 12, "quick_gelu"))]
@@ -54,7 +62,7 @@ def build_random(family: str, *, size: str = "tiny", seed: int = 0, prediction: 
         xl = family == "sdxl"
         ctx = 64 if xl else 32
         unet_kwargs = dict(
-            sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+            sample_size=8, in_channels=in_channels, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
             norm_num_groups=8, cross_attention_dim=ctx, attention_head_dim=(2, 4),
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D") if xl else (
                 "CrossAttnDownBlock2D", "DownBlock2D"),
