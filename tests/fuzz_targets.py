@@ -315,6 +315,14 @@ def check_in_limits(values: Any) -> None:
             continue  # off
         assert limit.holds(value), f"{name} = {value!r} is outside {limit}"
         assert not isinstance(limit, Range) or not limit.is_int or type(value) is int, f"{name} = {value!r}"
+    from studio.state.control_units import CONTROL_RANGES, CONTROL_UNITS, PREPROCESSOR_CHOICES
+
+    assert len(values.controlnets) == CONTROL_UNITS
+    for unit in values.controlnets:
+        assert isinstance(unit.enabled, bool) and PREPROCESSOR_CHOICES.holds(unit.preprocessor), unit
+        assert all(limit.holds(getattr(unit, name)) for name, limit in CONTROL_RANGES.items()), unit
+        assert unit.start < unit.end, unit
+        unit.model.encode("utf-8")
     for name in ("prompt", "negative_prompt", "model", "sampler"):
         getattr(values, name).encode("utf-8")  # writable back to JSON as UTF-8
     for name in ("prompt", "negative_prompt"):

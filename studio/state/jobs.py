@@ -1,7 +1,8 @@
 """What crosses between the UI and the engine thread, as frozen dataclasses and numpy arrays.
 
 Going in: a Job (panel values with the seed settled, the canvas image and mask
-when it inpaints or refines, and the step to branch from). Coming back: step
+when it inpaints or refines, the control layer for its ControlNet units, and the
+step to branch from). Coming back: step
 previews, the finished image with its parameters text, or a readable failure.
 Latents stay in the engine: the UI keeps only small pictures.
 """
@@ -24,6 +25,9 @@ class Job:
     branch_from: tuple[int, int] | None = None  # (engine run id, step index) to continue from
     batch_index: int = 0
     batch_count: int = 1
+    # One per ControlNet unit of ``values``: the control layer (uint8 [H, W, 3], sized to the values) for each
+    # unit that is on, None for those that are off; () when no unit is on or nothing is drawn.
+    control_images: tuple[np.ndarray | None, ...] = field(default=(), repr=False)
 
     @property
     def label(self) -> str:

@@ -11,6 +11,7 @@ import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from .control_units import DEFAULT_UNITS, ControlSettings, adapt_units, units_to_json
 from .panel_limits import MAX_PROMPT_CHARS, MAX_SEED, PANEL_LIMITS, SEED_MODES, Choices, Range
 
 __all__ = ["MAX_SEED", "NON_KARRAS_SPACING", "SEED_MODES", "PanelValues", "seeds_for_batch"]
@@ -48,6 +49,8 @@ class PanelValues:
     masked_content: str = "original"
     refiner: str = ""  # an SDXL refiner's model key; empty is none
     refiner_switch: float = 0.8  # the fraction of the steps after which the refiner takes over
+    # ControlNet units; their control image is the canvas's control layer, joined on the engine thread.
+    controlnets: tuple[ControlSettings, ...] = DEFAULT_UNITS
 
     @property
     def karras(self) -> bool:
@@ -74,6 +77,7 @@ class PanelValues:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["guidance_interval"] = list(self.guidance_interval) if self.guidance_interval else None
+        data["controlnets"] = units_to_json(self.controlnets)
         return data
 
     @classmethod
@@ -143,6 +147,8 @@ def _adapt_field(name: str, value: Any, current: Any) -> tuple[Any, str | None]:
     limit = PANEL_LIMITS.get(name)
     if name == "guidance_interval":
         return _adapt_interval(value, current)
+    if name == "controlnets":
+        return adapt_units(value, current)
     if name == "dynamic_threshold" and value is None:
         return None, None  # off
     if isinstance(current, str):

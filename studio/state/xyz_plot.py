@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .job_builder import canvas_inputs
+from .job_builder import canvas_inputs, control_inputs
 from .jobs import Job
 from .panel_values import PanelValues, seeds_for_batch
 from .xyz_axes import MAX_CELLS, Axis, AxisChoices, AxisError, parse_axis
@@ -121,7 +121,8 @@ def build_plot(rows: list[tuple[str, str]], choices: AxisChoices = AxisChoices()
 
 
 def plot_jobs(plot: Plot, values: PanelValues, image: np.ndarray | None, mask: np.ndarray | None,
-              last_seed: int | None, next_id: Callable[[], int]) -> list[tuple[Job, Cell]]:
+              last_seed: int | None, next_id: Callable[[], int], control: np.ndarray | None = None
+              ) -> list[tuple[Job, Cell]]:
     """One job per cell in run order, each with the panel's settings and its cell's values.
 
     The panel's seed is settled once, so cells differ only in what the axes change (as in AUTOMATIC1111)."""
@@ -132,7 +133,8 @@ def plot_jobs(plot: Plot, values: PanelValues, image: np.ndarray | None, mask: n
     for n, cell in enumerate(cells):
         cell_values = plot.cell_values(base, cell)
         init, job_mask = canvas_inputs(cell_values, image, mask)
-        jobs.append((Job(next_id(), cell_values, init, job_mask, None, n, len(cells)), cell))
+        jobs.append((Job(next_id(), cell_values, init, job_mask, None, n, len(cells),
+                         control_inputs(cell_values, control)), cell))
     return jobs
 
 

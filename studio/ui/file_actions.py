@@ -107,7 +107,8 @@ class FileActions(QObject):
         model = request.model if request.model in known or not known else current.model
         fitted = fit_to_model(request.width, request.height, request.clip_skip, self._traits(model))
         fields = {k: getattr(request, k) for k in current.request_fields()} | {
-            "model": model, "width": fitted.width, "height": fitted.height, "clip_skip": fitted.clip_skip}
+            "model": model, "width": fitted.width, "height": fitted.height, "clip_skip": fitted.clip_skip,
+            "controlnets": request.controlnets}  # units it names are switched on, the others off
         values, panel_notices = PanelValues.from_request_fields_with_notices(fields, base=current)
         notices = [*parsed.notices, *fitted.notices, *panel_notices]
         if values.spacing not in ("karras", NON_KARRAS_SPACING):  # the panel has a Karras switch, no more

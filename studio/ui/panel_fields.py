@@ -281,6 +281,7 @@ def _combo(labels: dict[str, str], keys: tuple[str, ...]) -> FocusCombo:
 
 def build_fields() -> dict[str, PanelField]:
     """The table: one row per PanelValues field, widgets made here (the panel lays them out)."""
+    from .control_units_field import ControlUnitsField  # it builds on PanelField, defined above
     limit = PANEL_LIMITS
 
     def number(name: str, label: str, tip: str, *, step: float = 1, decimals: int = 0, unit: str = "",
@@ -364,5 +365,7 @@ def build_fields() -> dict[str, PanelField]:
                     needs="takes_refiner", off_value="", off_tip="Only SDXL models take a refiner"),
         number("refiner_switch", "Switch at", "The fraction of the steps after which the refiner takes over",
                step=0.05, decimals=2, follows=("refiner", bool)),
+        ControlUnitsField("controlnets", "ControlNet", QWidget(), "ControlNet units: steer the image with the "
+                          "canvas's control layer"),
     ]
     return {row.name: row for row in rows}

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from ..state.jobs import EngineCatalog, ModelChoice
 from ..state.panel_values import PanelValues
+from .control_units_field import ControlUnitsField
 from .panel_fields import NO_REFINER, ChoiceField, NumberField, OptionalField, PanelField, build_fields
 from .prompt_edit import PromptEdit
 
@@ -131,6 +132,10 @@ class PromptPanel(QWidget):
         refine.addRow("Masked", self.masked_content)
         refine.parentWidget().setToolTip("Below strength 1 the canvas image is refined; a painted mask repaints "
                                          "only that part (Inpaint and Masked say how).")
+
+        self.controlnets = cast(ControlUnitsField, f["controlnets"])
+        control = self._group("ControlNet", column)
+        control.addRow(self.controlnets.widget)
 
         # Rarely changed: folded away so the everyday settings fit the window without scrolling.
         self.advanced_button = QToolButton()

@@ -135,7 +135,8 @@ class StudioController(QObject):
         values = self.window.panel.values()
         self.window.panel.mark_field(None)
         canvas = self.window.canvas
-        jobs = build_jobs(values, canvas.image(), canvas.mask(), self.last_seed, self.queue.next_id)
+        jobs = build_jobs(values, canvas.image(), canvas.mask(), self.last_seed, self.queue.next_id,
+                          canvas.control_image())
         self.queue.add(jobs)
         self._dispatch()
 
@@ -146,7 +147,7 @@ class StudioController(QObject):
             return
         canvas = self.window.canvas
         job = build_branch(self.window.panel.values(), track.values, run_id, step, canvas.image(), canvas.mask(),
-                           self.queue.next_id())
+                           self.queue.next_id(), canvas.control_image())
         self.queue.add([job])
         self._dispatch()
 

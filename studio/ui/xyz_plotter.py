@@ -77,7 +77,7 @@ class XyzPlotter(QObject):
         c = self.controller
         canvas = self.window.canvas
         jobs = plot_jobs(plot, self.window.panel.values(), canvas.image(), canvas.mask(), c.last_seed,
-                         c.queue.next_id)
+                         c.queue.next_id, canvas.control_image())
         self.runs.append(PlotRun(plot, jobs))
         self.window.panel.mark_field(None)
         c.enqueue([job for job, _ in jobs])
