@@ -1,5 +1,7 @@
 """LoRA, embedding and ControlNet files are found where AUTOMATIC1111 and ComfyUI keep them."""
 
+import os
+
 import pytest
 
 from studio.engine.models.sd.adapter_files import AdapterNotFound, adapter_dirs, list_adapters, resolve_adapter
@@ -50,3 +52,16 @@ def test_names_resolve_case_insensitively_and_typos_name_the_closest(disk):
     assert "closest: Detail_Tweaker" in str(err.value) and err.value.field == "prompt"
     with pytest.raises(AdapterNotFound, match="no LoRA files were found"):
         resolve_adapter("lora", "x", [])
+
+
+def test_a_file_added_to_a_listed_folder_is_seen_on_the_next_list(disk):
+    from studio.engine.models.sd.adapter_files import AdapterLibrary
+
+    webui, _ = disk
+    library = AdapterLibrary((str(webui / "models" / "Stable-diffusion"),), include_defaults=False)
+    assert [a.name for a in library.list("embedding")] == ["EasyNegative"]
+    first = library.list("embedding")
+    assert library.list("embedding") is first  # unchanged folders are not walked again
+    (webui / "embeddings" / "shiny.pt").write_bytes(b"")
+    os.utime(webui / "embeddings", ns=(0, 10**18))  # a new mtime even where the clock's step is coarse
+    assert [a.name for a in library.list("embedding")] == ["EasyNegative", "shiny"]

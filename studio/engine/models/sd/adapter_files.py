@@ -131,7 +131,7 @@ def resolve_adapter(kind: str, name_or_path: str, available: list[AdapterFile]) 
 
 
 class AdapterLibrary:
-    """The adapter files one engine session can use: listed once per kind, listed again on ``rescan``."""
+    """The adapter files one engine session can use: listed per kind, again when a folder changes or on ``rescan``."""
 
     def __init__(self, model_folders: tuple[str | Path, ...] = (), checkpoint: str | Path | None = None,
                  include_defaults: bool = True, kind_folders: dict[str, tuple[str | Path, ...]] | None = None):
@@ -141,6 +141,7 @@ class AdapterLibrary:
         # Folders holding one kind, whatever their names (the command line's --lora-dir): searched first.
         self.kind_folders = {k: tuple(v) for k, v in (kind_folders or {}).items()}
         self._lists: dict[str, list[AdapterFile]] = {}
+        self._stamps: dict[str, tuple[tuple[Path, int], ...]] = {}  # each listed folder's mtime when listed
 
     def for_checkpoint(self, checkpoint: str | Path | None) -> AdapterLibrary:
         """The same folders plus those beside ``checkpoint`` (the model just loaded)."""
@@ -150,11 +151,15 @@ class AdapterLibrary:
         self._lists.clear()
 
     def list(self, kind: str) -> list[AdapterFile]:
-        if kind not in self._lists:
-            own = [Path(d).expanduser() for d in self.kind_folders.get(kind, ())]
-            dirs = own + [d for d in adapter_dirs(kind, self.model_folders, self.checkpoint, self.include_defaults)
-                          if d not in own]
+        """The files of ``kind``; listed again when one of its folders changed (a file added, as A1111 notices
+        new embeddings: a prompt word names one without any error to trigger a new look)."""
+        own = [Path(d).expanduser() for d in self.kind_folders.get(kind, ())]
+        dirs = own + [d for d in adapter_dirs(kind, self.model_folders, self.checkpoint, self.include_defaults)
+                      if d not in own]
+        stamp = _folder_stamps(dirs)
+        if kind not in self._lists or self._stamps.get(kind) != stamp:
             self._lists[kind] = list_adapters(kind, dirs)
+            self._stamps[kind] = stamp
         return self._lists[kind]
 
     def find(self, kind: str, name_or_path: str) -> AdapterFile:
@@ -164,3 +169,14 @@ class AdapterLibrary:
         except AdapterNotFound:
             self._lists.pop(kind, None)
             return resolve_adapter(kind, name_or_path, self.list(kind))
+
+
+def _folder_stamps(dirs: list[Path]) -> tuple[tuple[Path, int], ...]:
+    """Each folder with its modification time: a file added or removed directly in it changes the stamp."""
+    out = []
+    for d in dirs:
+        try:
+            out.append((d, d.stat().st_mtime_ns))
+        except OSError:
+            out.append((d, -1))
+    return tuple(out)
