@@ -56,3 +56,62 @@ def test_strokes_on_the_control_layer_reach_the_job_of_a_unit_that_is_on(qtbot, 
     # The toy model has no ControlNet to steer: the engine says so, and the units are outlined.
     assert "controlnet" in failure.message.lower() or failure.field == "controlnets"
     studio.controller.shutdown()
+
+
+def test_preview_shows_the_first_units_control_map_made_off_the_ui_thread(qtbot, tmp_path):
+    from studio.engine.control_preprocess import control_map
+    from studio.state.control_units import ControlSettings
+
+    studio = make_studio(qtbot, tmp_path)
+    window, canvas = studio.window, studio.window.canvas
+    preview = window.canvas_toolbar.preview_button
+    canvas.set_image(np.full((64, 64, 3), 128, np.uint8))
+    panel = window.panel
+    units = (ControlSettings(True, "control_sd15_canny", "canny"),) + panel.values().controlnets[1:]
+    panel.set_values(panel.values().with_changes(width=64, height=64, controlnets=units))
+    layer = np.zeros((64, 64, 3), np.uint8)
+    layer[20:40, 20:40] = 255
+    canvas.set_control_image(layer)
+    assert preview.isEnabled()
+    preview.click()
+    qtbot.waitUntil(canvas.is_previewing_control, timeout=TIMEOUT)
+    expected = (control_map(layer, "canny", 64, 64) * 255 + 0.5).astype(np.uint8)
+    shown = canvas.control_preview()
+    assert np.array_equal(shown, expected) and shown[15:25, 30].max() == 255 and shown[30, 30].max() == 0  # edges
+
+    # Another preprocessor in the panel: the preview follows.
+    units = (ControlSettings(True, "control_sd15_canny", "lineart_strokes"),) + units[1:]
+    panel.set_values(panel.values().with_changes(controlnets=units))
+    qtbot.waitUntil(lambda: canvas.control_preview() is not None and canvas.control_preview()[30, 30].max() == 0
+                    and canvas.control_preview()[5, 5].min() == 255, timeout=TIMEOUT)  # inverted
+    canvas.set_control_mode(False)  # leaving the layer ends the preview
+    assert not preview.isChecked() and not canvas.is_previewing_control()
+    studio.controller.shutdown()
+
+
+def test_a_dropped_image_naming_controlnet_units_sets_the_panels_units(qtbot, tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    studio = make_studio(qtbot, tmp_path)
+    panel = studio.window.panel
+    text = ('a cat\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64, ControlNet 0: "Module: canny, '
+            'Model: control_sd15_canny [abcd1234], Weight: 0.8, Guidance Start: 0.1, Guidance End: 0.9"')
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", text)
+    path = tmp_path / "a1111.png"
+    Image.new("RGB", (64, 64)).save(path, pnginfo=info)
+    with qtbot.waitSignal(studio.controller.files.settings_restored, timeout=TIMEOUT):
+        studio.controller.files.open_file(str(path))
+    first, second, _third = panel.values().controlnets
+    assert (first.enabled, first.model, first.preprocessor, first.weight, first.start, first.end) == (
+        True, "control_sd15_canny", "canny", 0.8, 0.1, 0.9)
+    assert not second.enabled
+    assert panel.controlnets.units[0].details.isVisible()
+    # A text without units switches them off again, keeping their settings.
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a dog\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 6, Size: 64x64")
+    Image.new("RGB", (64, 64)).save(path, pnginfo=info)
+    studio.controller.files.open_file(str(path))
+    first = panel.values().controlnets[0]
+    assert not first.enabled and first.model == "control_sd15_canny"
+    studio.controller.shutdown()

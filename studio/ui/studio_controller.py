@@ -26,6 +26,7 @@ from ..state.settings import Settings, save_settings
 from ..state.timeline import RunTrack, TimelineModel
 from ..worker import EngineClient
 from ..worker.engine_client import STOP_WAIT_MS
+from .control_preview import ControlPreview
 from .file_actions import FileActions
 from .main_window import MainWindow
 from .prompt_hint import PromptHint
@@ -88,6 +89,7 @@ class StudioController(QObject):
         self._connect()
         self.prompt_hint = PromptHint(window.panel, engine, self)
         self.xyz = XyzPlotter(self)
+        self.control_preview = ControlPreview(window, self)
 
     # -- wiring --------------------------------------------------------------------------------------
     def _connect(self) -> None:

@@ -309,6 +309,10 @@ class CanvasView(QWidget):
     def is_previewing_control(self) -> bool:
         return self._control_preview is not None
 
+    def control_preview(self) -> np.ndarray | None:
+        """A copy of the map on show in place of the control layer (uint8 RGB, its own size), or None."""
+        return None if self._control_preview_pixels is None else self._control_preview_pixels.copy()
+
     def _drop_control_preview(self) -> None:
         if self._control_preview is not None:
             self._control_preview = None
