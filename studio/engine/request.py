@@ -153,14 +153,21 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
         img = r.init_image
         if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype != np.uint8:
             raise RequestError("init_image", f"must be a uint8 RGB image, got shape {img.shape} {img.dtype}")
-        if img.shape[:2] != size:
+        if r.inpaint_area == "masked" and r.mask is not None:
+            # Only masked: a crop around the mask is resized to the request's size, so the photo may be larger
+            # (or smaller); the model's side limit still bounds it.
+            size = img.shape[:2]
+            if max(size) > max_side:
+                raise RequestError("init_image", f"is {img.shape[1]}x{img.shape[0]} pixels, more than {model_name} "
+                                                 f"allows ({max_side} a side at most); scale the image down")
+        elif img.shape[:2] != size:
             raise RequestError(
                 "init_image", f"is {img.shape[1]}x{img.shape[0]} but the request is {r.width}x{r.height}")
     if r.mask is not None:
         if r.init_image is None:
             raise RequestError("mask", "inpainting needs an init image to keep outside the mask")
         if r.mask.ndim != 2 or r.mask.shape != size:
-            raise RequestError("mask", f"must be {r.width}x{r.height} to match the image, got shape {r.mask.shape}")
+            raise RequestError("mask", f"must be {size[1]}x{size[0]} to match the image, got shape {r.mask.shape}")
         if not np.isfinite(r.mask).all():
             raise RequestError("mask", "contains NaN or infinite values")
 

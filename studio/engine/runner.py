@@ -20,9 +20,11 @@ from .denoisers import Cond, Denoiser
 from .devices import free_memory_bytes
 from .guidance import StepConditioning, classifier_free_guidance, classifier_guidance, dynamic_thresholding
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
+from .inpaint_area import masked_area
 from .inpaint_models import inpainting_conditioning
 from .limits import max_side, run_memory_bytes
 from .lora_activation import apply_prompt_loras
+from .masked_content import fill_masked, start_latent
 from .models.base import ClassifierGrad, DiffusionModel
 from .models.sd.adapter_files import AdapterLibrary
 from .models.sd.controlnet import ControlNetCache, prepare_control
@@ -96,6 +98,9 @@ class Runner:
         """Run ``request``; with ``branch_from=(run_id, k)`` continue that run after its step k."""
         model = self.model
         validate_request(request, model.info.size_multiple, max_side(model.info.family), repr(model.info.name))
+        # "Only masked": the run works on a crop at the request's size; the result is pasted into the photo.
+        area = masked_area(request)
+        whole, request = request, area.request if area is not None else request
         self._check_memory(request)
         if request.clip_skip != 1 and not model.info.clip_skip:
             raise RequestError("clip_skip", f"model {model.info.name!r} has no CLIP layers to skip; set it to 1")
@@ -114,22 +119,32 @@ class Runner:
         # Models may shift leading timesteps (Stable Diffusion's steps_offset=1).
         sigmas = sampling_sigmas(model.schedule, request.steps, request.spacing, getattr(model, "steps_offset", 0))
 
-        init_latent = None
+        init_latent = latent_mask = None
         if request.init_image is not None:
-            init_latent = model.encode_image(request.init_image)
+            filled = request.mask is not None and request.masked_content != "original"
+            start_image = request.init_image if not filled else fill_masked(
+                request.init_image, feather_mask(request.mask, request.mask_feather))
+            init_latent = model.encode_image(start_image)
             if not torch.isfinite(init_latent).all():
                 raise RequestError("init_image", "encoding the init image gave non-finite values")
             skip = request.steps - min(int(request.steps * request.strength), request.steps)
             sigmas = sigmas[skip:]
+        if request.mask is not None:
+            latent_mask = mask_to_latent(
+                feather_mask(request.mask, request.mask_feather / scale if scale > 1 else request.mask_feather),
+                latent_shape[-2:], device).to(model.dtype)
 
-        parent = None
+        parent, x = None, None
         if branch_from is None:
             noise = initial_noise(latent_shape, generator, request.variation_seed, request.variation_strength,
                                   device, model.dtype)
-            x = noise * sigmas[0] if init_latent is None else init_latent + noise * sigmas[0]
             start, carry, kept = 0, None, []
         else:
             x, sigmas, noise, start, carry, kept, parent = self._resume(branch_from, request, sigmas, generator)
+        if latent_mask is not None:  # masked content: fill was painted above, the latent choices apply here
+            init_latent = start_latent(init_latent, latent_mask, request.masked_content, noise)
+        if x is None:
+            x = noise * sigmas[0] if init_latent is None else init_latent + noise * sigmas[0]
 
         # Event indices count from the start of the lineage, so a branch's steps follow its parent's.
         offset = len(kept) - start
@@ -140,10 +155,7 @@ class Runner:
         denoise, cond, conditioning = self._conditioned_denoiser(request, total, loras.prompt, loras.negative_prompt)
         control = prepare_control(model, request, self.adapters, self.controlnets, total)
         # Inpainting checkpoints see the mask and the masked image as conditioning instead of the blend.
-        if request.mask is not None and not model.info.inpainting:
-            latent_mask = mask_to_latent(
-                feather_mask(request.mask, request.mask_feather / scale if scale > 1 else request.mask_feather),
-                latent_shape[-2:], device).to(model.dtype)
+        if latent_mask is not None and not model.info.inpainting:
             denoise = inpainting_denoiser(denoise, init_latent, latent_mask, noise)
 
         history = RunHistory(run_id, request, sigmas, noise.cpu(), list(kept), parent)
@@ -182,8 +194,10 @@ class Runner:
         image = model.decode(x, generator=decode_gen)
         if request.mask is not None:
             image = self._paste_known(image, request)
+        if area is not None:
+            image = area.paste(image)
         infotext = getattr(model, "prompt_infotext", tuple)()  # e.g. the embeddings' TI hashes
-        return Result(run_id, request, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
+        return Result(run_id, whole, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
                       time.perf_counter() - started, parent,
                       loras.infotext + infotext + (control.infotext if control else ()))
 
