@@ -115,3 +115,19 @@ def test_a_dropped_image_naming_controlnet_units_sets_the_panels_units(qtbot, tm
     first = panel.values().controlnets[0]
     assert not first.enabled and first.model == "control_sd15_canny"
     studio.controller.shutdown()
+
+
+def test_a_finished_image_is_shown_without_the_control_layer_over_it(qtbot, tmp_path):
+    from tests.test_ui_studio import set_panel, settle
+
+    studio = make_studio(qtbot, tmp_path)
+    canvas = studio.window.canvas
+    layer = np.zeros((64, 64, 3), np.uint8)
+    layer[30:34] = 255
+    canvas.set_control_image(layer)
+    assert canvas.control_mode()
+    set_panel(studio, steps=2, seed_mode="fixed")
+    settle(studio, qtbot, studio.controller.generate)
+    assert not canvas.control_mode() and not studio.window.control_layer_action.isChecked()
+    assert np.array_equal(canvas.control_image(), layer)  # kept with the document for the next run
+    studio.controller.shutdown()

@@ -230,6 +230,8 @@ class StudioController(QObject):
     def _on_finished(self, result: JobResult) -> None:
         self._flush_steps()
         self.window.canvas.set_image(result.image)
+        # The result is what the user waited for: not dimmed under the control layer (Ctrl+L shows it again).
+        self.window.canvas.set_control_mode(False)
         self.files.document_parameters = result.parameters
         self.last_seed = result.values.seed
         self.window.panel.show_used_seed(result.values.seed)  # Random mode: the box shows the seed just used
