@@ -235,7 +235,7 @@ def test_names_resolve_through_the_adapter_folders_and_the_infotext_reads_back(s
 
 
 def test_cli_runs_units_and_refuses_bad_input_in_one_line(sd1, tmp_path, capsys):
-    from studio.io.png import save_image
+    from studio.io.png import read_parameters, save_image
 
     hint = tmp_path / "scribble.png"
     save_image(hint, 255 - _control_image())  # dark strokes on paper: the scribble preprocessor inverts it
@@ -245,7 +245,10 @@ def test_cli_runs_units_and_refuses_bad_input_in_one_line(sd1, tmp_path, capsys)
     units = ["--controlnet", str(sd1["files"]["original"]), "--control-image", str(hint),
              "--control-preprocessor", "scribble", "--control-weight", "0.6", "--control-end", "0.5",
              "--controlnet", str(sd1["files"]["second"]), "--control-image", str(hint), "--control-start", "0.25"]
-    assert cli_main(base + units) == 0 and out.is_file()
+    assert cli_main(base + units) == 0
+    parsed = parse_parameters(read_parameters(out)).request.controlnets
+    assert [(u.model, u.preprocessor, u.weight, u.start, u.end) for u in parsed] == [
+        ("control_tiny_scribble", "scribble", 0.6, 0.0, 0.5), ("control_tiny_canny", "none", 1.0, 0.25, 1.0)]
     capsys.readouterr()
     bad = [(["--controlnet", str(sd1["files"]["original"]), "--control-image", str(tmp_path / "nope.png")],
             "nope.png"),
