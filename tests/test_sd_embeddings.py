@@ -275,3 +275,30 @@ def test_half_precision_weights_get_the_vectors_in_their_dtype(webui):
     positions = text.embeddings.position_embedding.weight[2:5]
     assert seen[0].dtype == torch.bfloat16 and torch.isfinite(cond["context"]).all()
     assert torch.equal(seen[0][0, 2:5], vectors["shiny"].to(torch.bfloat16) + positions)
+
+
+def test_sdxl_same_conditioning_as_diffusers_load_textual_inversion_on_both_encoders(webui, sdxl):
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+    from safetensors.torch import load_file
+
+    root, _, _ = webui
+    enc = sdxl.prompts
+    pipe = StableDiffusionXLPipeline(vae=sdxl.vae, text_encoder=copy.deepcopy(enc.encoders[0]),
+                                     text_encoder_2=copy.deepcopy(enc.encoders[1]),
+                                     tokenizer=copy.deepcopy(enc.tokenizers[0]),
+                                     tokenizer_2=copy.deepcopy(enc.tokenizers[1]), unet=sdxl.unet,
+                                     scheduler=EulerDiscreteScheduler(), add_watermarker=False)
+    parts = load_file(str(root / "embeddings" / "sdxl" / "glossy.safetensors"))
+    pipe.load_textual_inversion(parts["clip_l"], token="glossy", text_encoder=pipe.text_encoder,
+                                tokenizer=pipe.tokenizer)
+    pipe.load_textual_inversion(parts["clip_g"], token="glossy", text_encoder=pipe.text_encoder_2,
+                                tokenizer=pipe.tokenizer_2)
+    prompt = "a glossy red car in the rain"
+    with torch.no_grad():
+        reference = pipe.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
+                                       do_classifier_free_guidance=False)[0]
+    enc.use_embeddings(files_of(webui, "sdxl"))
+    cond, _ = sdxl.encode_prompt(prompt, "", SIZE, SIZE)
+    # The context (both encoders' penultimate states) is the same. The pooled state is not compared: diffusers
+    # gives the new words ids above the end token, and these tiny configs pool at the largest id.
+    assert torch.allclose(cond["context"], reference.float(), atol=1e-6)
