@@ -21,7 +21,7 @@ CHILD = textwrap.dedent("""
     def close():
         window = next(w for w in app.topLevelWidgets() if w.objectName() == "mainWindow")
         window.panel.steps.setValue(7)
-        print("closing", time.monotonic(), flush=True)
+        sys.stdout.write(f"closing {time.monotonic()}\\n"); sys.stdout.flush()  # one write (engine prints too)
         window.close()
 
     QTimer.singleShot(200, close)
@@ -57,11 +57,11 @@ BUSY_ENGINE = textwrap.dedent("""
 
     app = QApplication([])
     # The first thing the engine thread does when it starts; now it takes as long as torch on a slow disk.
-    engine_worker._yield_to_the_ui = lambda: (print("engine busy", flush=True), time.sleep(60))
+    engine_worker._yield_to_the_ui = lambda: (sys.stdout.write("engine busy\\n"), sys.stdout.flush(), time.sleep(60))
 
     def close():
         window = next(w for w in app.topLevelWidgets() if w.objectName() == "mainWindow")
-        print("closing", time.monotonic(), flush=True)
+        sys.stdout.write(f"closing {time.monotonic()}\\n"); sys.stdout.flush()  # one write (engine prints too)
         window.close()
 
     QTimer.singleShot(500, close)
