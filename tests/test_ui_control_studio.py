@@ -128,6 +128,7 @@ def test_a_finished_image_is_shown_without_the_control_layer_over_it(qtbot, tmp_
     assert canvas.control_mode()
     set_panel(studio, steps=2, seed_mode="fixed")
     settle(studio, qtbot, studio.controller.generate)
+    assert "control layer is not used" in studio.window.banner.text()  # drawn and shown, but no unit is on
     assert not canvas.control_mode() and not studio.window.control_layer_action.isChecked()
     assert np.array_equal(canvas.control_image(), layer)  # kept with the document for the next run
     studio.controller.shutdown()

@@ -139,6 +139,10 @@ class StudioController(QObject):
         canvas = self.window.canvas
         jobs = build_jobs(values, canvas.image(), canvas.mask(), self.last_seed, self.queue.next_id,
                           canvas.control_image())
+        if canvas.control_mode() and canvas.has_control() and not any(u.enabled for u in values.controlnets):
+            # Drawn and on show, yet nothing reads it: say so rather than leave the user wondering.
+            self.window.banner.show_notice("The control layer is not used: switch on a unit in the panel's "
+                                           "ControlNet group.")
         self.queue.add(jobs)
         self._dispatch()
 
