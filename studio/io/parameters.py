@@ -34,6 +34,7 @@ from ..engine.sampler_names import (
 )
 from .controlnet_infotext import read_units
 from .infotext_pairs import split_pairs
+from .inpaint_infotext import inpaint_pairs, read_inpaint
 
 NEGATIVE = "Negative prompt:"
 MAX_TEXT_CHARS = 4_000_000  # Pillow refuses PNG text chunks over 1 MB; EXIF comments are smaller still
@@ -99,6 +100,7 @@ def format_parameters(request: GenerationRequest, model_label: str = "",
         pairs.append(("Denoising strength", _number(request.strength)))
     if request.mask is not None:
         pairs.append(("Mask blur", _number(request.mask_feather)))
+        pairs += inpaint_pairs(request)
         if request.resample:
             pairs.append(("RePaint resample", request.resample))
     if request.guidance_rescale:
@@ -380,6 +382,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     r.number(("dynamic threshold",), "dynamic_threshold", 1e-6, 1)
     r.number(("eta ddim",), "eta", 0, 1)
     r.number(("repaint resample",), "resample", 0, MAX_RESAMPLE, whole=True)
+    read_inpaint(r)
     _read_clip_skip(r)
     _read_interval(r)
     if pairs:
