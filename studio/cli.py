@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--strength", type=float, default=None, help="img2img strength (default 0.75 with --init)")
     gen.add_argument("--feather", type=float, default=None, help="mask feather in pixels")
     gen.add_argument("--resample", type=int, default=None, help="RePaint passes per step when inpainting")
+    gen.add_argument("--inpaint-area", choices=("whole", "masked"), default=None,
+                     help="with --mask: inpaint the whole picture (default), or only a crop around the mask, run at "
+                          "--width x --height (default: the model's size) and pasted back (AUTOMATIC1111's 'Only "
+                          "masked'); the init image may then be larger")
+    gen.add_argument("--inpaint-padding", type=int, default=None, metavar="PX",
+                     help="with --inpaint-area masked: pixels of the picture kept around the mask (default 32)")
+    gen.add_argument("--masked-content", choices=("original", "fill", "latent-noise", "latent-nothing"), default=None,
+                     help="with --mask: what the masked area starts from (AUTOMATIC1111's 'Masked content'; "
+                          "default original)")
     gen.add_argument("--params-from", type=Path, default=None,
                      help="take every setting from the parameters in this image (ours, AUTOMATIC1111's, "
                           "Forge's, ComfyUI's); flags given here override it")
@@ -70,6 +79,7 @@ FLAG_FIELDS = {
     "clip_skip": "clip_skip", "threshold": "dynamic_threshold", "eta": "eta", "seed": "seed", "width": "width",
     "height": "height", "strength": "strength", "feather": "mask_feather", "resample": "resample",
     "variation_seed": "variation_seed", "variation_strength": "variation_strength",
+    "inpaint_area": "inpaint_area", "inpaint_padding": "inpaint_padding", "masked_content": "masked_content",
 }
 
 
@@ -122,6 +132,8 @@ def _flag_changes(args) -> dict:
         changes["spacing"] = "karras"
     if args.interval is not None:
         changes["guidance_interval"] = tuple(args.interval)
+    if "masked_content" in changes:  # latent-noise on the command line, latent_noise in the request
+        changes["masked_content"] = changes["masked_content"].replace("-", "_")
     return changes
 
 
@@ -152,8 +164,10 @@ def adapter_library(args, key: str):
 
 
 def _overridden(args) -> set[str]:
-    """The request fields the command line decides (the init image decides the size)."""
-    return set(_flag_changes(args)) | ({"width", "height"} if args.init is not None else set())
+    """The request fields the command line decides (the init image decides the size, unless only the masked
+    area is inpainted: then the model's size or --width/--height does)."""
+    init_sizes = args.init is not None and args.inpaint_area != "masked"
+    return set(_flag_changes(args)) | ({"width", "height"} if init_sizes else set())
 
 
 def _request_from_args(args, model, parsed=None, key: str | None = None):
@@ -170,7 +184,9 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
     given = set(parsed.given) if parsed is not None else set()
     request = parsed.request if parsed is not None else GenerationRequest()
     init = load_image(args.init) if args.init is not None else None
-    if init is not None:
+    # Only masked: a crop around the mask runs at the request's size, so the photo does not set it.
+    only_masked = args.mask is not None and changes.get("inpaint_area", request.inpaint_area) == "masked"
+    if init is not None and not only_masked:
         changes.setdefault("width", init.shape[1])
         changes.setdefault("height", init.shape[0])
     elif "width" not in given | changes.keys() or "height" not in given | changes.keys():
@@ -186,7 +202,7 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
     # What came from the file or the defaults is fitted to the model; a size or clip skip typed on the
     # command line (or an init image's size) is taken as given, and refused by the engine if it cannot work.
     width, height, clip_skip = request.width, request.height, request.clip_skip
-    if init is None and not {"width", "height"} & changes.keys():
+    if (init is None or only_masked) and not {"width", "height"} & changes.keys():
         width, height, notice = fit_size(width, height, traits)
         if notice:
             _note(notice)
@@ -194,7 +210,8 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
         clip_skip, notice = fit_clip_skip(clip_skip, traits)
         if notice:
             _note(notice)
-    mask = _mask_from_file(args.mask, width, height) if args.mask is not None else None
+    mask_size = (init.shape[1], init.shape[0]) if only_masked and init is not None else (width, height)
+    mask = _mask_from_file(args.mask, *mask_size) if args.mask is not None else None
     from_file = parsed.request.controlnets if parsed is not None else ()
     if from_file and not args.controlnet and not args.control_image:
         _note(f"the file's {len(from_file)} ControlNet unit(s) are left out: give a --control-image for each")

@@ -75,7 +75,8 @@ def run_xyz(args: argparse.Namespace) -> int:
         if request.model != key:  # a Model axis runs outermost, so each model loads once
             key = request.model
             runner = Runner(load_model(key, device=args.device), adapters=adapter_library(args, key))
-        if request.init_image is not None:  # a Size axis: the init image and mask follow each cell's size
+        only_masked = request.inpaint_area == "masked" and request.mask is not None  # the crop follows the size
+        if request.init_image is not None and not only_masked:  # a Size axis: the init image and mask follow it
             request = request.with_changes(
                 init_image=fit_image(request.init_image, request.width, request.height),
                 mask=fit_mask(request.mask, request.width, request.height) if request.mask is not None else None)
