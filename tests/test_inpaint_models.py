@@ -179,3 +179,16 @@ def test_sdxl_inpainting_loads_and_runs(tmp_path):
     init, mask = picture()
     result = Runner(model).run(request(negative_prompt="", init_image=init, mask=mask, strength=1.0, steps=2))
     np.testing.assert_array_equal(result.image[mask == 0], init[mask == 0])
+
+
+def test_only_masked_with_an_inpainting_model(loaded):
+    """The crop is what the 9-channel model is conditioned on; the photo outside the mask stays as it was."""
+    rng = np.random.default_rng(2)
+    photo = rng.integers(0, 256, (96, 128, 3)).astype(np.uint8)
+    mask = np.zeros((96, 128), np.float32)
+    mask[40:56, 60:80] = 1
+    events = []
+    result = Runner(loaded).run(request(init_image=photo, mask=mask, strength=1.0, steps=2, inpaint_area="masked",
+                                        inpaint_padding=4, masked_content="latent_nothing"), on_step=events.append)
+    assert result.image.shape == photo.shape and events[0].latent.shape == (4, SIZE // 8, SIZE // 8)
+    np.testing.assert_array_equal(result.image[mask == 0], photo[mask == 0])
