@@ -34,8 +34,10 @@ def test_strokes_on_the_control_layer_reach_the_job_of_a_unit_that_is_on(qtbot, 
     window, canvas = studio.window, studio.window.canvas
     canvas.set_image(np.full((64, 64, 3), 128, np.uint8))
     canvas.set_brush_size(4)
-    window.control_layer_action.trigger()  # Ctrl+L: the toolbar and the canvas follow
+    canvas.setFocus()
+    QTest.keyClick(canvas, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)  # the toolbar and the menu follow
     assert canvas.control_mode() and window.canvas_toolbar.control_button.isChecked()
+    assert window.control_layer_action.isChecked()
     points = [canvas.map_from_image(QPointF(x, 32)).toPoint() for x in (8, 30, 56)]
     QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[0])
     for p in points[1:]:
