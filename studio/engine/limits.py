@@ -10,7 +10,7 @@ from __future__ import annotations
 # (AUTOMATIC1111's sliders stop at 2048 too). SDXL (1024 px) gets twice that. The embedded cascade
 # was trained at 32 -> 64 px; 1024 is already far beyond anything it draws well. The toy model is
 # analytic and pixel-space: 2048 keeps a run's step history within a few GiB.
-MAX_SIDE = {"toy": 2048, "embedded": 1024, "sd1": 2048, "sd2": 2048, "sdxl": 4096}
+MAX_SIDE = {"toy": 2048, "embedded": 1024, "sd1": 2048, "sd2": 2048, "sdxl": 4096, "sdxl_refiner": 4096}
 DEFAULT_MAX_SIDE = 2048  # families without an entry (new ones, test doubles)
 
 # RePaint passes per step when inpainting. Lugmayr et al. (2022) found about 10 resamplings enough and
@@ -36,7 +36,8 @@ def max_side(family: str) -> int:
 # half of what was seen), so a run that might fit is never refused; one that does not fit after all
 # still ends in the out-of-memory message. Stable Diffusion's UNet with scaled-dot-product attention
 # and batch 2 (guidance) took ~1.5 GiB at 512 px (16k latent elements) in fp16.
-NETWORK_BYTES_PER_LATENT = {"toy": 64, "embedded": 2048, "sd1": 32768, "sd2": 32768, "sdxl": 49152}
+NETWORK_BYTES_PER_LATENT = {"toy": 64, "embedded": 2048, "sd1": 32768, "sd2": 32768, "sdxl": 49152,
+                            "sdxl_refiner": 49152}
 FLOAT_BYTES = 4  # the sampler state stays float32 whatever the weights' precision
 
 

@@ -8,8 +8,10 @@ and loading says what to install when the optional ``[sd]`` extra is missing.
 
 from __future__ import annotations
 
-FAMILIES = ("sd1", "sd2", "sdxl")
-FAMILY_LABELS = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "unknown": "Stable Diffusion?"}
+FAMILIES = ("sd1", "sd2", "sdxl", "sdxl_refiner")
+FAMILY_LABELS = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL", "sdxl_refiner": "SDXL refiner",
+                 "unknown": "Stable Diffusion?"}
+XL_FAMILIES = ("sdxl", "sdxl_refiner")  # OpenCLIP bigG penultimate states, pooled embedding and size time ids
 
 
 def family_label(family: str, inpainting: bool = False) -> str:

@@ -3,7 +3,8 @@
 Names, not shapes, decide the family (so tiny test models detect like real ones):
 SD 1.x carries OpenAI CLIP under ``cond_stage_model.transformer``, SD 2.x an
 OpenCLIP model under ``cond_stage_model.model``, SDXL base two encoders under
-``conditioner.embedders.0`` (CLIP) and ``.1`` (OpenCLIP bigG). An inpainting
+``conditioner.embedders.0`` (CLIP) and ``.1`` (OpenCLIP bigG), the SDXL refiner
+only OpenCLIP bigG, as ``conditioner.embedders.0.model``. An inpainting
 checkpoint of any family has a UNet whose first convolution takes 9 channels
 (the latent, the mask and the masked image's latent) instead of 4.
 """
@@ -42,7 +43,7 @@ OTHER_LAYOUTS = (
 
 @dataclass(frozen=True)
 class Detection:
-    family: str  # "sd1", "sd2" or "sdxl"
+    family: str  # "sd1", "sd2", "sdxl" or "sdxl_refiner"
     prediction: str | None  # "epsilon" / "v_prediction" when the file says so, None for the family default
     inpainting: bool = False  # a 9-channel UNet fed the mask and the masked image (SD 1.5 / SDXL inpainting)
 
@@ -72,7 +73,7 @@ def detect_keys(shapes: Mapping[str, tuple[int, ...]], name: str = "checkpoint")
     if _has(keys, XL_TEXT_2) and _has(keys, XL_TEXT_1):
         family = "sdxl"
     elif _has(keys, XL_REFINER_TEXT):
-        raise ModelLoadError(f"{name} is an SDXL refiner; load the SDXL base model (refiners are not supported)")
+        family = "sdxl_refiner"
     elif _has(keys, SD2_TEXT):
         family = "sd2"
     elif _has(keys, SD1_TEXT):
@@ -110,9 +111,8 @@ def detect_diffusers_folder(folder: Path) -> Detection:
             f"{folder.name} has a UNet with {str(channels)[:40]} input channels (a pix2pix model, or a damaged "
             "config); only regular (4-channel) and inpainting (9-channel) models are supported")
     if unet_cfg.get("addition_embed_type") == "text_time" or (folder / "text_encoder_2").is_dir():
-        if not (folder / "text_encoder").is_dir():
-            raise ModelLoadError(f"{folder.name} is an SDXL refiner; load the SDXL base model instead")
-        family = "sdxl"
+        # The refiner (StableDiffusionXLImg2ImgPipeline with requires_aesthetics_score) has text_encoder_2 only.
+        family = "sdxl" if (folder / "text_encoder").is_dir() else "sdxl_refiner"
     else:
         te = read_config(folder / "text_encoder" / "config.json")
         family = "sd2" if te.get("hidden_act") == "gelu" else "sd1"  # OpenCLIP uses gelu, OpenAI CLIP quick_gelu

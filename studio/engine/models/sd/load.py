@@ -15,14 +15,14 @@ import torch
 from ...devices import is_out_of_memory, pick_device
 from ...schedules import DiscreteSchedule, alphas_cumprod_from_betas, linear_betas, scaled_linear_betas
 from ..errors import ModelLoadError
-from . import family_label
+from . import XL_FAMILIES, family_label
 from .detect import INPAINT_CHANNELS, Detection, detect_diffusers_folder, detect_keys, prediction_hint, read_config
 from .model import Networks, StableDiffusionModel
 from .previews import find_taesd, taesd_search_dirs
 
 CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "sd_configs"
 SHARED_TOKENIZER = CONFIGS / "clip_tokenizer"
-DEFAULT_SIZES = {"sd1": 512, "sd2": 768, "sdxl": 1024}
+DEFAULT_SIZES = {"sd1": 512, "sd2": 768, "sdxl": 1024, "sdxl_refiner": 1024}
 INSTALL_HINT = "pip install 'diffusion-studio[sd]'  (or: pip install diffusers transformers accelerate)"
 
 
@@ -116,6 +116,7 @@ def assemble(
     model = StableDiffusionModel(
         name=label, family=det.family, nets=nets, schedule=schedule_from_config(sched_cfg), prediction=prediction,
         device=device, weights_dtype=weights_dtype, default_size=(size, size),
+        # The base's model_index says true, the refiner's false (diffusers follows the file; so do we).
         zeros_for_empty_negative=bool(index.get("force_zeros_for_empty_prompt", det.family == "sdxl")))
     # diffusers shifts "leading" timesteps by this much (1 for SD); kept for an engine that honours it.
     offset = sched_cfg.get("steps_offset", 0)
@@ -175,7 +176,7 @@ def _tokenizers(folder: Path, family: str) -> list:
     """CLIP tokenizer(s): the folder's own files, or the shared vocabulary with the folder's pad token."""
     from transformers import CLIPTokenizer
 
-    subs = ["tokenizer", "tokenizer_2"] if family == "sdxl" else ["tokenizer"]
+    subs = {"sdxl": ["tokenizer", "tokenizer_2"], "sdxl_refiner": ["tokenizer_2"]}.get(family, ["tokenizer"])
     out = []
     for sub in subs:
         own = folder / sub
@@ -210,9 +211,9 @@ def _load_folder(folder: Path):
             str(folder), subfolder="unet", local_files_only=True, variant=_variant(folder / "unet"))
         vae = AutoencoderKL.from_pretrained(
             str(folder), subfolder="vae", local_files_only=True, variant=_variant(folder / "vae"))
-        encoders = [CLIPTextModel.from_pretrained(
+        encoders = [] if det.family == "sdxl_refiner" else [CLIPTextModel.from_pretrained(
             str(folder / "text_encoder"), local_files_only=True, variant=_variant(folder / "text_encoder"))]
-        if det.family == "sdxl":
+        if det.family in XL_FAMILIES:
             encoders.append(CLIPTextModelWithProjection.from_pretrained(
                 str(folder / "text_encoder_2"), local_files_only=True, variant=_variant(folder / "text_encoder_2")))
     except (OSError, ValueError, KeyError) as exc:

@@ -18,6 +18,7 @@ from ...denoisers import Cond, Denoiser, DiscreteTimeDenoiser
 from ...devices import empty_cache, is_out_of_memory
 from ...schedules import DiscreteSchedule
 from ..base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
+from . import XL_FAMILIES
 from .adapter_files import AdapterFile
 from .embeddings import ti_hashes
 from .lora import LoraWeights
@@ -25,6 +26,9 @@ from .previews import LinearPreview
 from .prompts import PromptEncoder
 
 TILE_ABOVE_PIXELS = 1536 * 1536  # decode larger images in tiles to bound VAE memory
+# The refiner's aesthetic-score conditioning: diffusers' defaults, and AUTOMATIC1111's "SDXL high / low
+# aesthetic score" settings, for the prompt and the negative prompt.
+AESTHETIC_SCORE, NEGATIVE_AESTHETIC_SCORE = 6.0, 2.5
 
 
 class SDOutOfMemoryError(RuntimeError):
@@ -50,13 +54,13 @@ class StableDiffusionModel:
         self.unet, self.vae = nets.unet, nets.vae
         scale = 2 ** (len(self.vae.config.block_out_channels) - 1)
         # CFG 7 is what SD 1.x/2.x were tuned for; SDXL's model card and users settle nearer 5-6.
-        recommended = Recommended(steps=25, cfg_scale=6.0 if family == "sdxl" else 7.0)
+        recommended = Recommended(steps=25, cfg_scale=6.0 if family in XL_FAMILIES else 7.0)
         # Clip skip as AUTOMATIC1111 offers it: SD 1.x and 2.x; SDXL already reads penultimate layers.
         latent_channels = int(self.vae.config.latent_channels)
         # A 9-channel UNet reads the latent, the mask and the masked image's latent (inpainting checkpoints).
         inpainting = int(self.unet.config.in_channels) == 2 * latent_channels + 1
         self.info = ModelInfo(name, family, latent_channels, scale, default_size, scale,
-                              recommended=recommended, clip_skip=family != "sdxl", inpainting=inpainting)
+                              recommended=recommended, clip_skip=family not in XL_FAMILIES, inpainting=inpainting)
         self.schedule = schedule
         self.prediction = prediction
         self.device = device
@@ -87,6 +91,12 @@ class StableDiffusionModel:
             # SDXL's size conditioning: original size, crop top-left, target size (Podell et al. 2023, sec. 2.2).
             time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=torch.float32, device=self.device)
             cond["time_ids"] = uncond["time_ids"] = time_ids
+        elif self.info.family == "sdxl_refiner":
+            # The refiner trades the target size for an aesthetic score: (h, w, crop top, crop left, score).
+            def ids(score: float) -> torch.Tensor:
+                return torch.tensor([[height, width, 0, 0, score]], dtype=torch.float32, device=self.device)
+
+            cond["time_ids"], uncond["time_ids"] = ids(AESTHETIC_SCORE), ids(NEGATIVE_AESTHETIC_SCORE)
         return cond, uncond
 
     def use_embeddings(self, files: Sequence[AdapterFile]) -> None:

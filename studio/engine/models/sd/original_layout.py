@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .detect import SD1_TEXT, SD2_TEXT, UNET, VAE, XL_TEXT_1, XL_TEXT_2
+from .detect import SD1_TEXT, SD2_TEXT, UNET, VAE, XL_REFINER_TEXT, XL_TEXT_1, XL_TEXT_2
 
 _RESNET = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("time_emb_proj", "emb_layers.1"),
            ("norm2", "out_layers.0"), ("conv2", "out_layers.3"), ("conv_shortcut", "skip_connection"))
@@ -129,6 +129,8 @@ def pipeline_to_original(family: str, unet, vae, text_encoders) -> dict[str, tor
         out.update(clip_to_original(text_encoders[0].state_dict(), SD1_TEXT))
     elif family == "sd2":
         out.update(open_clip_to_original(text_encoders[0].state_dict(), SD2_TEXT, extra_layers=1))
+    elif family == "sdxl_refiner":
+        out.update(open_clip_to_original(text_encoders[0].state_dict(), XL_REFINER_TEXT))
     else:
         out.update(clip_to_original(text_encoders[0].state_dict(), XL_TEXT_1))
         out.update(open_clip_to_original(text_encoders[1].state_dict(), XL_TEXT_2))

@@ -23,6 +23,7 @@ LATENT_RGB = {
               [-0.3165, -0.2492, -0.2188]], [0.1084, -0.0175, -0.0011]),
 }
 LATENT_RGB["sd2"] = LATENT_RGB["sd1"]  # SD 2.x kept SD 1.x's VAE
+LATENT_RGB["sdxl_refiner"] = LATENT_RGB["sdxl"]  # the refiner shares the base's VAE
 
 
 class LinearPreview:
@@ -67,7 +68,7 @@ def taesd_search_dirs(model_path: Path) -> list[Path]:
 
 def find_taesd(family: str, search: list[Path]) -> Path | None:
     """A diffusers AutoencoderTiny folder for the family (taesd for SD 1.x/2.x, taesdxl for SDXL), if on disk."""
-    name = "taesdxl" if family == "sdxl" else "taesd"
+    name = "taesdxl" if family in ("sdxl", "sdxl_refiner") else "taesd"
     for base in search:
         candidates = [base / name]
         hub = base / f"models--madebyollin--{name}" / "snapshots"

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 import torch
 
 from ...prompt_syntax import BREAK, parse_prompt_weights
+from . import XL_FAMILIES
 from .adapter_files import AdapterFile
 from .embeddings import SDXL_PARTS, SINGLE, Embedding, EmbeddingCache, EmbeddingError, EmbeddingNames, check_fits
 
@@ -131,16 +132,18 @@ class PromptEncoder:
     @torch.no_grad()
     def _encode(self, text: str, chunks: int, clip_skip: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
         contexts, pooled = [], None
-        parts = SDXL_PARTS if self.family == "sdxl" else (SINGLE,)
+        # The refiner's one encoder is the base's second (OpenCLIP bigG): an SDXL embedding's clip_g part.
+        parts = {"sdxl": SDXL_PARTS, "sdxl_refiner": SDXL_PARTS[1:]}.get(self.family, (SINGLE,))
         for encoder, tokenizer, part in zip(self.encoders, self.tokenizers, parts, strict=True):
             rows = self.token_rows(text, tokenizer)
             rows += self.token_rows("", tokenizer) * (chunks - len(rows))
             ids = torch.tensor([r[0] for r in rows], dtype=torch.long, device=self.device)
             weights = torch.tensor([r[1] for r in rows], dtype=torch.float32, device=self.device)
+            xl = self.family in XL_FAMILIES
             with _vectors_inserted(encoder, [r[2] for r in rows], part):
-                out = encoder(ids, output_hidden_states=self.family == "sdxl" or clip_skip > 1)
-            if self.family == "sdxl":  # clip skip does not apply (the runner refuses it for SDXL)
-                hidden = out.hidden_states[-2]  # SDXL reads both encoders' penultimate layer
+                out = encoder(ids, output_hidden_states=xl or clip_skip > 1)
+            if xl:  # clip skip does not apply (the runner refuses it for SDXL)
+                hidden = out.hidden_states[-2]  # SDXL reads its encoders' penultimate layer (the refiner's one)
                 if hasattr(out, "text_embeds"):
                     pooled = out.text_embeds[:1]  # the first chunk's pooled embedding, as AUTOMATIC1111 does
             elif clip_skip > 1:

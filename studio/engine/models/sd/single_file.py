@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelLoadError
-from .detect import SD1_TEXT, SD2_TEXT, XL_TEXT_1, XL_TEXT_2
+from .detect import SD1_TEXT, SD2_TEXT, XL_REFINER_TEXT, XL_TEXT_1, XL_TEXT_2
 
 
 def unet_from_original(state: dict[str, torch.Tensor], config_dir: Path, name: str,
@@ -57,6 +57,8 @@ def text_encoders_from_original(
         return [_clip(_strip(state, SD1_TEXT), config_dir / "text_encoder", name, projection=False)]
     if family == "sd2":
         return [_clip_from_open_clip(state, SD2_TEXT, config_dir / "text_encoder", name, projection=False)]
+    if family == "sdxl_refiner":  # OpenCLIP bigG alone, as the base's second encoder
+        return [_clip_from_open_clip(state, XL_REFINER_TEXT, config_dir / "text_encoder_2", name, projection=True)]
     return [_clip(_strip(state, XL_TEXT_1), config_dir / "text_encoder", name, projection=False),
             _clip_from_open_clip(state, XL_TEXT_2, config_dir / "text_encoder_2", name, projection=True)]
 
