@@ -7,6 +7,7 @@ original-layout single files, and run through the studio's Runner; diffusers' ba
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("diffusers")
@@ -17,9 +18,11 @@ from studio.engine.models.sd.adapter_files import AdapterLibrary  # noqa: E402
 from studio.engine.models.sd.detect import detect_keys  # noqa: E402
 from studio.engine.models.sd.discovery import scan  # noqa: E402
 from studio.engine.models.sd.load import load_sd_model  # noqa: E402
+from studio.engine.models.sd.refiner_files import short_hash  # noqa: E402
 from studio.engine.models.sd.safety import read_safetensors_header  # noqa: E402
 from studio.engine.models.sd.testing import build_random, save_configs, save_diffusers, save_single_file  # noqa: E402
-from studio.engine.request import GenerationRequest  # noqa: E402
+from studio.engine.refiner import refiner_steps  # noqa: E402
+from studio.engine.request import GenerationRequest, RequestError  # noqa: E402
 from studio.engine.runner import Runner  # noqa: E402
 
 SIZE = 64  # pixels; latents are 8x8
@@ -90,3 +93,110 @@ def test_the_shipped_refiner_config_describes_the_published_architecture():
         assert count(CLIPTextModelWithProjection(CLIPTextConfig.from_pretrained(root / "text_encoder_2"))) \
             == 694_659_840
     assert not (root / "text_encoder").exists()
+
+
+def test_a1111_switch_rule_matches_diffusers_timestep_cutoff(runner):
+    """Step i is the refiner's when (999 - t_i) / 1000 >= switch; diffusers keeps t >= round(1000 (1 - s))."""
+    from studio.engine.schedules import sampling_sigmas
+
+    model = runner.model
+    for steps, switch in [(20, 0.8), (4, 0.5), (30, 0.65), (7, 0.3)]:
+        sigmas = sampling_sigmas(model.schedule, steps, "leading", model.steps_offset)
+        ts = [round(float(model.schedule.sigma_to_t(s.reshape(1)))) for s in sigmas[:-1]]
+        expected = [t < round(1000 * (1 - switch)) for t in ts]
+        assert refiner_steps(model.schedule, sigmas, switch) == expected
+    assert sum(refiner_steps(model.schedule, sampling_sigmas(model.schedule, 20, "leading", 1), 0.8)) == 4
+
+
+def test_the_refiner_takes_the_last_steps_of_one_run_and_the_switch_is_marked(runner):
+    plain, refined = [], []
+    a = runner.run(request(), on_step=plain.append)
+    b = runner.run(request(refiner="TINY_XL_REFINER", refiner_switch=0.5), on_step=refined.append)
+    assert [e.index for e in refined] == [0, 1, 2, 3] and all(e.total == 4 for e in refined)
+    for e, f in zip(plain[:2], refined[:2], strict=True):
+        np.testing.assert_array_equal(e.latent, f.latent)  # the base's half is the base-only run's
+    for e, f in zip(plain[2:], refined[2:], strict=True):
+        assert np.abs(e.latent - f.latent).max() > 1e-3
+    assert [e.model_switch for e in refined] == [False, False, True, False]
+    assert not any(e.model_switch for e in plain)
+    assert runner.history(b.run_id).refiner_from == 2
+    assert dict(b.infotext) == {"Refiner": "tiny_xl_refiner", "Refiner switch at": "0.5"}
+    assert a.infotext == () and not np.array_equal(a.image, b.image)
+
+
+def test_branching_before_or_after_the_switch_reproduces_the_run(runner):
+    events = []
+    req = request(refiner="tiny_xl_refiner", refiner_switch=0.5, sampler="dpmpp_2m", steps=5)
+    full = runner.run(req)
+    for k in (0, 3):  # before the switch (at 2 of 5 here: t = 601, 401 run on the base) and after it
+        events.clear()
+        branch = runner.run(req, on_step=events.append, branch_from=(full.run_id, k))
+        np.testing.assert_array_equal(branch.latent, full.latent)
+        np.testing.assert_array_equal(branch.image, full.image)
+        assert [e.index for e in events if e.model_switch] == ([2] if k < 2 else [])
+        assert runner.history(branch.run_id).refiner_from == 2
+        assert branch.infotext == full.infotext
+
+
+def test_the_refiner_is_loaded_once_and_replaced_when_another_is_asked_for(runner, models, monkeypatch, tmp_path):
+    runner.run(request(refiner="tiny_xl_refiner", steps=2))
+    first = runner._refiners.loaded
+    runner.run(request(refiner=f"sd:{models['refiner_dir']}", steps=2))  # the same folder by key: kept
+    assert runner._refiners.loaded.model is first.model
+    # A single file by path, with AUTOMATIC1111's short hash in the parameters. (Its tiny weights need the tiny
+    # configs where a real refiner uses the shipped ones.)
+    (tmp_path / "sdxl_refiner").symlink_to(models["refiner_cfg"])
+    monkeypatch.setattr("studio.engine.models.sd.load.CONFIGS", tmp_path)
+    result = runner.run(request(refiner=str(models["refiner_file"]), refiner_switch=0.5, steps=2))
+    digest = short_hash(models["refiner_file"])
+    assert runner._refiners.loaded.model is not first.model and len(digest) == 10
+    assert dict(result.infotext)["Refiner"] == f"sd_xl_refiner_tiny [{digest}]"
+
+
+def test_wrong_refiners_and_bases_name_the_refiner_field(runner, models):
+    with pytest.raises(RequestError, match="tiny_xl_base is an SDXL model, not an SDXL refiner") as err:
+        runner.run(request(refiner="tiny_xl_base"))
+    assert err.value.field == "refiner"
+    with pytest.raises(RequestError, match=r"no checkpoint named 'tiny_xl_refine' \(closest: tiny_xl_refiner"):
+        runner.run(request(refiner="tiny_xl_refine"))
+    from studio.engine.models.toy import ToyShapesModel
+
+    toy = Runner(ToyShapesModel())
+    with pytest.raises(RequestError, match="works with an SDXL base model") as err:
+        toy.run(GenerationRequest(prompt="x", steps=2, width=32, height=32, refiner=str(models["refiner_dir"])))
+    assert err.value.field == "refiner"
+
+
+def test_parity_with_the_diffusers_ensemble_of_experts(runner, models):
+    """diffusers' base (denoising_end) then refiner (denoising_start), Euler, same noise: same latents."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline
+
+    from studio.engine.schedules import sampling_sigmas
+
+    base_model = runner.model
+    refiner = load_sd_model(models["refiner_dir"], tiny_decoder=False)
+    # 6 steps switching at 0.5: the base runs t = 831, 665 and the refiner 499 .. 1 (int(6 * 0.5) would say 3).
+    req = request(steps=6, refiner="tiny_xl_refiner", refiner_switch=0.5)
+    ours = runner.run(req)
+    cfg = {k: v for k, v in models["base"].scheduler_config.items() if not k.startswith("_")}
+    b, r = models["base"], models["refiner"]
+    tok = base_model.prompts.tokenizers
+    base_pipe = StableDiffusionXLPipeline(
+        vae=b.vae, text_encoder=b.text_encoders[0], text_encoder_2=b.text_encoders[1], tokenizer=tok[0],
+        tokenizer_2=tok[1], unet=b.unet, scheduler=EulerDiscreteScheduler(**cfg), add_watermarker=False)
+    refiner_pipe = StableDiffusionXLImg2ImgPipeline(
+        vae=r.vae, text_encoder=None, text_encoder_2=r.text_encoders[0], tokenizer=None,
+        tokenizer_2=refiner.prompts.tokenizers[0], unet=r.unet, scheduler=EulerDiscreteScheduler(**cfg),
+        requires_aesthetics_score=True, force_zeros_for_empty_prompt=False, add_watermarker=False)
+    for pipe in (base_pipe, refiner_pipe):
+        pipe.set_progress_bar_config(disable=True)
+    sigma0 = float(sampling_sigmas(base_model.schedule, req.steps, req.spacing, base_model.steps_offset)[0])
+    noise = torch.randn((1, 4, SIZE // 8, SIZE // 8), generator=torch.Generator("cpu").manual_seed(req.seed))
+    common = dict(prompt=req.prompt, negative_prompt=req.negative_prompt, num_inference_steps=req.steps,
+                  guidance_scale=req.cfg_scale, output_type="latent")
+    half = base_pipe(**common, height=SIZE, width=SIZE, denoising_end=req.refiner_switch,
+                     latents=noise * sigma0 / (sigma0**2 + 1) ** 0.5).images
+    ref = refiner_pipe(**common, image=half, denoising_start=req.refiner_switch).images[0].float().numpy()
+    err = np.abs(ours.latent - ref).max() / np.abs(ref).max()
+    print(f"studio vs diffusers ensemble of experts: relative latent error {err:.2e}")
+    assert err < 1e-4, f"studio vs diffusers ensemble of experts: relative latent error {err:.2e}"

@@ -214,6 +214,7 @@ class StepEvent:
     preview: np.ndarray  # uint8 [h, w, 3] picture of the x0 prediction
     latent: np.ndarray  # float32 [C, h, w], the state after the step
     elapsed: float  # seconds since the run started
+    model_switch: bool = False  # the SDXL refiner took over at this step (the timeline marks it)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,10 @@ from .masked_content import fill_masked, start_latent
 from .models.base import ClassifierGrad, DiffusionModel
 from .models.sd.adapter_files import AdapterLibrary
 from .models.sd.controlnet import ControlNetCache, prepare_control
+from .models.sd.refiner_files import LoadedRefiner, RefinerSlot, place_unets, refiner_infotext
 from .noise import initial_noise
 from .prompt_schedule import prompts_per_step
+from .refiner import ModelSwitch, refiner_steps
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
 from .samplers import SamplerStep, get_sampler, randn_like
 from .schedules import sampling_sigmas
@@ -64,6 +67,7 @@ class RunHistory:
     noise: torch.Tensor  # the initial noise draw (inpainting re-noises with it)
     states: list[StepState]
     parent: tuple[int, int] | None = None
+    refiner_from: int | None = None  # the lineage step where the SDXL refiner took over, if it did
 
 
 def _interpolation_sigmas(full: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -82,6 +86,7 @@ class Runner:
         self.keep_histories = keep_histories
         self.controlnets = ControlNetCache()  # loaded ControlNets, by file
         self.notices: tuple[str, ...] = ()  # the last run's notes on LoRA layers this model lacks
+        self._refiners: RefinerSlot | None = None  # the SDXL refiner kept beside the model, made when first asked
         self._histories: OrderedDict[int, RunHistory] = OrderedDict()
         self._next_id = 1
 
@@ -154,11 +159,18 @@ class Runner:
             use_embeddings(self.adapters.list("embedding"))
         denoise, cond, conditioning = self._conditioned_denoiser(request, total, loras.prompt, loras.negative_prompt)
         control = prepare_control(model, request, self.adapters, self.controlnets, total)
+        refiner, switch_at = self._refiner(request), None
+        if refiner is not None:
+            prompts = (loras.prompt, loras.negative_prompt)
+            denoise, switch_at = self._model_switch(request, prompts, refiner, (denoise, cond, conditioning),
+                                                    sigmas, start, offset, total)
+            cond, conditioning = None, denoise
+            switch_at = self._lineage_switch(parent, switch_at)
         # Inpainting checkpoints see the mask and the masked image as conditioning instead of the blend.
         if latent_mask is not None and not model.info.inpainting:
             denoise = inpainting_denoiser(denoise, init_latent, latent_mask, noise)
 
-        history = RunHistory(run_id, request, sigmas, noise.cpu(), list(kept), parent)
+        history = RunHistory(run_id, request, sigmas, noise.cpu(), list(kept), parent, switch_at)
         self._remember(history)  # now, so the steps of a cancelled run can be branched from too
         captured: list[SamplerStep] = []
         extra = {"eta": request.eta} if spec.name == "ddim" else {}
@@ -188,10 +200,14 @@ class Runner:
             history.states.append(StepState(float(sigmas[i + 1]), x.cpu(), carry, generator.get_state()))
             if on_step is not None:
                 on_step(StepEvent(run_id, i + offset, total, float(sigmas[i]), model.preview(step.denoised),
-                                  x[0].float().cpu().numpy(), time.perf_counter() - started))
+                                  x[0].float().cpu().numpy(), time.perf_counter() - started,
+                                  model_switch=i + offset == switch_at))
 
         decode_gen = torch.Generator("cpu").manual_seed((request.seed + 1) % 2**63)
-        image = model.decode(x, generator=decode_gen)
+        # The refiner's VAE decodes a run it refined (SDXL's base and refiner ship the same VAE).
+        refined = refiner is not None and switch_at is not None
+        image = (refiner.model if refined else model).decode(x, generator=decode_gen)
+        refiner_pairs = refiner_infotext(refiner, request) if refined else ()
         if request.mask is not None:
             image = self._paste_known(image, request)
         if area is not None:
@@ -199,7 +215,7 @@ class Runner:
         infotext = getattr(model, "prompt_infotext", tuple)()  # e.g. the embeddings' TI hashes
         return Result(run_id, whole, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
                       time.perf_counter() - started, parent,
-                      loras.infotext + infotext + (control.infotext if control else ()))
+                      loras.infotext + infotext + (control.infotext if control else ()) + refiner_pairs)
 
     def _check_memory(self, request: GenerationRequest) -> None:
         """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size)."""
@@ -215,20 +231,60 @@ class Runner:
                              f"{need / 2**30:.1f} GiB of {where} memory and {free / 2**30:.1f} GiB is free; "
                              "choose a smaller size or fewer steps")
 
+    def _refiner(self, request: GenerationRequest) -> LoadedRefiner | None:
+        """The request's SDXL refiner, loaded (cached); None without one. The base's UNet is put back on
+        its device first when a refiner run left it on the CPU."""
+        slot = self._refiners
+        if not request.refiner.strip():
+            if slot is not None and slot.loaded is not None:
+                place_unets(self.model, slot.loaded.model)
+            return None
+        if slot is None:
+            folders = [Path(f) for f in self.adapters.model_folders]
+            if self.adapters.checkpoint is not None:
+                folders.insert(0, Path(self.adapters.checkpoint).expanduser().parent)
+            slot = self._refiners = RefinerSlot(folders, self.adapters.include_defaults)
+        return slot.get(request.refiner.strip(), self.model)
+
+    def _model_switch(self, request, prompts: tuple[str, str], refiner: LoadedRefiner, base: tuple,
+                      sigmas: torch.Tensor, start: int, offset: int, total: int) -> tuple[ModelSwitch, int | None]:
+        """The denoiser that hands the refiner its steps, and the lineage step where it first runs (if any)."""
+        # Lineage steps before this run's first one ran already (in the parent): they are not this run's.
+        on_refiner = [False] * (start + offset) + refiner_steps(self.model.schedule, sigmas[start:],
+                                                                request.refiner_switch)
+        model, other = self.model, refiner.model
+
+        def prepare(name: str) -> None:
+            place_unets(*((other, model) if name == "refiner" else (model, other)))
+
+        switch = ModelSwitch(base, self._conditioned_denoiser(request, total, *prompts, refiner.model), on_refiner,
+                             prepare)
+        first = next((j for j, on in enumerate(on_refiner) if on), None)
+        return switch, first
+
+    def _lineage_switch(self, parent: tuple[int, int] | None, first: int | None) -> int | None:
+        """Where the refiner took over in this run's lineage: in the parent's kept steps, or in this run."""
+        if parent is not None:
+            history = self._histories.get(parent[0])
+            if history is not None and history.refiner_from is not None and history.refiner_from <= parent[1]:
+                return history.refiner_from
+        return first
+
     def _conditioned_denoiser(
-        self, request: GenerationRequest, steps: int, prompt: str, negative_prompt: str
+        self, request: GenerationRequest, steps: int, prompt: str, negative_prompt: str,
+        model: DiffusionModel | None = None,
     ) -> tuple[Denoiser, Cond, StepConditioning | None]:
         """The guided denoiser and its cond; with prompt editing or alternation, a per-step switch.
 
         Each distinct (prompt, negative prompt) of the schedule is encoded once, as a pair: a
         model may size the two to each other (Stable Diffusion pads both to the same chunks).
         """
-        model = self.model
+        model = model or self.model
         steps = max(steps, 1)  # img2img at a tiny strength runs no step, but still has a prompt
         prompts = zip(prompts_per_step(prompt, steps), prompts_per_step(negative_prompt, steps), strict=True)
         pair_of: dict[tuple[str, str], int] = {}
         per_step = [pair_of.setdefault(pair, len(pair_of)) for pair in prompts]
-        grad = self._classifier_grad(request)
+        grad = self._classifier_grad(request, model)
         image_cond = inpainting_conditioning(model, request)  # None, or the same for cond and uncond
         pairs = []
         for prompt, negative in pair_of:
@@ -236,22 +292,23 @@ class Runner:
                                                clip_skip=request.clip_skip)
             if image_cond is not None:
                 cond, uncond = {**cond, **image_cond}, {**uncond, **image_cond}
-            pairs.append((self._guided_denoiser(request, uncond, grad), cond))
+            pairs.append((self._guided_denoiser(request, uncond, grad, model), cond))
         if len(pairs) == 1:
             return pairs[0][0], pairs[0][1], None
         conditioning = StepConditioning(pairs, per_step)
         return conditioning, None, conditioning
 
-    def _classifier_grad(self, request: GenerationRequest) -> ClassifierGrad | None:
+    def _classifier_grad(self, request: GenerationRequest, model: DiffusionModel) -> ClassifierGrad | None:
         if request.classifier_scale == 0:
             return None
-        grad = self.model.classifier_grad()
+        grad = model.classifier_grad()
         if grad is None:
-            raise RequestError("classifier_scale", f"model {self.model.info.name!r} has no classifier; set it to 0")
+            raise RequestError("classifier_scale", f"model {model.info.name!r} has no classifier; set it to 0")
         return grad
 
-    def _guided_denoiser(self, request: GenerationRequest, uncond: Cond, grad: ClassifierGrad | None) -> Denoiser:
-        denoise = self.model.denoiser()
+    def _guided_denoiser(self, request: GenerationRequest, uncond: Cond, grad: ClassifierGrad | None,
+                         model: DiffusionModel) -> Denoiser:
+        denoise = model.denoiser()
         if request.cfg_scale != 1.0:
             denoise = classifier_free_guidance(
                 denoise, uncond, request.cfg_scale, request.guidance_rescale, request.guidance_interval)
