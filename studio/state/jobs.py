@@ -49,6 +49,7 @@ class StepPreview:
     preview: np.ndarray  # uint8 [h, w, 3]
     elapsed: float  # seconds since this run started
     parent: tuple[int, int] | None = None
+    model_switch: bool = False  # the SDXL refiner took over at this step
 
 
 @dataclass(frozen=True, eq=False)

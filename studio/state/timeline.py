@@ -41,6 +41,7 @@ class RunTrack:
     final: np.ndarray | None = None  # the finished image (full size)
     parameters: str = ""
     state: str = "running"  # running, done, cancelled, failed
+    switch_step: int | None = None  # the lineage step where the SDXL refiner took over, if it did
 
     @property
     def first_own_step(self) -> int:
@@ -129,6 +130,8 @@ class TimelineModel(QObject):
                 k = event.parent[1]
                 track.frames = parent.frames[: k + 1]
                 track.sigmas = parent.sigmas[: k + 1]
+                if parent.switch_step is not None and parent.switch_step <= k:
+                    track.switch_step = parent.switch_step
             self._runs[event.run_id] = track
             self.run_added.emit(event.run_id)
             self.select(event.run_id)
@@ -142,6 +145,8 @@ class TimelineModel(QObject):
         track.frames.append(frame)
         track.sigmas.append(event.sigma)
         track.total = event.total
+        if event.model_switch:
+            track.switch_step = event.index
         self.frame_added.emit(event.run_id, event.index)
         if event.run_id == self._current and following:
             self.set_position(event.index)

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSlider,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..state.timeline import TimelineModel
+from .marked_slider import MarkedSlider
 from .thumb_strip import GAP, THUMB, ThumbStrip
 
 PLAY_INTERVAL_MS = 80
@@ -61,7 +61,7 @@ class TimelineView(QFrame):
         self.strip.clicked.connect(self.model.set_position)
         self.strip.step_by.connect(lambda d: self.model.set_position(self.model.position + d))
 
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = MarkedSlider()  # marks the step where the SDXL refiner took over
         self.slider.setObjectName("stepSlider")
         self.slider.setRange(0, 0)
         self.slider.valueChanged.connect(self._on_slider)
@@ -148,6 +148,9 @@ class TimelineView(QFrame):
         self.slider.blockSignals(True)
         self.slider.setRange(0, self._slider_end())
         self.slider.setValue(self.model.position)
+        switch = track.switch_step if track is not None else None
+        self.slider.set_marks((switch,) if switch is not None else (),
+                              f"The refiner took over at step {switch + 1}" if switch is not None else "")
         self.slider.blockSignals(False)
         self._sync_buttons()
 
@@ -178,7 +181,8 @@ class TimelineView(QFrame):
         if position >= len(track.frames):
             return f"Result · {len(track.frames)} steps"
         sigma = track.sigmas[position] if position < len(track.sigmas) else 0.0
-        return f"Step {position + 1} of {track.total} · σ {sigma:.2f}"
+        refiner = " · refiner" if track.switch_step is not None and position >= track.switch_step else ""
+        return f"Step {position + 1} of {track.total} · σ {sigma:.2f}{refiner}"
 
     def _sync_buttons(self) -> None:
         track = self.model.current
