@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--masked-content", choices=("original", "fill", "latent-noise", "latent-nothing"), default=None,
                      help="with --mask: what the masked area starts from (AUTOMATIC1111's 'Masked content'; "
                           "default original)")
+    gen.add_argument("--refiner", default=None, metavar="NAME_OR_PATH",
+                     help="an SDXL refiner (file stem in the checkpoint folders, path or sd: key) that takes "
+                          "over the last steps, AUTOMATIC1111's 'Refiner'")
+    gen.add_argument("--refiner-switch", type=float, default=None, metavar="F",
+                     help="fraction of the run after which the refiner takes over (default 0.8), "
+                          "AUTOMATIC1111's 'Refiner switch at'")
     gen.add_argument("--params-from", type=Path, default=None,
                      help="take every setting from the parameters in this image (ours, AUTOMATIC1111's, "
                           "Forge's, ComfyUI's); flags given here override it")
@@ -80,6 +86,7 @@ FLAG_FIELDS = {
     "height": "height", "strength": "strength", "feather": "mask_feather", "resample": "resample",
     "variation_seed": "variation_seed", "variation_strength": "variation_strength",
     "inpaint_area": "inpaint_area", "inpaint_padding": "inpaint_padding", "masked_content": "masked_content",
+    "refiner": "refiner", "refiner_switch": "refiner_switch",
 }
 
 

@@ -200,3 +200,18 @@ def test_parity_with_the_diffusers_ensemble_of_experts(runner, models):
     err = np.abs(ours.latent - ref).max() / np.abs(ref).max()
     print(f"studio vs diffusers ensemble of experts: relative latent error {err:.2e}")
     assert err < 1e-4, f"studio vs diffusers ensemble of experts: relative latent error {err:.2e}"
+
+
+def test_the_command_line_takes_a_refiner_and_its_switch(runner, models, tmp_path, capsys):
+    from studio import cli
+    from studio.io.png import load_image
+
+    out = tmp_path / "refined.png"
+    args = ["generate", "--model", f"sd:{models['base_dir']}", "--prompt", "a lighthouse at dusk", "--negative",
+            "blurry", "--sampler", "euler", "--steps", "4", "--cfg", "5", "--seed", "11", "--width", "64",
+            "--height", "64", "--quiet"]
+    assert cli.main([*args, "--refiner", "tiny_xl_refiner", "--refiner-switch", "0.5", "--out", str(out)]) == 0
+    expected = runner.run(request(refiner="tiny_xl_refiner", refiner_switch=0.5))
+    np.testing.assert_array_equal(load_image(out), expected.image)
+    assert cli.main([*args, "--refiner", "tiny_xl_refinr", "--out", str(out)]) == 2
+    assert "error: refiner: no checkpoint named 'tiny_xl_refinr' (closest: tiny_xl_refiner" in capsys.readouterr().err

@@ -284,6 +284,7 @@ OFF_WHEN_ABSENT: tuple[tuple[str, str, object], ...] = (
     ("classifier scale", "classifier_scale", 0.0),
     ("dynamic threshold", "dynamic_threshold", None),
     ("clip skip", "clip_skip", 1),
+    ("refiner", "refiner", ""),
 )  # Not eta nor RePaint resample: they are written only with DDIM or a mask, so absence says nothing.
 
 
@@ -338,6 +339,20 @@ def _read_controlnets(r: _Reader, settings_line: bool) -> None:
         r.changes["controlnets"] = units
 
 
+_HASH_RE = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]\s*$")
+
+
+def _read_refiner(r: _Reader) -> None:
+    """AUTOMATIC1111's "Refiner: sd_xl_refiner_1.0 [7440042bbd]": the name (its hash dropped) and the switch."""
+    found = r.raw("refiner")
+    if found is not None:
+        name = found[1].strip()
+        name = _HASH_RE.sub("", name) if len(name) <= 4 * MAX_VALUE_CHARS else name
+        if name:
+            r.changes["refiner"] = name
+    r.number(("refiner switch at",), "refiner_switch", 0.01, 0.99)
+
+
 def parse_parameters(text: str, base: GenerationRequest | None = None) -> ParsedParameters:
     """Parse parameters text into a request (fields not in the text keep ``base``'s values)."""
     base = base or GenerationRequest()
@@ -385,6 +400,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     read_inpaint(r)
     _read_clip_skip(r)
     _read_interval(r)
+    _read_refiner(r)
     if pairs:
         _switch_off_absent(r)
     _read_controlnets(r, bool(pairs))
