@@ -213,5 +213,14 @@ def test_the_command_line_takes_a_refiner_and_its_switch(runner, models, tmp_pat
     assert cli.main([*args, "--refiner", "tiny_xl_refiner", "--refiner-switch", "0.5", "--out", str(out)]) == 0
     expected = runner.run(request(refiner="tiny_xl_refiner", refiner_switch=0.5))
     np.testing.assert_array_equal(load_image(out), expected.image)
+    # The parameters text carries the refiner as AUTOMATIC1111 writes it, and reads back into the request.
+    from studio.io.parameters import parse_parameters
+    from studio.io.png import read_parameters
+
+    text = read_parameters(out)
+    assert "Refiner: tiny_xl_refiner, Refiner switch at: 0.5" in text
+    parsed = parse_parameters(text).request
+    assert (parsed.refiner, parsed.refiner_switch) == ("tiny_xl_refiner", 0.5)
+    assert np.array_equal(runner.run(parsed.with_changes(model="")).image, expected.image)
     assert cli.main([*args, "--refiner", "tiny_xl_refinr", "--out", str(out)]) == 2
     assert "error: refiner: no checkpoint named 'tiny_xl_refinr' (closest: tiny_xl_refiner" in capsys.readouterr().err
