@@ -60,3 +60,21 @@ def test_a_broken_embedding_the_prompt_names_exits_2_with_one_line_naming_the_fi
     assert len(err) == 1 and "broken.safetensors has a corrupt safetensors header" in err[0]
     assert err[0].startswith("error: prompt: ")
     assert not (tmp_path / "a.png").exists()
+
+
+def test_in_the_window_a_broken_embedding_outlines_the_prompt_that_names_it(webui):
+    from studio.engine.models.sd.embeddings import EmbeddingError
+    from studio.state.jobs import Job
+    from studio.state.panel_values import PanelValues
+    from studio.worker.engine_session import EngineSession, describe_failure
+
+    _, key = webui
+    session = EngineSession("cpu")
+    values = PanelValues(prompt="a shiny apple", negative_prompt="broken", model=key, steps=2, seed=3,
+                         seed_mode="fixed", width=64, height=64)
+    with pytest.raises(EmbeddingError) as err:
+        session.run(Job(1, values), lambda event: None, lambda: False)
+    failure = describe_failure(1, err.value)
+    assert failure.field == "negative_prompt" and "broken.safetensors" in failure.message
+    result = session.run(Job(2, values.with_changes(negative_prompt="blurred")), lambda event: None, lambda: False)
+    assert 'TI hashes: "shiny: ' in result.parameters.splitlines()[-1]
