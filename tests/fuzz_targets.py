@@ -778,3 +778,8 @@ TARGETS: list[FuzzTarget] = [
 from tests.fuzz_engine_targets import engine_targets  # noqa: E402  (needs the helpers above)
 
 TARGETS += engine_targets()
+
+# Textual-inversion embedding files (pickles and safetensors of any structure): their own module.
+from tests.fuzz_embedding_targets import embedding_targets  # noqa: E402
+
+TARGETS += embedding_targets()
