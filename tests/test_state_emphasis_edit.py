@@ -39,3 +39,16 @@ def test_spaces_at_the_selection_edges_stay_outside():
 def test_part_of_a_group_gets_its_own_brackets():
     text, s, e = press("(red apple:1.2)", 1, 4, [True])
     assert text == "((red:1.1) apple:1.2)" and text[s:e] == "red"
+
+
+@pytest.mark.parametrize(("text", "start", "end", "up", "expected"), [
+    ("cat <lora:x:1>", 8, 8, True, "cat <lora:x:1.1>"),
+    ("cat <lora:x>", 8, 8, False, "cat <lora:x:0.9>"),  # no weight is 1
+    ("cat <lora:x:0.8:0.5>", 4, 20, True, "cat <lora:x:0.8:0.6>"),  # the last weight: the UNet's
+    ("cat <lyco:x:0.1>", 14, 14, False, "cat <lyco:x:0>"),
+    ("cat <lora:x:abc>", 8, 8, True, "cat <lora:x:abc>"),  # not a weight: left for the engine to name
+])
+def test_ctrl_up_and_down_on_a_lora_tag_change_its_weight(text, start, end, up, expected):
+    new, sel_start, sel_end = adjust_emphasis(text, start, end, up)
+    assert new == expected
+    assert new[sel_start:sel_end] == expected[4:]  # the tag stays selected: the key can be pressed again

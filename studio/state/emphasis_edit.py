@@ -2,8 +2,9 @@
 
 AUTOMATIC1111 users do this without thinking: select words (or put the cursor in
 one), press Ctrl+Up, and ``word`` becomes ``(word:1.1)``; again, ``(word:1.2)``;
-Ctrl+Down back to 1.0 removes the brackets. Pure string maths, so it is tested
-without a window.
+Ctrl+Down back to 1.0 removes the brackets. In a LoRA tag, ``<lora:name:0.8>``,
+the keys change the tag's weight instead, as in AUTOMATIC1111. Pure string maths, so
+it is tested without a window.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 STEP = 0.1
 _WEIGHTED = re.compile(r"\(([^()]*?):\s*([+-]?\d*\.?\d+)\s*\)")
 _WORD = re.compile(r"[\w'-]+")
+_LORA_TAG = re.compile(r"<(?:lora|lyco):[^<>]*>", re.IGNORECASE)
 
 
 def _format(weight: float) -> str:
@@ -28,6 +30,9 @@ def adjust_emphasis(text: str, start: int, end: int, up: bool) -> tuple[str, int
     """
     start, end = sorted((max(0, start), min(len(text), end)))
     delta = STEP if up else -STEP
+    tag = next((m for m in _LORA_TAG.finditer(text) if m.start() <= start and end <= m.end()), None)
+    if tag is not None:
+        return _adjust_lora_weight(text, tag, delta)
     group = _group_at(text, start, end)
     if group is not None:
         open_at, inner_start, inner_end, close_end, weight = group
@@ -65,3 +70,18 @@ def _group_at(text: str, start: int, end: int) -> tuple[int, int, int, int, floa
                 return None  # part of a group's words: wrap just those (nested emphasis)
             return m.start(), inner_start, inner_end, m.end(), float(m.group(2))
     return None
+
+
+def _adjust_lora_weight(text: str, tag: re.Match, delta: float) -> tuple[str, int, int]:
+    """The tag's weight (its last number: the UNet's in ``<lora:name:te:unet>``) moved by ``delta``;
+    the tag stays selected. A weight that is not a number is left for the engine to name."""
+    parts = tag.group(0)[1:-1].split(":")
+    if len(parts) < 3:
+        parts.append("1")  # <lora:name> weighs 1
+    try:
+        weight = float(parts[-1])
+    except ValueError:
+        return text, tag.start(), tag.end()
+    parts[-1] = _format(round(weight + delta, 2))
+    new_tag = "<" + ":".join(parts) + ">"
+    return text[:tag.start()] + new_tag + text[tag.end():], tag.start(), tag.start() + len(new_tag)

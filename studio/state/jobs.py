@@ -112,6 +112,28 @@ class ModelChoice:
 
 
 @dataclass(frozen=True)
+class AdapterChoice:
+    """A LoRA, embedding or ControlNet file the engine found: the name a prompt or a request uses, and its path."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class AdapterCatalog:
+    """The adapter files the engine can use with the loaded model (its Settings folders and the usual places,
+    and the folders beside the loaded checkpoint), each kind sorted by name."""
+
+    loras: tuple[AdapterChoice, ...] = ()
+    embeddings: tuple[AdapterChoice, ...] = ()
+    controlnets: tuple[AdapterChoice, ...] = ()
+
+    def of(self, kind: str) -> tuple[AdapterChoice, ...]:
+        """The files of one kind: "lora", "embedding" or "controlnet" (the engine's adapter kinds)."""
+        return {"lora": self.loras, "embedding": self.embeddings, "controlnet": self.controlnets}[kind]
+
+
+@dataclass(frozen=True)
 class EngineCatalog:
     """What the engine offers, reported once torch has loaded."""
 
@@ -121,3 +143,4 @@ class EngineCatalog:
     default_model: str
     device: str
     skipped_models: tuple[str, ...] = ()  # model files found that cannot be used, each message says why
+    adapters: AdapterCatalog = AdapterCatalog()

@@ -13,19 +13,22 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QTextCursor, QTextOption
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QTextCursor, QTextOption
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 from ..state.emphasis_edit import adjust_emphasis
 from ..state.panel_limits import MAX_PROMPT_CHARS
+from ..state.prompt_snippets import insert_snippet
 
-EMPHASIS_TIP = "Ctrl+Up / Ctrl+Down: more or less attention to the selected words, as (words:1.1)"
+EMPHASIS_TIP = ("Ctrl+Up / Ctrl+Down: more or less attention to the selected words, as (words:1.1), "
+                "or a <lora:name:1> tag's weight")
 LONG_WORD = re.compile(r"\S{200}")  # a run this long wraps anywhere: word-boundary wrapping of it is quadratic
 
 
 class PromptEdit(QPlainTextEdit):
     MAX_CHARS = MAX_PROMPT_CHARS
     capped = Signal(int)  # the length the text would have had
+    focused = Signal()  # the pickers put an embedding into the prompt box used last
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,17 +78,38 @@ class PromptEdit(QPlainTextEdit):
             return
         super().keyPressEvent(event)
 
+    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802 (Qt override)
+        super().focusInEvent(event)
+        self.focused.emit()
+
+    def insert_snippet(self, snippet: str) -> None:
+        """Put a picked LoRA tag or embedding name at the cursor (or after the text), as one undoable edit."""
+        cursor = self.textCursor()
+        text = self.toPlainText()
+        new, at = insert_snippet(text, cursor.selectionStart(), cursor.selectionEnd(), snippet)
+        if len(new) > self.MAX_CHARS:
+            self.capped.emit(len(new))
+            return
+        self._replace_all(cursor, new)
+        cursor.setPosition(at)
+        self.setTextCursor(cursor)
+        self.ensureCursorVisible()
+
+    def _replace_all(self, cursor: QTextCursor, text: str) -> None:
+        # Through the cursor, one edit block: setPlainText would clear the undo history.
+        self._wrap_for(text)
+        cursor.beginEditBlock()
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.insertText(text)
+        cursor.endEditBlock()
+
     def adjust_emphasis(self, up: bool) -> None:
         cursor = self.textCursor()
         text = self.toPlainText()
         new, start, end = adjust_emphasis(text, cursor.selectionStart(), cursor.selectionEnd(), up)
         if new == text:
             return
-        # One undoable edit: replace the whole text through the cursor (setPlainText would clear undo).
-        cursor.beginEditBlock()
-        cursor.select(QTextCursor.SelectionType.Document)
-        cursor.insertText(new)
-        cursor.endEditBlock()
+        self._replace_all(cursor, new)
         cursor.setPosition(start)
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         self.setTextCursor(cursor)

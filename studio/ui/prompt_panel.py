@@ -19,8 +19,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..state.jobs import EngineCatalog, ModelChoice
+from ..state.jobs import AdapterCatalog, EngineCatalog, ModelChoice
 from ..state.panel_values import PanelValues
+from ..state.prompt_snippets import lora_tag
+from .adapter_picker import AdapterButton
 from .control_units_field import ControlUnitsField
 from .panel_fields import NO_REFINER, ChoiceField, NumberField, OptionalField, PanelField, build_fields
 from .prompt_edit import PromptEdit
@@ -39,6 +41,7 @@ class PromptPanel(QWidget):
     generate_requested = Signal()
     model_selected = Signal(str)
     advanced_toggled = Signal(bool)
+    adapters_changed = Signal()  # the engine listed the LoRA / embedding files again
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -51,6 +54,8 @@ class PromptPanel(QWidget):
         self._model_info = ModelChoice("", "")
         self._marked: str | None = None  # the field an engine error named, outlined until it is fixed
         self._typed: dict[str, float | None] = {}  # number fields: the number typed, before the box fixed it
+        self.adapters = AdapterCatalog()
+        self.adapters_listed = False  # until the engine reports, no name can be said to be missing
         self.fields: dict[str, PanelField] = build_fields()
         self._build()
         self._connect()
@@ -107,8 +112,25 @@ class PromptPanel(QWidget):
         self.prompt_hint.setWordWrap(True)
         self.prompt_hint.hide()
         prompt_box.addRow(self.prompt_hint)
-        prompt_box.addRow(QLabel("Negative prompt"))
+        # The pickers share the negative prompt's label row: the panel keeps its height.
+        self.lora_button = AdapterButton("lora", "LoRA ▾", "Insert a LoRA as <lora:name:1> into the prompt "
+                                         "(edit the weight in the text, or Ctrl+Up / Ctrl+Down on the tag)")
+        self.lora_button.setObjectName("loraButton")
+        self.embedding_button = AdapterButton("embedding", "Embedding ▾", "Insert an embedding's name into the "
+                                              "prompt box used last (the prompt, or the negative prompt)")
+        self.embedding_button.setObjectName("embeddingButton")
+        negative_label = QLabel("Negative prompt")
+        negative_label.setBuddy(self.negative)
+        for button in (self.lora_button, self.embedding_button):
+            button.setFixedHeight(negative_label.sizeHint().height() + 2)  # no taller than the label row was
+        label_row = QHBoxLayout()
+        label_row.setSpacing(2)
+        label_row.addWidget(negative_label, 1)
+        label_row.addWidget(self.lora_button)
+        label_row.addWidget(self.embedding_button)
+        prompt_box.addRow(label_row)
         prompt_box.addRow(self.negative)
+        self._last_prompt_box = self.prompt
 
         self.model.setMinimumContentsLength(12)
         self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -257,6 +279,10 @@ class PromptPanel(QWidget):
         self.prompt.capped.connect(self._prompt_capped)
         self.negative.capped.connect(self._prompt_capped)
         self.advanced_button.toggled.connect(self.set_advanced_open)
+        self.prompt.focused.connect(lambda: self._use_prompt_box(self.prompt))
+        self.negative.focused.connect(lambda: self._use_prompt_box(self.negative))
+        self.lora_button.picked.connect(lambda name: self.insert_into(self.prompt, lora_tag(name)))
+        self.embedding_button.picked.connect(lambda name: self.insert_into(self._last_prompt_box, name))
 
     # -- values --------------------------------------------------------------------------------------
     def values(self) -> PanelValues:
@@ -303,6 +329,26 @@ class PromptPanel(QWidget):
         finally:
             self._updating = False
         self.set_values(keep.with_changes(model=keep.model or catalog.default_model))
+        self.set_adapters(catalog.adapters)
+
+    def set_adapters(self, adapters: AdapterCatalog) -> None:
+        """The LoRAs, embeddings and ControlNets the engine found, for the pickers, the ControlNet units' model
+        boxes and the prompt hint's name check."""
+        self.adapters = adapters
+        self.adapters_listed = True
+        self.lora_button.set_items(adapters.loras)
+        self.embedding_button.set_items(adapters.embeddings)
+        self.controlnets.set_models([choice.name for choice in adapters.controlnets])
+        self.adapters_changed.emit()
+
+    # -- the pickers ---------------------------------------------------------------------------------
+    def _use_prompt_box(self, box: PromptEdit) -> None:
+        self._last_prompt_box = box
+
+    def insert_into(self, box: PromptEdit, snippet: str) -> None:
+        """Put a picked name into a prompt box (at its cursor, or after its text) and give it the focus."""
+        box.insert_snippet(snippet)
+        box.setFocus()
 
     def _choice(self, name: str) -> ChoiceField:
         return cast(ChoiceField, self.fields[name])

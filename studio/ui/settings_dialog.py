@@ -1,4 +1,6 @@
-"""Settings: model folders, device, threads and theme. Device and threads apply at the next start."""
+"""Settings: model folders (checkpoints, LoRAs, embeddings, ControlNets), device, threads and theme.
+
+Device and threads apply at the next start; new folders are searched at once."""
 
 from __future__ import annotations
 
@@ -62,7 +64,14 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Model folders (checkpoints the studio may load)"))
+        self.folders_label = QLabel(
+            "Model folders: where the studio finds checkpoints, and the LoRAs, embeddings and ControlNets "
+            "beside them (AUTOMATIC1111's models/Lora, embeddings, models/ControlNet; ComfyUI's models/loras, "
+            "models/controlnet). A Lora, loras, embeddings or ControlNet folder can also be added by itself.")
+        self.folders_label.setWordWrap(True)
+        self.folders.setToolTip("A checkpoint folder (models/Stable-diffusion, models/checkpoints), a tool's "
+                                "models folder, or a LoRA, embeddings or ControlNet folder")
+        layout.addWidget(self.folders_label)
         layout.addWidget(self.folders)
         layout.addLayout(folder_buttons)
         layout.addLayout(form)
@@ -71,7 +80,7 @@ class SettingsDialog(QDialog):
         self._base = settings
 
     def _add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Model folder")
+        folder = QFileDialog.getExistingDirectory(self, "Model, LoRA or embeddings folder")
         if folder:
             self.folders.addItem(folder)
 

@@ -104,10 +104,13 @@ class StudioController(QObject):
         engine.step.connect(self._on_step)
         engine.finished.connect(self._on_finished)
         engine.failed.connect(self._on_failed)
+        engine.adapters_listed.connect(w.panel.set_adapters)
 
         w.panel.generate_requested.connect(self.generate)
         w.panel.model_selected.connect(self._on_model_selected)
         w.panel.values_changed.connect(self._schedule_autosave)
+        for picker in (w.panel.lora_button, w.panel.embedding_button):
+            picker.opened.connect(self._list_adapters)  # a file copied in since shows up
         w.generate_action.triggered.connect(self.generate)
         w.generate_enter_action.triggered.connect(self.generate)
         w.cancel_action.triggered.connect(self.cancel)
@@ -203,6 +206,10 @@ class StudioController(QObject):
             panel.set_values(values)
             if summary:
                 self.window.statusBar().showMessage(summary, 8000)
+
+    def _list_adapters(self) -> None:
+        if self.engine.started:
+            self.engine.list_adapters()
 
     def _on_model_selected(self, key: str) -> None:
         if key:

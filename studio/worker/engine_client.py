@@ -26,12 +26,14 @@ class EngineClient(QObject):
     finished = Signal(object)  # JobResult
     failed = Signal(object)  # JobFailure (cancelled runs too)
     described = Signal(int, str)  # token, what the loaded model makes of a prompt
+    adapters_listed = Signal(object)  # AdapterCatalog: LoRAs, embeddings, ControlNets (after a model load too)
 
     _start = Signal(str, int, str, object)
     _rescan = Signal(object)
     _preload = Signal(str)
     _run = Signal(object)
     _describe = Signal(int, str, str)
+    _list_adapters = Signal()
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,9 +46,11 @@ class EngineClient(QObject):
         self._rescan.connect(self.worker.rescan)
         self._run.connect(self.worker.run_job)
         self._describe.connect(self.worker.describe_prompt)
+        self._list_adapters.connect(self.worker.list_adapters)
         # Signal to signal: the receiver is this object, which lives on the UI thread, so Qt queues each
         # re-emit to this thread and anything connected here (lambdas included) runs on the UI thread.
-        for name in ("status", "ready", "start_failed", "model_loaded", "step", "finished", "failed", "described"):
+        for name in ("status", "ready", "start_failed", "model_loaded", "step", "finished", "failed", "described",
+                     "adapters_listed"):
             getattr(self.worker, name).connect(getattr(self, name))
         self._next_token = 1
         self.started = False
@@ -61,6 +65,10 @@ class EngineClient(QObject):
     def rescan(self, model_folders: tuple[str, ...]) -> None:
         """List models again with these checkpoint folders; the answer comes back on ``ready``."""
         self._rescan.emit(tuple(model_folders))
+
+    def list_adapters(self) -> None:
+        """List the LoRA, embedding and ControlNet folders again; a changed list comes back on ``adapters_listed``."""
+        self._list_adapters.emit()
 
     def preload(self, model_key: str) -> None:
         self._preload.emit(model_key)

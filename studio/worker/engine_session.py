@@ -21,13 +21,23 @@ from ..engine.models.registry import (
     load_model,
     scan_models,
 )
-from ..engine.models.sd.adapter_files import AdapterLibrary
+from ..engine.models.sd.adapter_files import KINDS, AdapterLibrary
 from ..engine.request import ControlUnit, GenerationRequest, RequestError, StepEvent
 from ..engine.runner import Cancelled, NonFiniteError, Runner
 from ..engine.samplers import SAMPLERS
 from ..engine.schedules import SPACINGS
 from ..io.parameters import format_parameters
-from ..state.jobs import EngineCatalog, Job, JobFailure, JobResult, ModelChoice, RecommendedSettings, StepPreview
+from ..state.jobs import (
+    AdapterCatalog,
+    AdapterChoice,
+    EngineCatalog,
+    Job,
+    JobFailure,
+    JobResult,
+    ModelChoice,
+    RecommendedSettings,
+    StepPreview,
+)
 
 
 class EngineSession:
@@ -56,7 +66,27 @@ class EngineSession:
         self._labels = {e.key: e.label for e in entries}
         models = tuple(ModelChoice(e.key, e.label, family=e.family) for e in entries)
         samplers = tuple((s.name, s.label) for s in SAMPLERS.values())
-        return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device, tuple(skipped))
+        return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device, tuple(skipped),
+                             self.adapter_catalog())
+
+    def set_model_folders(self, folders: tuple[str, ...]) -> None:
+        """New Settings folders: the loaded model's runner looks for adapters there from now on."""
+        self.model_folders = tuple(folders)
+        if self.runner is not None:
+            self.runner.adapters = AdapterLibrary(self.model_folders, _checkpoint(self.model_key))
+
+    def adapter_catalog(self, rescan: bool = False) -> AdapterCatalog:
+        """The LoRAs, embeddings and ControlNets the runner resolves names against (``rescan``: list the
+        folders again, for files added since). Before any model has loaded: the Settings folders' ones."""
+        library = self.runner.adapters if self.runner is not None else AdapterLibrary(self.model_folders)
+        if rescan:
+            library.rescan()
+        try:
+            found = {kind: tuple(AdapterChoice(a.name, str(a.path)) for a in library.list(kind)) for kind in KINDS}
+        except Exception as exc:  # reads whatever is on disk: a folder it cannot list must not stop the engine
+            traceback.print_exception(exc, file=sys.stderr)
+            return AdapterCatalog()
+        return AdapterCatalog(found["lora"], found["embedding"], found["controlnet"])
 
     def ensure_model(self, key: str) -> ModelChoice:
         """Load ``key`` unless it is the model already loaded (raises ModelLoadError)."""
@@ -65,8 +95,7 @@ class EngineSession:
             # The old model stays until the new one has loaded: a bad checkpoint leaves the studio working.
             model = load_model(key, self.device)
             _warm_up(model)
-            checkpoint = key[len(SD_PREFIX):] if key.startswith(SD_PREFIX) else None
-            self.runner = Runner(model, adapters=AdapterLibrary(self.model_folders, checkpoint))
+            self.runner = Runner(model, adapters=AdapterLibrary(self.model_folders, _checkpoint(key)))
             self.model_key = key
         info = self.runner.model.info
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
@@ -105,6 +134,11 @@ def control_units(job: Job) -> tuple[ControlUnit, ...]:
     return tuple(ControlUnit(unit.model, images[i] if i < len(images) else None, unit.preprocessor, unit.weight,
                              unit.start, unit.end)
                  for i, unit in enumerate(job.values.controlnets) if unit.enabled)
+
+
+def _checkpoint(key: str | None) -> str | None:
+    """The file or folder a Stable Diffusion model key names (adapters are looked for beside it)."""
+    return key[len(SD_PREFIX):] if key and key.startswith(SD_PREFIX) else None
 
 
 def _warm_up(model) -> None:

@@ -36,6 +36,7 @@ class EngineWorker(QObject):
     finished = Signal(object)  # JobResult
     failed = Signal(object)  # JobFailure (cancelled runs too)
     described = Signal(int, str)  # token, what the loaded model makes of a prompt ("" when it cannot say)
+    adapters_listed = Signal(object)  # AdapterCatalog, when it differs from the last one reported
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,6 +45,7 @@ class EngineWorker(QObject):
         self._cancel_job = -1
         self._cancel_lock = threading.Lock()
         self._running_job = -1
+        self._adapters = None  # the AdapterCatalog last reported
 
     # -- called from the UI thread directly (thread-safe) --------------------------------------------
     def cancel(self, job_id: int | None = None) -> None:
@@ -68,6 +70,7 @@ class EngineWorker(QObject):
             self.start_failed.emit(f"The engine could not start: {type(exc).__name__}: {exc}")
             return
         catalog = self._session.catalog()
+        self._adapters = catalog.adapters
         self.ready.emit(catalog)
         self.preload(model_key)
 
@@ -76,8 +79,22 @@ class EngineWorker(QObject):
         """Look for checkpoints again (the user changed the model folders) and report the new list."""
         if self._session is None:
             return
-        self._session.model_folders = tuple(model_folders)
-        self.ready.emit(self._session.catalog())
+        self._session.set_model_folders(tuple(model_folders))
+        catalog = self._session.catalog()
+        self._adapters = catalog.adapters
+        self.ready.emit(catalog)
+
+    @Slot()
+    def list_adapters(self) -> None:
+        """List the adapter folders again (the picker was opened: files may have been added)."""
+        if self._session is not None:
+            self._report_adapters(rescan=True)
+
+    def _report_adapters(self, rescan: bool = False) -> None:
+        adapters = self._session.adapter_catalog(rescan)
+        if adapters != self._adapters:
+            self._adapters = adapters
+            self.adapters_listed.emit(adapters)
 
     @Slot(str)
     def preload(self, model_key: str) -> None:
@@ -93,6 +110,7 @@ class EngineWorker(QObject):
             self._report_model()
             return
         self.model_loaded.emit(choice)
+        self._report_adapters()  # the folders beside the checkpoint just loaded
         self.status.emit(f"Ready · {choice.label} on {self._session.device}")
 
     @Slot(object)
@@ -121,6 +139,7 @@ class EngineWorker(QObject):
         if self._session.model_key:
             choice = self._session.ensure_model(self._session.model_key)
             self.model_loaded.emit(choice)
+            self._report_adapters()  # a job may have loaded another model
             self.status.emit(f"Ready · {choice.label} on {self._session.device}")
         else:
             self.status.emit("No model loaded — pick one in the panel")

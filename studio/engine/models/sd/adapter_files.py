@@ -10,10 +10,10 @@ Reads file names only: no file is opened here.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...adapter_names import KIND_LABELS, match_name, not_found_message  # noqa: F401 (KIND_LABELS: kept here too)
 from ...request import RequestError
 from .discovery import MAX_DEPTH, configured_dirs, default_search_dirs
 
@@ -29,7 +29,6 @@ SUFFIXES = {
     "embedding": (".safetensors", ".pt", ".bin"),
     "controlnet": (".safetensors", ".pth", ".ckpt", ".bin"),
 }
-KIND_LABELS = {"lora": "LoRA", "embedding": "embedding", "controlnet": "ControlNet"}
 
 
 @dataclass(frozen=True)
@@ -115,19 +114,11 @@ def resolve_adapter(kind: str, name_or_path: str, available: list[AdapterFile]) 
     as_path = Path(text).expanduser()
     if text and (as_path.suffix or "/" in text or "\\" in text) and as_path.exists():
         return AdapterFile(kind, as_path.stem if as_path.is_file() else as_path.name, as_path)
-    by_name = {a.name.lower(): a for a in available}
-    if text.lower() in by_name:
-        return by_name[text.lower()]
-    label = KIND_LABELS[kind]
-    close = difflib.get_close_matches(text.lower(), list(by_name), n=3, cutoff=0.5)
-    if close:
-        hint = "closest: " + ", ".join(by_name[c].name for c in close)
-    elif available:
-        hint = f"{len(available)} {label}s found, e.g. " + ", ".join(a.name for a in available[:3])
-    else:
-        hint = f"no {label} files were found; put them in models/{FOLDER_NAMES[kind][0]} or add its folder in Settings"
+    found = match_name(text, [a.name for a in available])
+    if found is not None:
+        return next(a for a in available if a.name == found)
     field = "controlnets" if kind == "controlnet" else "prompt"
-    raise AdapterNotFound(field, f"no {label} named {text!r} ({hint})")
+    raise AdapterNotFound(field, not_found_message(kind, text, [a.name for a in available]))
 
 
 class AdapterLibrary:
