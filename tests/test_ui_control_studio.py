@@ -134,3 +134,23 @@ def test_a_finished_image_is_shown_without_the_control_layer_over_it(qtbot, tmp_
     assert not canvas.control_mode() and not studio.window.control_layer_action.isChecked()
     assert np.array_equal(canvas.control_image(), layer)  # kept with the document for the next run
     studio.controller.shutdown()
+
+
+def test_opening_a_units_controlnet_picker_lists_the_folders_again(qtbot, tmp_path):
+    nets = tmp_path / "my models" / "ControlNet"
+    nets.mkdir(parents=True)
+    (nets / "control_sd15_canny.safetensors").write_bytes(b"")
+    studio = make_studio(qtbot, tmp_path)
+    controller, unit = studio.controller, studio.window.panel.controlnets.units[0]
+
+    def offered() -> list[str]:
+        return [unit.model.itemData(i) for i in range(unit.model.count())]
+
+    controller.apply_settings(controller.settings.with_changes(model_folders=(str(nets),)))
+    qtbot.waitUntil(lambda: offered() == ["control_sd15_canny"], timeout=TIMEOUT)
+    (nets / "control_sd15_scribble.safetensors").write_bytes(b"")  # copied in while the studio runs
+    unit.enabled.click()
+    unit.model.showPopup()
+    qtbot.waitUntil(lambda: "control_sd15_scribble" in offered(), timeout=TIMEOUT)
+    unit.model.hidePopup()
+    studio.controller.shutdown()

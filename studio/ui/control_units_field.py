@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import SignalInstance
+from PySide6.QtCore import Signal, SignalInstance
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from ..state.control_units import CONTROL_PREPROCESSORS, CONTROL_RANGES, CONTROL_UNITS, ControlSettings
@@ -30,6 +30,16 @@ NO_CONTROLNET_TIP = ("No ControlNet found: put ControlNet models in models/Contr
                      "models/controlnet (ComfyUI) beside your checkpoints, or in a folder set in Settings")
 
 
+class ModelCombo(FocusCombo):
+    """The ControlNet picker; ``opened`` as its list drops down, so the engine can look for new files."""
+
+    opened = Signal()
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt override)
+        self.opened.emit()
+        super().showPopup()
+
+
 class ControlUnitBox(QWidget):
     """The widgets of one unit, named ``controlnet_<n>_<setting>`` for tests and error outlines."""
 
@@ -38,7 +48,7 @@ class ControlUnitBox(QWidget):
         self.number = number
         self.enabled = QCheckBox(f"Unit {number}")
         self.enabled.setToolTip("Steer the image with the control layer through a ControlNet")
-        self.model = FocusCombo()
+        self.model = ModelCombo()
         self.model.setPlaceholderText("Choose a ControlNet")
         self.model.setMinimumContentsLength(10)
         self.model.setSizeAdjustPolicy(FocusCombo.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

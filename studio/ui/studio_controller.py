@@ -111,6 +111,8 @@ class StudioController(QObject):
         w.panel.values_changed.connect(self._schedule_autosave)
         for picker in (w.panel.lora_button, w.panel.embedding_button):
             picker.opened.connect(self._list_adapters)  # a file copied in since shows up
+        for unit in w.panel.controlnets.units:
+            unit.model.opened.connect(self._list_adapters)  # the ControlNet pickers too
         w.generate_action.triggered.connect(self.generate)
         w.generate_enter_action.triggered.connect(self.generate)
         w.cancel_action.triggered.connect(self.cancel)
