@@ -261,3 +261,16 @@ def test_cli_runs_units_and_refuses_bad_input_in_one_line(sd1, tmp_path, capsys)
         assert cli_main(base + flags) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and words in err and "\n" not in err
+
+
+def test_a_real_sdxl_controlnet_is_named_as_such_from_its_header(model, tmp_path):
+    """The family check reads shapes only: an SDXL ControlNet's header (2048-wide context, label_emb) on SD 1.x."""
+    from safetensors.torch import save_file
+
+    fake = {"control_model.input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),
+            "control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(8, 2048),
+            "control_model.label_emb.0.0.weight": torch.zeros(8, 2816)}
+    save_file(fake, str(tmp_path / "diffusers_xl_canny_mid.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"diffusers_xl_canny_mid\.safetensors is a ControlNet for SDXL; "
+                                             r"the loaded model is a model with 32-wide"):
+        load_controlnet(tmp_path / "diffusers_xl_canny_mid.safetensors", model.unet)
