@@ -159,6 +159,16 @@ def test_wrong_refiners_and_bases_name_the_refiner_field(runner, models):
     assert err.value.field == "refiner"
     with pytest.raises(RequestError, match=r"no checkpoint named 'tiny_xl_refine' \(closest: tiny_xl_refiner"):
         runner.run(request(refiner="tiny_xl_refine"))
+    # An SDXL inpainting base conditions its steps on the mask; the refiner's would need the blend: refused.
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from studio.engine.models.sd.refiner_files import RefinerSlot
+
+    inpainting_base = SimpleNamespace(info=replace(runner.model.info, name="xl-inpainting", inpainting=True))
+    with pytest.raises(RequestError, match="'xl-inpainting' is an inpainting model") as err:
+        RefinerSlot([models["root"]], include_defaults=False).get("tiny_xl_refiner", inpainting_base)
+    assert err.value.field == "refiner"
     from studio.engine.models.toy import ToyShapesModel
 
     toy = Runner(ToyShapesModel())
