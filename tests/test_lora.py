@@ -21,6 +21,7 @@ from safetensors.torch import save_file  # noqa: E402
 from studio.engine.models.sd.adapter_files import AdapterLibrary, AdapterNotFound  # noqa: E402
 from studio.engine.models.sd.detect import Detection  # noqa: E402
 from studio.engine.models.sd.load import _tokenizers, assemble  # noqa: E402
+from studio.engine.models.sd.lora import LoraUse  # noqa: E402
 from studio.engine.models.sd.model import Networks  # noqa: E402
 from studio.engine.models.sd.original_layout import unet_to_original  # noqa: E402
 from studio.engine.models.sd.testing import build_random, save_configs  # noqa: E402
@@ -255,6 +256,19 @@ def test_parity_with_diffusers_load_lora_weights_and_fuse_lora(tiny, sd1, lora_d
     assert np.abs(result.image.astype(int) - reference.image).max() <= 1
 
 
+def test_sdxl_parity_with_diffusers_for_a_kohya_lora_in_the_original_layout(tiny, sdxl, lora_dir):
+    pristine = tiny["sdxl"][1]
+    tensors = kohya_lora(sdxl, rank=4, alpha=2.0, original_layout=True)
+    path = save(tensors, lora_dir, "xl.safetensors")
+    fused = _diffusers_fused(pristine, "sdxl", sdxl.prompts.tokenizers, tensors, path)
+    sdxl.loras.activate([LoraUse(path, "xl")])
+    ours, theirs = params(sdxl.unet, *sdxl.prompts.encoders), params(fused.unet, *fused.text_encoders)
+    base = params(pristine.unet, *pristine.text_encoders)
+    diff = max((ours[k] - theirs[k]).abs().max().item() for k in theirs)
+    print(f"sdxl kohya: max |studio - diffusers fuse_lora| = {diff:.2e}")
+    assert _changed(base, theirs) == _changed(base, ours) and diff < 1e-5
+
+
 # -- LyCORIS ---------------------------------------------------------------------------------------------------
 
 def test_loha_and_lokr_merge_as_their_formulas(sd1, lora_dir):
@@ -299,8 +313,6 @@ def test_unsupported_lycoris_kinds_are_refused_by_name(sd1, lora_dir):
 def test_100_apply_remove_cycles_leave_every_weight_bit_identical_to_a_fresh_model(tiny, sd1, lora_dir):
     a = save(kohya_lora(sd1, seed=1), lora_dir, "a.safetensors")
     b = save(peft_lora(sd1, seed=2), lora_dir, "b.safetensors")
-    from studio.engine.models.sd.lora import LoraUse
-
     sets = [[LoraUse(a, "a", 0.7, 0.7)], [], [LoraUse(a, "a", 1.3, 0.2), LoraUse(b, "b", 0.5, 0.5)],
             [LoraUse(b, "b", -1.0, -1.0)]]
     for i in range(100):
@@ -437,6 +449,22 @@ def test_a_lora_for_another_family_or_another_model_is_refused_naming_the_file(t
                                                  strict=True))
 
 
+def test_factors_that_do_not_fit_together_are_refused_and_a_whole_number_alpha_is_read(sd1, lora_dir):
+    key = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
+    weight = sd1.unet.get_submodule("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q").weight
+    before = weight.detach().clone()
+    save({f"{key}.lora_down.weight": torch.ones(2, weight.shape[1]), f"{key}.lora_up.weight": torch.ones(7)},
+         lora_dir, "flat.safetensors")
+    with pytest.raises(RequestError, match=r"flat\.safetensors does not fit .*do not fit together"):
+        runner(sd1, lora_dir).run(request("x <lora:flat>"))
+    assert torch.equal(weight, before)
+    down, up = torch.ones(2, weight.shape[1]) * 0.01, torch.ones(weight.shape[0], 2)
+    save({f"{key}.lora_down.weight": down, f"{key}.lora_up.weight": up, f"{key}.alpha": torch.tensor(1)},
+         lora_dir, "int-alpha.safetensors")
+    sd1.loras.activate([LoraUse(lora_dir / "int-alpha.safetensors", "int-alpha")])
+    torch.testing.assert_close(weight, before + up @ down * 0.5, rtol=0, atol=1e-6)
+
+
 def test_a_partly_matching_lora_is_applied_and_the_rest_reported(sd1, lora_dir):
     tensors = kohya_lora(sd1)
     tensors["lora_unet_down_blocks_9_attentions_0_proj_in.lora_down.weight"] = torch.zeros(4, 8)
@@ -453,6 +481,6 @@ def test_models_without_lora_support_refuse_a_tag_and_keep_other_text(lora_dir):
     from studio.engine.models.toy import ToyShapesModel
 
     run = Runner(ToyShapesModel())
-    with pytest.raises(RequestError, match=r"cannot use LoRAs \(<lora:style>"):
-        run.run(GenerationRequest(prompt="a circle <lora:style:1>", steps=2, width=32, height=32))
+    with pytest.raises(RequestError, match=r"cannot use LoRAs \(<lora:style:1> in the prompt"):
+        run.run(GenerationRequest(prompt="a circle <lora:style:1> <hypernet:x>", steps=2, width=32, height=32))
     assert run.run(GenerationRequest(prompt="a circle <3:", steps=2, width=32, height=32)).image.shape[0] == 32

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .extra_networks import LoraTag, extract_loras
+from .extra_networks import LORA_KINDS, TAG, LoraTag, extract_loras
 from .models.sd.adapter_files import AdapterLibrary
 from .models.sd.lora import LoraUse
 from .models.sd.lora_hash import lora_hashes_value
@@ -40,13 +40,11 @@ def apply_prompt_loras(model, adapters: AdapterLibrary, request: GenerationReque
     loras = getattr(model, "loras", None)
     if loras is None:
         # A model without LoRA support reads its prompt as it always has; only a LoRA tag is refused.
-        try:
-            tags = _combined(extract_loras(request.prompt)[1], extract_loras(request.negative_prompt)[1])
-        except RequestError:
-            tags = []
-        if tags:
-            raise RequestError("prompt", f"model {model.info.name!r} cannot use LoRAs (<lora:{tags[0].name}> in the "
-                                         "prompt); remove the tag or load a Stable Diffusion model")
+        for text in (request.prompt, request.negative_prompt):
+            for match in TAG.finditer(text):
+                if match.group(1).lower() in LORA_KINDS:
+                    raise RequestError("prompt", f"model {model.info.name!r} cannot use LoRAs ({match.group(0)} in "
+                                                 "the prompt); remove the tag or load a Stable Diffusion model")
         return PromptLoras(request.prompt, request.negative_prompt, ())
     prompt, tags = extract_loras(request.prompt)
     negative, negative_tags = extract_loras(request.negative_prompt)

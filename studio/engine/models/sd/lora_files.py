@@ -108,6 +108,13 @@ def _kind(roles: set[str]) -> str | None:
     return None
 
 
+def _is_number_tensor(t: torch.Tensor, role: str) -> bool:
+    """Floating-point weights; an alpha or scale may also be a whole number (some writers store ``tensor(8)``)."""
+    if torch.is_floating_point(t):
+        return True
+    return role in ("alpha", "scale") and t.dtype not in (torch.bool, torch.complex64, torch.complex128)
+
+
 def parse_lora(state: dict[str, torch.Tensor], filename: str) -> tuple[list[LoraLayer], list[str]]:
     """The file's layers, and the keys that are not part of any layer the studio can read.
 
@@ -137,7 +144,7 @@ def parse_lora(state: dict[str, torch.Tensor], filename: str) -> tuple[list[Lora
                 continue  # an alpha whose layer was pruned: harmless
             stray += [f"{module}.{r}" for r in sorted(roles)]
             continue
-        bad = [r for r, t in tensors.items() if not torch.is_floating_point(t) or not torch.isfinite(t).all()]
+        bad = [r for r, t in tensors.items() if not _is_number_tensor(t, r) or not torch.isfinite(t.float()).all()]
         if bad:
             raise LoraFileError(f"LoRA file {filename}: {module}.{bad[0]} holds NaN, infinite or non-number "
                                 "values; the file is damaged, download it again")

@@ -106,7 +106,8 @@ def guess_family(layers: list[LoraLayer]) -> str | None:
             return "sdxl"
     for layer in layers:
         key = layer.key
-        if ("attn2" in key and ("to_k" in key or "to_v" in key)) and layer.kind == "lora":
+        if ("attn2" in key and ("to_k" in key or "to_v" in key)) and layer.kind == "lora" \
+                and layer.get("down").ndim >= 2:
             width = layer.get("down").flatten(1).shape[1]
             if width in CONTEXT_FAMILIES:
                 return CONTEXT_FAMILIES[width]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ...devices import is_out_of_memory
 from .lora_files import LoraLayer
 
 
@@ -34,7 +35,7 @@ def _scale(layer: LoraLayer, dim: int | None) -> float:
     return alpha / dim if alpha is not None and dim else 1.0
 
 
-def _lora(layer: LoraLayer, shape: torch.Size) -> tuple[torch.Tensor, int]:
+def _lora(layer: LoraLayer) -> tuple[torch.Tensor, int]:
     down, up, mid = layer.get("down"), layer.get("up"), layer.get("mid")
     rank = down.shape[0]
     if up.shape[1] != rank:
@@ -83,17 +84,24 @@ def _lokr(layer: LoraLayer) -> tuple[torch.Tensor, int | None]:
 
 def layer_delta(layer: LoraLayer, weight_shape: torch.Size) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(ΔW shaped like the weight, Δbias or None), already scaled by alpha/rank (not by the prompt's weight)."""
-    if layer.kind == "lora":
-        delta, dim = _lora(layer, weight_shape)
-    elif layer.kind == "loha":
-        delta, dim = _loha(layer)
-    elif layer.kind == "lokr":
-        delta, dim = _lokr(layer)
-    elif layer.kind == "full":
-        delta, dim = layer.get("diff"), None
-    else:  # norm
-        delta, dim = layer.get("w_norm"), None
-    scale = _scale(layer, dim)
+    try:
+        if layer.kind == "lora":
+            delta, dim = _lora(layer)
+        elif layer.kind == "loha":
+            delta, dim = _loha(layer)
+        elif layer.kind == "lokr":
+            delta, dim = _lokr(layer)
+        elif layer.kind == "full":
+            delta, dim = layer.get("diff"), None
+        else:  # norm
+            delta, dim = layer.get("w_norm"), None
+        scale = _scale(layer, dim)
+    except (RuntimeError, IndexError) as exc:
+        # A damaged or foreign file: factors that cannot be multiplied, an empty alpha, a 1-D lora_up...
+        if is_out_of_memory(exc):
+            raise
+        shapes = ", ".join(f"{role} {tuple(t.shape)}" for role, t in layer.tensors.items())
+        raise LoraShapeError(f"{layer.key}: its tensors do not fit together ({shapes})") from None
     if delta is not None:
         if delta.numel() != weight_shape.numel():
             raise LoraShapeError(f"{layer.key}: its change has shape {tuple(delta.shape)}, the weight "
