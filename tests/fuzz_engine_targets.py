@@ -290,9 +290,54 @@ def _run_request(kw: dict[str, Any], _folder: Path) -> None:
     assert result.image.dtype == np.uint8 and result.image.shape == (request.height, request.width, 3)
 
 
+# -- LoRA files ----------------------------------------------------------------------------------------------
+
+LORA_MODULES = ("lora_unet_down_blocks_0_attentions_0_proj_in", "unet.mid_block.attentions.0.proj_out",
+                "lora_te1_text_model_encoder_layers_0_mlp_fc1", "text_encoder.x.processor.to_out")
+LORA_ENDINGS = (".lora_down.weight", ".lora_up.weight", ".lora_mid.weight", ".alpha", ".scale", ".lora_A.weight",
+                ".lora_B.weight", ".lora_B.bias", "_lora.up.weight", ".hada_w1_a", ".hada_w1_b", ".hada_w2_a",
+                ".hada_w2_b", ".hada_t1", ".hada_t2", ".lokr_w1", ".lokr_w1_a", ".lokr_w1_b", ".lokr_w2",
+                ".lokr_w2_a", ".lokr_w2_b", ".lokr_t2", ".diff", ".diff_b", ".w_norm", ".b_norm", ".dora_scale",
+                ".weight")
+
+
+def _lora_files() -> SearchStrategy:
+    """Real safetensors files of LoRA-like keys with any small shapes and dtypes (and raw bytes)."""
+    import torch
+
+    dtypes = st.sampled_from([torch.float32, torch.float16, torch.int64, torch.bool])
+    shapes = st.lists(st.integers(0, 5), max_size=4)
+    keys = st.builds(lambda m, e: m + e, st.sampled_from(LORA_MODULES), st.sampled_from(LORA_ENDINGS))
+    entries = st.dictionaries(keys, st.tuples(shapes, dtypes, st.sampled_from([1.0, 0.0, float("nan")])),
+                              max_size=8)
+
+    def build(items: dict) -> bytes:
+        from safetensors.torch import save
+
+        return save({k: torch.full(tuple(shape), fill).to(dtype) for k, (shape, dtype, fill) in items.items()})
+
+    return st.one_of(entries.map(build), safetensors_files())
+
+
+def _run_lora_file(data: bytes, folder: Path) -> None:
+    """Read and parse a LoRA file and compute each layer's change for a linear and a convolution weight."""
+    import torch
+
+    from studio.engine.models.sd.lora_files import parse_lora, read_lora_tensors
+    from studio.engine.models.sd.lora_math import layer_delta
+
+    path = folder / "style.safetensors"
+    path.write_bytes(data)
+    layers, _ = parse_lora(read_lora_tensors(path), path.name)
+    for layer in layers:
+        for shape in (torch.Size([4, 4]), torch.Size([4, 4, 3, 3])):
+            layer_delta(layer, shape)
+
+
 def engine_targets() -> list[Any]:
     h = _helpers()
     from studio.engine.models.errors import ModelLoadError
+    from studio.engine.models.sd.lora_math import LoraShapeError
     from studio.engine.request import RequestError
     from studio.engine.runner import NonFiniteError
 
@@ -302,4 +347,5 @@ def engine_targets() -> list[Any]:
         # The first input builds the shared window (a second or more on a busy machine).
         h.FuzzTarget("image file", _image_files(), _run_image_file, (), time_limit_s=6.0),
         h.FuzzTarget("request fields", _requests(), _run_request, (RequestError, NonFiniteError)),
+        h.FuzzTarget("LoRA file", _lora_files(), _run_lora_file, (ModelLoadError, LoraShapeError)),
     ]
