@@ -157,9 +157,9 @@ class LoraWeights:
                 except LoraShapeError as exc:
                     raise RequestError("prompt", f"LoRA {filename} does not fit {self.model_name} ({exc}); it is "
                                                  f"probably for another model family") from None
-                if delta is not None:
-                    delta = delta.to(module.weight.device) * multiplier
-                    weight_total = delta if weight_total is None else weight_total + delta
+                if delta is not None:  # a fresh tensor: scaled and summed in place (an SD 1.5 UNet's is GBs)
+                    delta = delta.to(module.weight.device).mul_(multiplier)
+                    weight_total = delta if weight_total is None else weight_total.add_(delta)
                 if bias is not None:
                     if getattr(module, "bias", None) is None or bias.numel() != module.bias.numel():
                         raise RequestError("prompt", f"LoRA {filename}: {layer.key} changes a bias this model's "
@@ -173,4 +173,7 @@ class LoraWeights:
     def _add(self, param: torch.Tensor, delta: torch.Tensor) -> None:
         if id(param) not in self._originals:
             self._originals[id(param)] = (param, param.detach().to("cpu", copy=True))
-        param.copy_((param.float() + delta).to(param.dtype))
+        if param.dtype == torch.float32:
+            param.add_(delta)  # the same sum as below, without a temporary
+        else:
+            param.copy_((param.float() + delta).to(param.dtype))
