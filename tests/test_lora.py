@@ -32,12 +32,12 @@ SIZE = 64
 SEEDS = {"sd1": 0, "sdxl": 2}
 
 
-def _model(family: str, folder, built=None):
+def _model(family: str, folder, built=None, dtype=torch.float32):
     built = built or build_random(family, seed=SEEDS[family])
     tokenizers = _tokenizers(save_configs(built, folder), family)
     nets = Networks(built.unet, built.vae, built.text_encoders, tokenizers)
     return assemble(f"tiny {family}", Detection(family, None), nets, built.scheduler_config, {}, torch.device("cpu"),
-                    torch.float32)
+                    dtype)
 
 
 @pytest.fixture(scope="module")
@@ -321,6 +321,25 @@ def test_100_apply_remove_cycles_leave_every_weight_bit_identical_to_a_fresh_mod
     fresh = tiny["sd1"][1]
     ours, theirs = params(sd1.unet, *sd1.prompts.encoders), params(fresh.unet, *fresh.text_encoders)
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+
+
+def test_half_precision_weights_are_merged_in_float32_rounded_once_and_restored_exactly(tiny, lora_dir):
+    half = _model("sd1", lora_dir / "cfg", copy.deepcopy(tiny["sd1"][1]), dtype=torch.bfloat16)
+    a = save(kohya_lora(half, seed=1), lora_dir, "a.safetensors")
+    b = save(kohya_lora(half, seed=2), lora_dir, "b.safetensors")
+    name = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
+    weight = half.unet.get_submodule(name).weight
+    before = weight.detach().clone()
+    half.loras.activate([LoraUse(a, "a", 1.0, 0.5), LoraUse(b, "b", 1.0, -2.0)])
+    key = "lora_unet_" + name.replace(".", "_")
+    ta, tb = (kohya_lora(half, seed=s) for s in (1, 2))  # the same random tensors again
+    # alpha / rank = 0.5 and weights 0.5, -2: powers of two, so the order of the products cannot matter.
+    delta = sum(m * 0.5 * (t[f"{key}.lora_up.weight"] @ t[f"{key}.lora_down.weight"])
+                for m, t in ((0.5, ta), (-2.0, tb)))
+    assert weight.dtype == torch.bfloat16
+    assert torch.equal(weight, (before.float() + delta).to(torch.bfloat16))
+    half.loras.activate([])
+    assert torch.equal(weight, before)
 
 
 def test_the_same_set_is_not_merged_again_and_a_prompt_without_tags_removes_it(sd1, lora_dir, monkeypatch):
