@@ -128,3 +128,37 @@ def test_jobs_carry_them_to_the_engine():
     for job in jobs:
         fields = job.values.request_fields()
         assert {k: fields[k] for k in CHANGED} == CHANGED
+
+
+def test_the_model_key_prefix_is_the_engines():
+    from studio.engine.models.registry import SD_PREFIX
+    from studio.state.jobs import SD_PREFIX as STATE_PREFIX
+
+    assert STATE_PREFIX == SD_PREFIX
+
+
+def test_restoring_a_settings_line_sets_the_inpaint_options_and_finds_the_refiner_picked(qtbot, tmp_path):
+    import dataclasses
+
+    from test_ui_studio import make_studio
+
+    studio = make_studio(qtbot, tmp_path)
+    try:
+        panel, controller = studio.window.panel, studio.controller
+        controller.catalog = dataclasses.replace(controller.catalog, models=controller.catalog.models + (
+            REFINER, ModelChoice("sd:/m/sd_xl_refiner_1.0.safetensors", "sd_xl_refiner_1.0 (SDXL refiner)",
+                                 family="sdxl_refiner")))
+        panel.set_catalog(controller.catalog)
+        panel.set_model_info(XL)
+        text = ("a cat\nSteps: 3, Sampler: Euler, Seed: 5, Size: 64x64, Inpaint area: Only masked, "
+                "Masked area padding: 64, Masked content: latent noise, Refiner: sd_xl_refiner_1.0 [7440042bbd], "
+                "Refiner switch at: 0.7")
+        controller.files.restore_parameters(text, "x.png")
+        got = panel.values()
+        assert (got.inpaint_area, got.inpaint_padding, got.masked_content) == ("masked", 64, "latent_noise")
+        assert (got.refiner, got.refiner_switch) == ("sd:/m/sd_xl_refiner_1.0.safetensors", 0.7)
+        assert panel.refiner.currentText() == "sd_xl_refiner_1.0 (SDXL refiner)"
+        controller.files.restore_parameters("a cat\nSteps: 3, Sampler: Euler, Seed: 5, Size: 64x64", "y.png")
+        assert panel.values().refiner == ""  # made without a refiner: restored without one
+    finally:
+        studio.controller.shutdown()

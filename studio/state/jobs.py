@@ -86,6 +86,7 @@ class RecommendedSettings:
 # Model families (engine/models/base.py ModelInfo.family) that only finish another model's run: the refiner
 # picker offers them, the model picker does not. And the families whose runs such a refiner can finish.
 REFINER_FAMILIES = ("sdxl_refiner",)
+SD_PREFIX = "sd:"  # a Stable Diffusion model's key is this and its path (engine/models/registry.py)
 REFINED_FAMILIES = ("sdxl",)
 
 

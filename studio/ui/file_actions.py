@@ -16,13 +16,27 @@ from ..io.image_formats import OPEN_FILTER
 from ..io.parameters import ParametersError, parse_parameters
 from ..io.png import load_image, read_parameters
 from ..state.export_names import export_stem
-from ..state.jobs import ModelChoice
+from ..state.jobs import SD_PREFIX, ModelChoice
 from ..state.panel_values import NON_KARRAS_SPACING, PanelValues
 from ..state.qimages import from_qimage
 from ..state.timeline import TimelineModel
 from ..worker import EngineClient
 from .export import ANIMATION_FILTER, IMAGE_FILTER, copy_to_clipboard, export_image
 from .main_window import MainWindow
+
+
+def model_key_for(name: str, keys: set[str]) -> str:
+    """The catalog key of the model a parameters text names ("Refiner: sd_xl_refiner_1.0" is the file
+    .../sd_xl_refiner_1.0.safetensors, or a diffusers folder of that name), so the panel's picker shows it;
+    a name no listed model has is kept as written (the engine looks for it, and names the closest)."""
+    wanted = name.strip().lower()
+    if not wanted or name in keys:
+        return name
+    for key in sorted(keys):
+        path = Path(key.removeprefix(SD_PREFIX))
+        if wanted in (path.stem.lower(), path.name.lower()):
+            return key
+    return name
 
 
 class FileActions(QObject):
@@ -108,7 +122,8 @@ class FileActions(QObject):
         fitted = fit_to_model(request.width, request.height, request.clip_skip, self._traits(model))
         fields = {k: getattr(request, k) for k in current.request_fields()} | {
             "model": model, "width": fitted.width, "height": fitted.height, "clip_skip": fitted.clip_skip,
-            "controlnets": request.controlnets}  # units it names are switched on, the others off
+            "controlnets": request.controlnets,  # units it names are switched on, the others off
+            "refiner": model_key_for(request.refiner, known)}
         values, panel_notices = PanelValues.from_request_fields_with_notices(fields, base=current)
         notices = [*parsed.notices, *fitted.notices, *panel_notices]
         if values.spacing not in ("karras", NON_KARRAS_SPACING):  # the panel has a Karras switch, no more
