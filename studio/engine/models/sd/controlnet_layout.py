@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TypeVar
 
-from .original_layout import _RESNET, _unet_prefixes
+from .original_layout import _unet_prefixes, rename_by_table
 
 ORIGINAL_PREFIX = "control_model."
 HINT_IN = "controlnet_cond_embedding.conv_in."
@@ -75,42 +75,14 @@ def original_to_diffusers(state: Mapping[str, V], unet_config: Mapping) -> dict[
     """
     stripped = {k.removeprefix(ORIGINAL_PREFIX): v for k, v in state.items()}
     table = _table(unet_config, _hint_count(stripped, "input_hint_block.", 1))
-    out = {}
-    for key, value in stripped.items():
-        for dst, src, resnet in table:
-            if key.startswith(src):
-                rest = key[len(src):]
-                if resnet:
-                    for a, b in _RESNET:
-                        if rest.startswith(b + "."):
-                            rest = a + rest[len(b):]
-                            break
-                out[dst + rest] = value
-                break
-        else:
-            raise KeyError(key)
-    return out
+    return rename_by_table(stripped, table, to_original=False)
 
 
 def diffusers_to_original(state: Mapping[str, V], unet_config: Mapping) -> dict[str, V]:
     """ControlNetModel names -> the original single-file names under ``control_model.`` (tests, export)."""
     convs = _hint_count(state, "controlnet_cond_embedding.blocks.", 2) + 2
     table = sorted(_table(unet_config, convs), key=lambda row: -len(row[0]))
-    out = {}
-    for key, value in state.items():
-        for src, dst, resnet in table:
-            if key.startswith(src):
-                rest = key[len(src):]
-                if resnet:
-                    for a, b in _RESNET:
-                        if rest.startswith(a + "."):
-                            rest = b + rest[len(a):]
-                            break
-                out[ORIGINAL_PREFIX + dst + rest] = value
-                break
-        else:
-            raise KeyError(key)
-    return out
+    return rename_by_table(state, table, to_original=True, prefix=ORIGINAL_PREFIX)
 
 
 def context_width(shapes: Mapping[str, tuple[int, ...]]) -> int | None:

@@ -9,11 +9,13 @@ of UNet levels and layers per block, so tiny models map like real ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 import torch
 
 from .detect import SD1_TEXT, SD2_TEXT, UNET, VAE, XL_REFINER_TEXT, XL_TEXT_1, XL_TEXT_2
 
+V = TypeVar("V")  # tensors, shapes or names: renaming never looks at the values
 _RESNET = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("time_emb_proj", "emb_layers.1"),
            ("norm2", "out_layers.0"), ("conv2", "out_layers.3"), ("conv_shortcut", "skip_connection"))
 _VAE_ATTN = (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out"))
@@ -47,23 +49,39 @@ def _unet_prefixes(config: Mapping) -> list[tuple[str, str, bool]]:
     return out
 
 
-def unet_to_original(state: Mapping[str, torch.Tensor], config: Mapping) -> dict[str, torch.Tensor]:
-    prefixes = _unet_prefixes(config)
+def rename_by_table(state: Mapping[str, V], table: list[tuple[str, str, bool]], *, to_original: bool,
+                    prefix: str = "") -> dict[str, V]:
+    """Rename every key by the first (diffusers prefix, original prefix, is a resnet) row it starts with.
+
+    ``to_original`` renames diffusers names to original ones (``prefix`` put in front), else the other
+    way. Resnet rows also rename the layer inside the block (norm1 <-> in_layers.0, ...). Raises
+    KeyError(key) for a key no row names; list longer prefixes first so input_blocks.1. never takes
+    input_blocks.10.'s names.
+    """
+    pairs = _RESNET if to_original else tuple((b, a) for a, b in _RESNET)
     out = {}
     for key, value in state.items():
-        for src, dst, resnet in prefixes:
+        for row in table:
+            src, dst = (row[0], row[1]) if to_original else (row[1], row[0])
             if key.startswith(src):
                 rest = key[len(src):]
-                if resnet:
-                    for a, b in _RESNET:
+                if row[2]:
+                    for a, b in pairs:
                         if rest.startswith(a + "."):
                             rest = b + rest[len(a):]
                             break
-                out[UNET + dst + rest] = value
+                out[prefix + dst + rest] = value
                 break
         else:
-            raise KeyError(f"no original-layout name for UNet weight {key}")
+            raise KeyError(key)
     return out
+
+
+def unet_to_original(state: Mapping[str, torch.Tensor], config: Mapping) -> dict[str, torch.Tensor]:
+    try:
+        return rename_by_table(state, _unet_prefixes(config), to_original=True, prefix=UNET)
+    except KeyError as exc:
+        raise KeyError(f"no original-layout name for UNet weight {exc.args[0]}") from None
 
 
 def vae_to_original(state: Mapping[str, torch.Tensor], config: Mapping) -> dict[str, torch.Tensor]:
