@@ -127,7 +127,11 @@ def main() -> None:
                   f"(wall runs: {', '.join(f'{v[0]:.4f}' for v in values)})")
         for k, label in ((0, "wall"), (1, "cpu")):
             ratio = statistics.median(v[k] for v in times["with"]) / statistics.median(v[k] for v in times["without"])
-            print(f"per-step ratio with / without LoRA ({label}): {ratio:.4f}  (goal <= 1.02)")
+            # The best of each side as well: on a shared CPU a slow run says more about the machine than
+            # the weights (timeit reports the minimum for the same reason).
+            best = min(v[k] for v in times["with"]) / min(v[k] for v in times["without"])
+            print(f"per-step ratio with / without LoRA ({label}): median {ratio:.4f}, best {best:.4f}  "
+                  "(goal <= 1.02)")
 
 if __name__ == "__main__":
     main()
