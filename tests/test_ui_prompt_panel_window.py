@@ -1,7 +1,7 @@
 """The prompt panel inside the real window: what shows at the default size, and the seed a Random run used."""
 
 import pytest
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QCoreApplication, QEvent, QRect
 from test_ui_studio import TIMEOUT, make_studio, settle
 
 from studio.state.jobs import JobResult
@@ -13,7 +13,15 @@ DEFAULT_SIZES = [(1504, 920), (1284, 706)]
 
 @pytest.fixture
 def themed(qapp):
-    """The dark theme, as the app starts with (its paddings decide what fits); put back afterwards."""
+    """The dark theme, as the app starts with (its paddings decide what fits); put back afterwards.
+
+    Setting an application style sheet re-polishes every widget that exists, and the windows earlier
+    tests closed still exist: deleted first, the theme costs milliseconds instead of ~10 s each way
+    late in a full run."""
+    for widget in qapp.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     palette, sheet, style = qapp.palette(), qapp.styleSheet(), qapp.style().name()
     yield qapp
     qapp.setStyle(style)
