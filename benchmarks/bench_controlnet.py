@@ -25,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from studio_vs_diffusers import print_best_ratios, time_alternating  # noqa: E402
 
 from studio.engine.models.sd.detect import Detection  # noqa: E402
 from studio.engine.models.sd.load import _tokenizers, assemble, require_sd_libraries  # noqa: E402
@@ -109,28 +110,11 @@ def main() -> None:
                 pipe.vae.decode(out.images / pipe.vae.config.scaling_factor)
             outputs["diffusers"] = out.images[0].float().cpu().numpy()
 
-        wall: dict[str, list[float]] = {"studio": [], "diffusers": []}
-        cpu: dict[str, list[float]] = {"studio": [], "diffusers": []}
-        studio()  # warm up both (the ControlNet file's load, first-call allocations, lazy imports)
-        diffusers()
-        for _ in range(args.repeats):
-            for name, fn in (("diffusers", diffusers), ("studio", studio)):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                t, c = time.perf_counter(), time.process_time()
-                fn()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                wall[name].append(time.perf_counter() - t)
-                cpu[name].append(time.process_time() - c)
+        wall, cpu = time_alternating(studio, diffusers, args.repeats, device)
     diff = np.abs(outputs["studio"] - outputs["diffusers"]).max()
     print(f"final latents, studio vs diffusers: max abs difference {diff:.2e} "
           f"(of values up to {np.abs(outputs['diffusers']).max():.2f})")
-    for label, times in (("wall", wall), ("cpu", cpu)):
-        best = {k: min(v) for k, v in times.items()}
-        for k, v in times.items():
-            print(f"{label:>4} {k:>9}: best {best[k]:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in v)})")
-        print(f"{label:>4} ratio studio / diffusers: {best['studio'] / best['diffusers']:.3f}  (goal <= 1.02)")
+    print_best_ratios(wall, cpu)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
+from studio_vs_diffusers import print_best_ratios, time_alternating  # noqa: E402
 
 from studio.engine.models.sd.detect import Detection  # noqa: E402
 from studio.engine.models.sd.load import _tokenizers, assemble, require_sd_libraries  # noqa: E402
@@ -81,21 +82,8 @@ def main() -> None:
                  height=args.size, width=args.size, generator=torch.Generator("cpu").manual_seed(1),
                  output_type="np")
 
-    wall: dict[str, list[float]] = {"studio": [], "diffusers": []}
-    cpu: dict[str, list[float]] = {"studio": [], "diffusers": []}
-    studio()  # warm up both (first-call allocations, lazy imports)
-    diffusers()
-    for _ in range(args.repeats):
-        for name, fn in (("diffusers", diffusers), ("studio", studio)):
-            t, c = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - t)
-            cpu[name].append(time.process_time() - c)
-    for label, times in (("wall", wall), ("cpu", cpu)):
-        best = {k: min(v) for k, v in times.items()}
-        for k, v in times.items():
-            print(f"{label:>4} {k:>9}: best {best[k]:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in v)})")
-        print(f"{label:>4} ratio studio / diffusers: {best['studio'] / best['diffusers']:.3f}  (goal <= 1.02)")
+    wall, cpu = time_alternating(studio, diffusers, args.repeats, torch.device("cpu"))
+    print_best_ratios(wall, cpu)
 
 
 if __name__ == "__main__":

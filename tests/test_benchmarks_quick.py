@@ -35,7 +35,8 @@ TIMEOUT_S = 300  # a shared 2-core machine under load; alone they take 2-10 s ea
 
 
 def test_every_benchmark_has_a_quick_check():
-    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(EXPECTED)
+    # Benchmarks are the bench_*.py scripts; other modules there are what they share (studio_vs_diffusers.py).
+    assert sorted(p.name for p in BENCHMARKS.glob("bench_*.py")) == sorted(EXPECTED)
 
 
 @pytest.fixture(scope="module")
