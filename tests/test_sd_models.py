@@ -228,7 +228,7 @@ def test_nan_vae_decode_is_retried_in_fp32(saved):
     _, folder, _, _ = saved["sd1"]
     model = load_sd_model(folder)
     model.vae.to(torch.bfloat16)
-    model.vae_dtype = torch.bfloat16
+    model.codec.dtype = torch.bfloat16
     original = model.vae.decode
 
     def flaky(z, **kw):
@@ -237,7 +237,7 @@ def test_nan_vae_decode_is_retried_in_fp32(saved):
 
     model.vae.decode = flaky
     image = model.decode(torch.zeros(1, 4, 8, 8))
-    assert image.shape == (SIZE, SIZE, 3) and model.vae_dtype == torch.float32
+    assert image.shape == (SIZE, SIZE, 3) and model.codec.dtype == torch.float32
 
 
 # -- files that must be refused, with a message naming the file and the problem -------------------------------

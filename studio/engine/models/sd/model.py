@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ...denoisers import Cond, Denoiser, DiscreteTimeDenoiser
-from ...devices import empty_cache, is_out_of_memory
 from ...schedules import DiscreteSchedule
-from ..base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to_image
+from ..base import ClassifierGrad, ModelInfo, Recommended
+from ..vae_codec import VaeCodec, readable_oom
 from . import XL_FAMILIES
 from .adapter_files import AdapterFile
 from .embeddings import ti_hashes
@@ -25,14 +25,9 @@ from .lora import LoraWeights
 from .previews import LinearPreview
 from .prompts import PromptEncoder
 
-TILE_ABOVE_PIXELS = 1536 * 1536  # decode larger images in tiles to bound VAE memory
 # The refiner's aesthetic-score conditioning: diffusers' defaults, and AUTOMATIC1111's "SDXL high / low
 # aesthetic score" settings, for the prompt and the negative prompt.
 AESTHETIC_SCORE, NEGATIVE_AESTHETIC_SCORE = 6.0, 2.5
-
-
-class SDOutOfMemoryError(RuntimeError):
-    """The device ran out of memory; the message says what to try."""
 
 
 @dataclass
@@ -66,15 +61,9 @@ class StableDiffusionModel:
         self.device = device
         self.dtype = torch.float32  # the sampler's latents; see the module docstring
         self.weights_dtype = weights_dtype
-        self.vae_dtype = weights_dtype
-        if getattr(self.vae.config, "force_upcast", False) and weights_dtype == torch.float16:
-            # The SDXL VAE overflows in fp16 (its config says so): decode in fp32 from the start.
-            self.vae.to(torch.float32)
-            self.vae_dtype = torch.float32
+        self.codec = VaeCodec(self.vae, device, weights_dtype)
         self.steps_offset = 0  # the scheduler config's steps_offset, set by the loader; the runner applies it
         self.control = None  # the running request's ControlNet units (controlnet.ControlState), set by the runner
-        self.scaling_factor = float(self.vae.config.scaling_factor)
-        self.shift_factor = float(getattr(self.vae.config, "shift_factor", None) or 0.0)
         # The LoRAs a prompt names are merged into these weights (and taken out exactly); see lora.py.
         self.loras = LoraWeights(self.unet, nets.text_encoders, family, name)
         self.prompts = PromptEncoder(family, nets.text_encoders, nets.tokenizers, device, zeros_for_empty_negative)
@@ -85,7 +74,7 @@ class StableDiffusionModel:
     def encode_prompt(
         self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1
     ) -> tuple[Cond, Cond]:
-        with _readable_oom("encoding the prompt"):
+        with readable_oom("encoding the prompt"):
             cond, uncond = self.prompts.encode(prompt, negative_prompt, clip_skip)
         if self.info.family == "sdxl":
             # SDXL's size conditioning: original size, crop top-left, target size (Podell et al. 2023, sec. 2.2).
@@ -114,7 +103,7 @@ class StableDiffusionModel:
         if "time_ids" in cond:
             extra["added_cond_kwargs"] = {"text_embeds": cond["pooled"].to(wd), "time_ids": cond["time_ids"].to(wd)}
         x, context = x.to(wd), cond["context"].to(wd)
-        with _readable_oom(f"a denoising step at {x.shape[-1] * self.info.latent_scale}x"
+        with readable_oom(f"a denoising step at {x.shape[-1] * self.info.latent_scale}x"
                            f"{x.shape[-2] * self.info.latent_scale}"):
             if self.control is not None:
                 extra.update(self.control.residuals(x, t, context, extra.get("added_cond_kwargs")))
@@ -129,54 +118,15 @@ class StableDiffusionModel:
         return None
 
     # -- pixels <-> latents ----------------------------------------------------------------
-    @torch.no_grad()
     def encode_image(self, image: np.ndarray) -> torch.Tensor:
-        return self.encode_unit(image_to_unit(image))
+        return self.codec.encode_image(image).to(self.dtype)
 
-    @torch.no_grad()
     def encode_unit(self, unit: torch.Tensor) -> torch.Tensor:
-        """A float [1, 3, H, W] image in [-1, 1] -> latent (the inpainting conditioning's masked image is 0 there,
-        a grey no uint8 image holds)."""
-        unit = unit.to(self.device, torch.float32)
+        """A float [1, 3, H, W] image in [-1, 1] -> latent (see VaeCodec.encode_unit)."""
+        return self.codec.encode_unit(unit).to(self.dtype)
 
-        def run() -> torch.Tensor:
-            return self.vae.encode(unit.to(self.vae_dtype)).latent_dist.mean
-
-        with _readable_oom("encoding the init image"):
-            z = self._with_fp32_retry(run)
-        return ((z.float() - self.shift_factor) * self.scaling_factor).to(self.dtype)
-
-    @torch.no_grad()
     def decode(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:
-        z = latent.to(self.device, torch.float32) / self.scaling_factor + self.shift_factor
-        pixels = z.shape[-1] * z.shape[-2] * self.info.latent_scale**2
-
-        def run(tiled: bool) -> torch.Tensor:
-            zz = z.to(self.vae_dtype)
-            if tiled:
-                return self.vae.tiled_decode(zz, return_dict=False)[0]
-            return self.vae.decode(zz, return_dict=False)[0]
-
-        try:
-            image = self._with_fp32_retry(lambda: run(pixels > TILE_ABOVE_PIXELS))
-        except RuntimeError as exc:
-            if not is_out_of_memory(exc):
-                raise
-            if pixels <= TILE_ABOVE_PIXELS // 4:  # small images: tiling would not help
-                raise _oom_error("decoding the image", exc) from exc
-            empty_cache(self.device)
-            with _readable_oom("decoding the image (even in tiles)"):
-                image = self._with_fp32_retry(lambda: run(True))
-        return unit_to_image(image.float())
-
-    def _with_fp32_retry(self, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Run a VAE call; NaNs in fp16 (the SDXL VAE overflows) -> upcast the VAE to fp32 for good and retry."""
-        out = fn()
-        if not torch.isfinite(out).all() and self.vae_dtype != torch.float32:
-            self.vae.to(torch.float32)
-            self.vae_dtype = torch.float32
-            out = fn()
-        return out
+        return self.codec.decode(latent)
 
     # -- previews --------------------------------------------------------------------------
     def preview(self, x0: torch.Tensor) -> np.ndarray:
@@ -187,25 +137,3 @@ class StableDiffusionModel:
         from .previews import TinyDecoderPreview
 
         self._preview = TinyDecoderPreview(folder, self.device, self.weights_dtype)
-
-
-class _readable_oom:
-    """Turn a device out-of-memory error into SDOutOfMemoryError with advice."""
-
-    def __init__(self, what: str):
-        self.what = what
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is not None and isinstance(exc, RuntimeError) and not isinstance(exc, SDOutOfMemoryError) \
-                and is_out_of_memory(exc):
-            raise _oom_error(self.what, exc) from exc
-        return False
-
-
-def _oom_error(what: str, exc: BaseException) -> SDOutOfMemoryError:
-    return SDOutOfMemoryError(
-        f"out of memory while {what}; try a smaller image size, fp16 weights, or close other programs "
-        f"using the GPU ({str(exc).splitlines()[0][:160]})")
