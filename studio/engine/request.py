@@ -54,6 +54,9 @@ class GenerationRequest:
     guidance_rescale: float = 0.0
     guidance_interval: tuple[float, float] | None = None  # (sigma_lo, sigma_hi)
     classifier_scale: float = 0.0
+    # Flux dev's guidance embedding (Forge's "Distilled CFG Scale"); read only by models with
+    # ModelInfo.distilled_guidance, which usually run at cfg_scale 1 (no negative pass).
+    distilled_cfg: float = 3.5
     dynamic_threshold: float | None = None  # percentile, e.g. 0.995; None is off
     eta: float = 0.0  # DDIM only
     seed: int = 0
@@ -107,12 +110,12 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
         raise RequestError("spacing", f"unknown spacing {r.spacing!r}; choose one of {', '.join(SPACINGS)}")
     if not isinstance(r.steps, int) or r.steps < 1 or r.steps > 1000:
         raise RequestError("steps", f"must be a whole number from 1 to 1000, got {_shown(r.steps)}")
-    for name in ("cfg_scale", "guidance_rescale", "classifier_scale", "strength", "eta", "mask_feather",
-                 "variation_strength"):
+    for name in ("cfg_scale", "guidance_rescale", "classifier_scale", "distilled_cfg", "strength", "eta",
+                 "mask_feather", "variation_strength"):
         value = getattr(r, name)
         if not _finite(value):
             raise RequestError(name, f"must be a finite number, got {_shown(value)}")
-    for name in ("cfg_scale", "classifier_scale"):
+    for name in ("cfg_scale", "classifier_scale", "distilled_cfg"):
         if not 0 <= getattr(r, name) <= MAX_GUIDANCE:
             raise RequestError(name, f"must be from 0 to {MAX_GUIDANCE:g}, got {_shown(getattr(r, name))}")
     if not 0 <= r.guidance_rescale <= 1:

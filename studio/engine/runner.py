@@ -35,7 +35,7 @@ from .prompt_schedule import prompts_per_step
 from .refiner import ModelSwitch, refiner_steps
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
 from .samplers import SamplerStep, get_sampler, randn_like
-from .schedules import sampling_sigmas
+from .schedules import sampling_sigmas, schedule_at_size
 
 
 class Cancelled(Exception):
@@ -121,8 +121,9 @@ class Runner:
         scale = model.info.latent_scale
         latent_shape = (1, model.info.latent_channels, request.height // scale, request.width // scale)
         generator = torch.Generator("cpu").manual_seed(request.seed)
-        # Models may shift leading timesteps (Stable Diffusion's steps_offset=1).
-        sigmas = sampling_sigmas(model.schedule, request.steps, request.spacing, getattr(model, "steps_offset", 0))
+        # Models may shift leading timesteps (Stable Diffusion's steps_offset=1); flow models shift by size.
+        schedule = schedule_at_size(model.schedule, request.width, request.height)
+        sigmas = sampling_sigmas(schedule, request.steps, request.spacing, getattr(model, "steps_offset", 0))
 
         init_latent = latent_mask = None
         if request.init_image is not None:
@@ -292,6 +293,9 @@ class Runner:
                                                clip_skip=request.clip_skip)
             if image_cond is not None:
                 cond, uncond = {**cond, **image_cond}, {**uncond, **image_cond}
+            if model.info.distilled_guidance:  # Flux dev: the guidance strength is an input of the network
+                guidance = {"guidance": torch.tensor([request.distilled_cfg], device=model.device)}
+                cond, uncond = {**cond, **guidance}, {**uncond, **guidance}
             pairs.append((self._guided_denoiser(request, uncond, grad, model), cond))
         if len(pairs) == 1:
             return pairs[0][0], pairs[0][1], None

@@ -23,6 +23,7 @@ import torch
 
 from .denoisers import Cond, Denoiser
 from .sampler_names import SAMPLER_NAMES, find_sampler, sampler_list
+from .schedules import SIGMA_INFINITE
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,10 +74,17 @@ def sample_euler(
     """Euler's method on the probability-flow ODE (Karras et al. 2022, alg. 1 with no churn)."""
     for i in range(start, len(sigmas) - 1):
         denoised = denoise(x, _sigma_batch(x, sigmas[i]), cond)
-        d = (x - denoised) / sigmas[i]
-        x = x + d * (sigmas[i + 1] - sigmas[i])
+        x = _euler_step(x, denoised, sigmas[i], sigmas[i + 1])
         _report(callback, i, sigmas, x, denoised)
     return x
+
+
+def _euler_step(x: torch.Tensor, denoised: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
+    """x + (x - denoised) / sigma * (sigma_next - sigma), written as the DDIM update it equals.
+
+    The usual form cancels two numbers of size sigma; from a flow model's stand-in for infinite
+    noise (SIGMA_INFINITE) that loses the whole picture in float32, this form loses nothing."""
+    return denoised + (x - denoised) * (sigma_next / sigma)
 
 
 @torch.no_grad()
@@ -88,7 +96,7 @@ def sample_euler_ancestral(
     for i in range(start, len(sigmas) - 1):
         denoised = denoise(x, _sigma_batch(x, sigmas[i]), cond)
         down, up = ancestral_step(sigmas[i], sigmas[i + 1], eta)
-        x = x + (x - denoised) / sigmas[i] * (down - sigmas[i])
+        x = _euler_step(x, denoised, sigmas[i], down)
         if float(sigmas[i + 1]) > 0:
             x = x + randn_like(x, generator) * up
         _report(callback, i, sigmas, x, denoised)
@@ -100,15 +108,19 @@ def sample_heun(
     denoise: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, *, cond: Cond, generator: torch.Generator,
     callback: StepCallback | None = None, start: int = 0, carry: Any = None,
 ) -> torch.Tensor:
-    """Heun's second-order method (Karras et al. 2022, alg. 1); the last step to 0 is Euler."""
+    """Heun's second-order method (Karras et al. 2022, alg. 1); the last step to 0 is Euler.
+
+    So is a step from SIGMA_INFINITE (a flow model's pure noise): the trapezoid over an unbounded
+    interval means nothing, and the Euler step from pure noise is already exact to first order.
+    """
     for i in range(start, len(sigmas) - 1):
         denoised = denoise(x, _sigma_batch(x, sigmas[i]), cond)
         d = (x - denoised) / sigmas[i]
         dt = sigmas[i + 1] - sigmas[i]
-        if float(sigmas[i + 1]) == 0:
-            x = x + d * dt
+        if float(sigmas[i + 1]) == 0 or float(sigmas[i]) >= SIGMA_INFINITE:
+            x = _euler_step(x, denoised, sigmas[i], sigmas[i + 1])
         else:
-            x_2 = x + d * dt
+            x_2 = _euler_step(x, denoised, sigmas[i], sigmas[i + 1])
             denoised_2 = denoise(x_2, _sigma_batch(x, sigmas[i + 1]), cond)
             d_2 = (x_2 - denoised_2) / sigmas[i + 1]
             x = x + (d + d_2) / 2 * dt

@@ -16,6 +16,9 @@ import torch
 from .sampler_names import SPACINGS  # the names live torch-free; the spacings themselves are here
 
 SCHEDULE_KINDS = ("linear", "cosine", "scaled_linear")
+# A sigma this large stands for pure noise: a flow model's t = 1 (flow.py). float32 rounds
+# sigma / (1 + sigma) to exactly 1 and sigma**2 stays finite; samplers step from it without cancellation.
+SIGMA_INFINITE = 1e8
 
 
 def linear_betas(n: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -134,10 +137,17 @@ def sampling_sigmas(
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if spacing == "karras":
+        if hasattr(schedule, "karras"):  # a flow model's table spaces Karras in t (see flow.py)
+            return schedule.karras(steps)
         return karras_sigmas(steps, schedule.sigma_min, schedule.sigma_max)
     ts = spaced_timesteps(schedule.num_timesteps, steps, spacing, offset)
     sigmas = schedule.t_to_sigma(ts)
     return torch.cat([sigmas, sigmas.new_zeros(1)]).float()
+
+
+def schedule_at_size(schedule, width: int, height: int) -> DiscreteSchedule:
+    """The schedule a ``width`` x ``height`` run samples from: flow models shift it by resolution."""
+    return schedule.at_size(width, height) if hasattr(schedule, "at_size") else schedule
 
 
 def alpha_bar_from_sigma(sigma: torch.Tensor) -> torch.Tensor:

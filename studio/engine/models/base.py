@@ -33,7 +33,7 @@ class Recommended:
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    family: str  # "embedded", "toy", "sd1", "sd2", "sdxl", ...
+    family: str  # "embedded", "toy", "sd1", "sd2", "sdxl", "sd3", "flux", "zimage", ...
     latent_channels: int
     latent_scale: int  # image pixels per latent pixel (8 for SD's VAE, 1 in pixel space)
     default_size: tuple[int, int]  # (width, height) the model was trained at
@@ -45,11 +45,14 @@ class ModelInfo:
     # image's latent, which it joins to its input (see inpaint_models.py); the runner adds it to cond and uncond.
     # Such a model also has ``encode_unit(float [1, 3, H, W] in [-1, 1]) -> latent`` for the masked image.
     inpainting: bool = False
+    # Flux dev: the network takes the guidance strength as an input (request.distilled_cfg, Forge's
+    # "Distilled CFG Scale"); the runner adds cond["guidance"] [B] to cond and uncond.
+    distilled_guidance: bool = False
 
 
 class DiffusionModel(Protocol):
     info: ModelInfo
-    schedule: DiscreteSchedule
+    schedule: DiscreteSchedule  # or a flow.FlowSchedule, which the runner resolves per size (schedule_at_size)
     device: torch.device
     dtype: torch.dtype
 
