@@ -2,8 +2,8 @@
 
 The codec owns what every family does the same way: the scaling factor and shift of the latent space,
 the posterior mean for encoding (reproducible, as diffusers' img2img pipelines do with a fixed generator),
-fp16 VAEs that overflow upcast to fp32 for good, tiled decoding of large images, and out-of-memory errors
-turned into advice.
+fp16 VAEs that overflow upcast to fp32 for good, tiled encoding and decoding of large images (vae_tiles.py),
+and out-of-memory errors turned into advice.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import torch
 
 from ..devices import empty_cache, is_out_of_memory
 from .base import image_to_unit, unit_to_image
+from .vae_tiles import tiled_decode, tiled_encode
 
-TILE_ABOVE_PIXELS = 1536 * 1536  # decode larger images in tiles to bound VAE memory
+TILE_ABOVE_PIXELS = 1536 * 1536  # encode and decode larger images in tiles to bound VAE memory
+AUTO_TILE_PIXELS = 512  # the tile side (image pixels) used above that size when no tile size is chosen
 
 
 class DeviceOutOfMemoryError(RuntimeError):
@@ -40,6 +42,9 @@ class VaeCodec:
         self.shift_factor = float(shift_factor if shift_factor is not None else config_shift or 0.0)
         self.latent_channels = int(vae.config.latent_channels)
         self.latent_scale = 2 ** (len(vae.config.block_out_channels) - 1)  # image pixels per latent pixel
+        # Tile side in image pixels for encoding and decoding (0: whole images up to TILE_ABOVE_PIXELS, tiles of
+        # AUTO_TILE_PIXELS above). The runner sets it from the request before each run.
+        self.tile_size = 0
 
     @torch.no_grad()
     def encode_image(self, image: np.ndarray) -> torch.Tensor:
@@ -51,9 +56,17 @@ class VaeCodec:
         """A float [1, 3, H, W] image in [-1, 1] -> latent (the inpainting conditioning's masked image is 0 there,
         a grey no uint8 image holds)."""
         unit = unit.to(self.device, torch.float32)
+        tile = self._tile_latents(unit.shape[-2] * unit.shape[-1])
+        if unit.shape[-2] % self.latent_scale or unit.shape[-1] % self.latent_scale:
+            tile = 0  # tiles are cut on latent cells
+
+        def encode(pixels: torch.Tensor) -> torch.Tensor:
+            return self.vae.encode(pixels.to(self.dtype)).latent_dist.mean
 
         def run() -> torch.Tensor:
-            return self.vae.encode(unit.to(self.dtype)).latent_dist.mean
+            if tile:
+                return tiled_encode(encode, self.vae.encoder, unit, tile, self.latent_scale)
+            return encode(unit)
 
         with readable_oom("encoding the init image"):
             z = self._with_fp32_retry(run)
@@ -65,14 +78,16 @@ class VaeCodec:
         z = latent.to(self.device, torch.float32) / self.scaling_factor + self.shift_factor
         pixels = z.shape[-1] * z.shape[-2] * self.latent_scale**2
 
-        def run(tiled: bool) -> torch.Tensor:
-            zz = z.to(self.dtype)
-            if tiled:
-                return self.vae.tiled_decode(zz, return_dict=False)[0]
-            return self.vae.decode(zz, return_dict=False)[0]
+        def decode(latent: torch.Tensor) -> torch.Tensor:
+            return self.vae.decode(latent.to(self.dtype), return_dict=False)[0]
+
+        def run(tile: int) -> torch.Tensor:
+            if tile:
+                return tiled_decode(decode, self.vae.decoder, z, tile, self.latent_scale)
+            return decode(z)
 
         try:
-            image = self._with_fp32_retry(lambda: run(pixels > TILE_ABOVE_PIXELS))
+            image = self._with_fp32_retry(lambda: run(self._tile_latents(pixels)))
         except RuntimeError as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -80,8 +95,15 @@ class VaeCodec:
                 raise oom_error("decoding the image", exc) from exc
             empty_cache(self.device)
             with readable_oom("decoding the image (even in tiles)"):
-                image = self._with_fp32_retry(lambda: run(True))
+                image = self._with_fp32_retry(lambda: run(self._tile_latents(pixels, force=True)))
         return unit_to_image(image.float())
+
+    def _tile_latents(self, pixels: int, force: bool = False) -> int:
+        """The tile side in latent cells for an image of ``pixels`` pixels (0: untiled)."""
+        side = self.tile_size or (AUTO_TILE_PIXELS if force or pixels > TILE_ABOVE_PIXELS else 0)
+        if force and self.tile_size:
+            side = min(side, AUTO_TILE_PIXELS)  # out of memory at the chosen size: try the default
+        return max(1, side // self.latent_scale) if side else 0
 
     def _with_fp32_retry(self, fn: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Run a VAE call; NaNs in fp16 (the SDXL VAE overflows) -> upcast the VAE to fp32 for good and retry."""
