@@ -1,0 +1,53 @@
+"""SD 3.x's MMDiT weight names: Stability's <-> diffusers', and the config read off the shapes (sd3_layout.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("diffusers")
+import torch  # noqa: E402
+
+from studio.engine.models.flow.sd3_layout import (  # noqa: E402
+    config_from_diffusers_shapes,
+    diffusers_to_original,
+    original_to_diffusers,
+)
+from studio.engine.models.flow.testing_sd3 import transformer_config  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=["sd3", "mmditx"])
+def transformer(request):
+    from diffusers import SD3Transformer2DModel
+
+    torch.manual_seed(0)
+    return SD3Transformer2DModel(**transformer_config(request.param))
+
+
+def test_both_directions_are_exact_inverses(transformer):
+    state = transformer.state_dict()
+    original = diffusers_to_original(state)
+    assert all(k.startswith(("joint_blocks.", "final_layer.", "x_embedder.", "t_embedder.", "y_embedder.",
+                             "context_embedder.", "pos_embed")) for k in original)
+    back = original_to_diffusers(original)
+    assert set(back) == set(state)
+    assert all(torch.equal(back[k], state[k]) for k in state)
+
+
+def test_reading_stabilitys_names_agrees_with_diffusers_own_converter(transformer):
+    """diffusers' single-file converter is the reference for Stability's names: same keys, same tensors."""
+    from diffusers.loaders.single_file_utils import convert_sd3_transformer_checkpoint_to_diffusers
+
+    original = {"model.diffusion_model." + k: v for k, v in diffusers_to_original(transformer.state_dict()).items()}
+    reference = convert_sd3_transformer_checkpoint_to_diffusers(dict(original))
+    ours = original_to_diffusers({k.removeprefix("model.diffusion_model."): v for k, v in original.items()})
+    assert set(ours) == set(reference)
+    assert all(torch.equal(ours[k], reference[k]) for k in reference)
+
+
+def test_the_config_is_read_back_from_the_shapes(transformer):
+    shapes = {k: tuple(v.shape) for k, v in transformer.state_dict().items()}
+    config = config_from_diffusers_shapes(shapes)
+    expected = dict(transformer.config)
+    for key, value in config.items():
+        if key != "sample_size":  # not in the weights; only the pipeline's default size reads it
+            assert tuple(value) == tuple(expected[key]) if isinstance(value, tuple) else value == expected[key], key
