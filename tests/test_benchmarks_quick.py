@@ -23,6 +23,7 @@ EXPECTED = {
     "bench_canvas.py": ["show_frame  256px + paint", "whole 10-move stroke"],
     "bench_controlnet.py": ["wall ratio studio / diffusers", "max abs difference"],
     "bench_embedded.py": ["one 64x64 image, 2 steps"],
+    "bench_flow.py": ["wall ratio studio / diffusers", "max abs latent difference", "load      split files"],
     "bench_lora.py": ["apply (read + parse + merge)", "per-step ratio with / without LoRA (cpu)"],
     "bench_prompt_box.py": ["(kept 20,000)", "per key at the cap", "plain box, paste 10,000"],
     "bench_runner_overhead.py": ["same pixels: True", "ratio: "],
@@ -30,7 +31,8 @@ EXPECTED = {
     "bench_sd.py": ["wall ratio studio / diffusers", "cpu ratio studio / diffusers"],
     "bench_ui_latency.py": ["startup to a shown window", "generated 1 x 5 steps", "show a scrubbed step"],
 }
-NEEDS = {"bench_sd.py": "diffusers", "bench_controlnet.py": "diffusers", "bench_lora.py": "diffusers"}  # [sd] extra
+NEEDS = {"bench_sd.py": "diffusers", "bench_controlnet.py": "diffusers", "bench_lora.py": "diffusers",  # [sd] extra
+         "bench_flow.py": "diffusers"}
 TIMEOUT_S = 300  # a shared 2-core machine under load; alone they take 2-10 s each
 
 
