@@ -201,7 +201,7 @@ def test_mmditx_dual_attention_loads_from_stabilitys_layout(tmp_path):
                       "cpu", torch.float32)
     cfg = loaded.transformer.config
     assert cfg.dual_attention_layers == (0,) and cfg.qk_norm == "rms_norm" and cfg.attention_head_dim == 32
-    assert loaded.variant == "medium" and loaded.info.recommended.steps == 40
+    assert loaded.variant == "3.5-medium" and loaded.info.recommended.steps == 40
     _same_weights(loaded, built)
     Runner(loaded).run(request(steps=2))
 

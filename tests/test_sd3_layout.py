@@ -51,3 +51,20 @@ def test_the_config_is_read_back_from_the_shapes(transformer):
     for key, value in config.items():
         if key != "sample_size":  # not in the weights; only the pipeline's default size reads it
             assert tuple(value) == tuple(expected[key]) if isinstance(value, tuple) else value == expected[key], key
+
+
+def test_variants_and_their_recommended_settings():
+    from types import SimpleNamespace
+
+    from studio.engine.models.flow.sd3 import VARIANTS, variant_of
+
+    def net(layers: int, dual: tuple = (), qk: str | None = "rms_norm"):
+        return SimpleNamespace(config=SimpleNamespace(num_layers=layers, dual_attention_layers=dual, qk_norm=qk))
+
+    assert variant_of(net(38), " sd3.5_large") == "3.5-large"
+    assert variant_of(net(38), "3.5-large sd3.5_large_turbo") == "3.5-large-turbo"
+    assert variant_of(net(24, dual=(0, 1)), "") == "3.5-medium"
+    assert variant_of(net(24, qk=None), "sd3_medium_incl_clips") == "3-medium"
+    turbo = VARIANTS["3.5-large-turbo"].recommended
+    assert (turbo.steps, turbo.cfg_scale) == (4, 1.0)  # distilled: no unconditional pass
+    assert VARIANTS["3.5-large"].recommended.steps == 28 and VARIANTS["3.5-medium"].recommended.steps == 40

@@ -32,12 +32,12 @@ from .sd3_parts import (
     ENCODER_PREFIXES,
     VAE_PREFIX,
     clip_from_state,
-    read_state_dict,
     t5_from_state,
     transformer_from_state,
     vae_from_state,
 )
 from .sd3_prompts import SD3PromptEncoder
+from .tensors import read_state_dict
 
 log = logging.getLogger(__name__)
 DEFAULT_SHIFT = 3.0
@@ -51,25 +51,27 @@ class Variant:
 
 # The published defaults of each model card (diffusers examples): steps and guidance scale. Large Turbo is
 # distilled for 4 steps without guidance (its card's guidance_scale=0.0 is CFG off: the studio's 1).
+# Named as flow/detect.py names them.
 VARIANTS = {
-    "sd3-medium": Variant("SD 3 Medium", Recommended(steps=28, cfg_scale=7.0)),
-    "large": Variant("SD 3.5 Large", Recommended(steps=28, cfg_scale=3.5)),
-    "large-turbo": Variant("SD 3.5 Large Turbo", Recommended(steps=4, cfg_scale=1.0)),
-    "medium": Variant("SD 3.5 Medium", Recommended(steps=40, cfg_scale=4.5)),
+    "3-medium": Variant("SD 3 Medium", Recommended(steps=28, cfg_scale=7.0)),
+    "3.5-large": Variant("SD 3.5 Large", Recommended(steps=28, cfg_scale=3.5)),
+    "3.5-large-turbo": Variant("SD 3.5 Large Turbo", Recommended(steps=4, cfg_scale=1.0)),
+    "3.5-medium": Variant("SD 3.5 Medium", Recommended(steps=40, cfg_scale=4.5)),
     "": Variant("SD 3.x", Recommended(steps=28, cfg_scale=4.5)),
 }
 
 
 def variant_of(transformer, hint: str) -> str:
-    """Which SD 3.x model a transformer is: from the loader's hint ("turbo", "large", ...) and its shapes."""
+    """Which SD 3.x model a transformer is, from its shapes; Large Turbo has Large's, so the detected variant or
+    the file's name ("sd3.5_large_turbo") tells them apart."""
     cfg = transformer.config
     hint = hint.lower()
     if cfg.dual_attention_layers:
-        return "medium"  # MMDiT-X: only SD 3.5 Medium has the second image-stream attention
+        return "3.5-medium"  # MMDiT-X: only SD 3.5 Medium has the second image-stream attention
     if cfg.num_layers == 38 or "large" in hint or "turbo" in hint:
-        return "large-turbo" if "turbo" in hint else "large"
+        return "3.5-large-turbo" if "turbo" in hint else "3.5-large"
     if cfg.num_layers == 24 and cfg.qk_norm is None:
-        return "sd3-medium"
+        return "3-medium"
     return ""
 
 
@@ -123,7 +125,7 @@ def load_sd3(files: ModelFiles, device: torch.device | str = "cpu", dtype: torch
                        "t5xxl (--text-encoder t5xxl_fp16.safetensors) for the full model.")
     for note in notices:
         log.warning(note)
-    variant = variant_of(transformer, files.variant or files.display_name)
+    variant = variant_of(transformer, f"{files.variant} {files.display_name}")
     for module in (transformer, vae, encoders["clip_l"], encoders["clip_g"], encoders["t5xxl"]):
         if module is not None:
             _to_device(module, dev, wdtype, files.display_name)

@@ -25,20 +25,6 @@ VAE_PREFIX = "first_stage_model."
 ENCODER_PREFIXES = {"clip_l": "text_encoders.clip_l.transformer.", "clip_g": "text_encoders.clip_g.transformer.",
                     "t5xxl": "text_encoders.t5xxl.transformer."}
 CLIP_HEAD_DIM = 64  # CLIP ViT-L/14's and OpenCLIP bigG's text towers both use 64-wide heads
-FP8 = tuple(getattr(torch, n) for n in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, n))
-
-
-def read_state_dict(path: Path, *, prefix: str = "", dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint whose names start with ``prefix`` (stripped); fp8 tensors upcast to ``dtype``."""
-    from ..sd.safety import read_checkpoint
-
-    out = {}
-    for key, value in read_checkpoint(Path(path)).items():
-        if key.startswith(prefix):
-            if dtype is not None and value.dtype in FP8:
-                value = value.to(dtype)
-            out[key[len(prefix):]] = value
-    return out
 
 
 def strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
