@@ -22,7 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate an image headless")
     gen.add_argument("--prompt", default=None)
     gen.add_argument("--negative", default=None, help="negative prompt")
-    gen.add_argument("--model", default=None, help="model key (default: the embedded model, else toy)")
+    gen.add_argument("--model", default=None,
+                     help="model key, or a model file or folder (SD 1.x/2.x/XL, SD 3.x, Flux.1, Z-Image; "
+                          "default: the embedded model, else toy)")
+    gen.add_argument("--text-encoder", type=Path, action="append", default=[], metavar="PATH",
+                     help="a text encoder file for a split SD 3.x / Flux.1 / Z-Image model (clip_l, clip_g, t5xxl, "
+                          "qwen3; repeatable); by default they are found beside the model (models/text_encoders)")
+    gen.add_argument("--vae", type=Path, default=None, metavar="PATH",
+                     help="the VAE file for a split SD 3.x / Flux.1 / Z-Image model (default: found in models/vae)")
+    gen.add_argument("--guidance", type=float, default=None, metavar="W",
+                     help="Flux dev's distilled guidance, Forge's 'Distilled CFG Scale' (default 3.5)")
     gen.add_argument("--sampler", default=None, help=f"one of {sampler_list()} (default dpmpp_2m)")
     gen.add_argument("--spacing", default=None, help="leading (default), trailing, linspace or karras")
     gen.add_argument("--karras", action="store_true", help="shorthand for --spacing karras")
@@ -86,7 +95,7 @@ FLAG_FIELDS = {
     "height": "height", "strength": "strength", "feather": "mask_feather", "resample": "resample",
     "variation_seed": "variation_seed", "variation_strength": "variation_strength",
     "inpaint_area": "inpaint_area", "inpaint_padding": "inpaint_padding", "masked_content": "masked_content",
-    "refiner": "refiner", "refiner_switch": "refiner_switch",
+    "refiner": "refiner", "refiner_switch": "refiner_switch", "guidance": "distilled_cfg",
 }
 
 
@@ -144,14 +153,19 @@ def _flag_changes(args) -> dict:
     return changes
 
 
+def model_parts(args) -> dict:
+    """The encoder and VAE files given on the command line, for load_model."""
+    return {"text_encoders": tuple(getattr(args, "text_encoder", ()) or ()), "vae": getattr(args, "vae", None)}
+
+
 def _load(args, parsed):
     """(model key, model): --model, else the file's studio model, else the default."""
-    from .engine.models.registry import ModelLoadError, default_model_key, load_model
+    from .engine.models.registry import ModelLoadError, default_model_key, load_model, model_key
 
     from_file = parsed.request.model if parsed is not None and "model" in parsed.given else ""
-    key = args.model or from_file or default_model_key()
+    key = model_key(args.model) if args.model else from_file or default_model_key()
     try:
-        return key, load_model(key, device=args.device)
+        return key, load_model(key, device=args.device, **model_parts(args))
     except ModelLoadError as exc:
         if args.model or not from_file:
             raise

@@ -47,8 +47,8 @@ def axis_rows(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def run_xyz(args: argparse.Namespace) -> int:
-    from .cli import _request_from_args, adapter_library
-    from .engine.models.registry import available_models, default_model_key, load_model
+    from .cli import _request_from_args, adapter_library, model_parts
+    from .engine.models.registry import available_models, default_model_key, load_model, model_key
     from .engine.runner import Runner
     from .engine.samplers import SAMPLERS
     from .engine.schedules import SPACINGS
@@ -60,8 +60,8 @@ def run_xyz(args: argparse.Namespace) -> int:
     from .state.xyz_plot import build_plot, grid_parameters
 
     rows = axis_rows(args)
-    key = args.model or default_model_key()
-    runner = Runner(load_model(key, device=args.device), adapters=adapter_library(args, key))
+    key = model_key(args.model) if args.model else default_model_key()
+    runner = Runner(load_model(key, device=args.device, **model_parts(args)), adapters=adapter_library(args, key))
     base = _request_from_args(args, runner.model).with_changes(model=key)
     choices = AxisChoices(tuple((s.name, s.label) for s in SAMPLERS.values()), tuple(SPACINGS),
                           tuple((e.key, e.label) for e in available_models()))

@@ -189,3 +189,12 @@ def test_diffusers_folders(tmp_path):
     (other / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline"}))
     with pytest.raises(ModelLoadError, match="wan is a diffusers WanPipeline folder, which the studio does not run"):
         detect_path(other)
+
+
+def test_an_encoder_folder_is_detected_from_its_weights(tmp_path):
+    folder = tmp_path / "text_encoder_2"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"architectures": ["T5EncoderModel"]}))
+    save_file({"encoder.block.0.layer.0.SelfAttention.q.weight": torch.zeros(2, 2)},
+              str(folder / "model-00001-of-00001.safetensors"))
+    assert detect_path(folder) == Detected("text_encoder", role="t5xxl")

@@ -41,6 +41,8 @@ def embedded_available() -> bool:
 
 SD_PREFIX = "sd:"  # "sd:<path>" keys name Stable Diffusion checkpoints and diffusers folders on disk
 SD_LOADER = "studio.engine.models.sd.load:load_sd_model"
+FLOW_LOADER = "studio.engine.models.flow.load:load_flow_model"
+FLOW_FAMILIES = ("sd3", "flux", "zimage")  # models/flow: keyed "sd:<path>" like SD files, so old keys keep working
 
 
 def sd_models(sd_dirs: Sequence[str | Path] = ()) -> list[ModelEntry]:
@@ -71,11 +73,41 @@ def _builtins() -> list[ModelEntry]:
 
 
 def _sd_entries(found) -> list[ModelEntry]:
+    return [ModelEntry(SD_PREFIX + str(m.path), f"{m.name} ({model_label(m.family, m.inpainting, m.variant)})",
+                       m.family, FLOW_LOADER if m.family in FLOW_FAMILIES else SD_LOADER)
+            for m in found]
+
+
+def model_label(family: str, inpainting: bool = False, variant: str = "") -> str:
+    """What the model picker shows beside a file's name: "SD 1.x inpainting", "Flux.1 dev", "SD 3.x 3.5-large"."""
+    from .flow import FLOW_LABELS
     from .sd import family_label
 
-    return [ModelEntry(SD_PREFIX + str(m.path), f"{m.name} ({family_label(m.family, m.inpainting)})", m.family,
-                       SD_LOADER)
-            for m in found]
+    if family in FLOW_LABELS:
+        return f"{FLOW_LABELS[family]} {variant}".strip()
+    return family_label(family, inpainting)
+
+
+def model_key(text: str) -> str:
+    """The key for what a user typed: a built-in key or an "sd:" key as it is, a path to a model file or folder
+    as its "sd:" key (so settings and history name a file one way)."""
+    if text.startswith(SD_PREFIX) or any(e.key == text for e in BUILTIN):
+        return text
+    path = Path(text).expanduser()
+    return SD_PREFIX + str(path) if path.exists() else text
+
+
+def _is_flow_model(path: str) -> bool:
+    """Whether ``path`` holds an SD 3.x / Flux.1 / Z-Image model or one of its parts (headers only); a file flow
+    detection cannot place goes to the SD loader, whose messages say what it is."""
+    from .flow.detect import detect_path
+
+    if not Path(path).expanduser().exists():
+        return False
+    try:
+        return detect_path(Path(path).expanduser()).kind != "sd"
+    except ModelLoadError:
+        return False
 
 
 def default_model_key() -> str:
@@ -83,19 +115,33 @@ def default_model_key() -> str:
     return "embedded" if embedded_available() else "toy"
 
 
-def load_model(key: str, device: str | torch.device = "cpu") -> DiffusionModel:
-    """Load a model by key (or "sd:<path>"); raise ModelLoadError with a readable reason."""
-    if key.startswith(SD_PREFIX):
-        from .sd.load import load_sd_model
+def load_model(
+    key: str, device: str | torch.device = "cpu", *, text_encoders: Sequence[str | Path] = (),
+    vae: str | Path | None = None,
+) -> DiffusionModel:
+    """Load a model by key, "sd:<path>" or a path; raise ModelLoadError with a readable reason.
 
+    A file or folder holding an SD 3.x / Flux.1 / Z-Image model goes to the flow loader, with ``text_encoders``
+    and ``vae`` (files that override the ones found beside it); every other file to the Stable Diffusion loader.
+    """
+    key = model_key(key)
+    if key.startswith(SD_PREFIX):
         path = key[len(SD_PREFIX):]
+        flow = _is_flow_model(path)
         try:
+            if flow:
+                from .flow.load import load_flow_model
+
+                return load_flow_model(path, text_encoders=text_encoders, vae=vae, device=device)
+            from .sd.load import load_sd_model
+
             return load_sd_model(path, device=device)
         except ModelLoadError:
             raise
         except (OSError, ValueError, ImportError, KeyError, TypeError, RuntimeError) as exc:
             # diffusers and transformers turn a damaged file into any of these
-            raise ModelLoadError(f"could not load Stable Diffusion model {path}: {exc}") from exc
+            what = "flow" if flow else "Stable Diffusion"
+            raise ModelLoadError(f"could not load {what} model {path}: {exc}") from exc
     entry = next((e for e in BUILTIN if e.key == key), None)
     if entry is None:
         known = ", ".join(e.key for e in available_models())

@@ -230,6 +230,8 @@ def detect_folder(folder: Path) -> Detected:
         family = TRANSFORMER_FAMILIES.get(config.get("_class_name"))  # type: ignore[arg-type]
         if family is not None:
             return Detected("diffusion_model", family, _config_variant(family, config), naming="diffusers")
+        if any(folder.glob("*.safetensors")):  # a transformers encoder or diffusers VAE folder: its weights say
+            return detect_shapes(read_key_shapes(folder), folder.name)
     raise ModelLoadError(f"{folder.name} is not a diffusers SD 3.x / Flux.1 / Z-Image folder (no model_index.json "
                          "naming a pipeline, nor a transformer's config.json)")
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from ..flow.tensors import read_key_shapes
 from .detect import detect_diffusers_folder, detect_keys
-from .safety import PICKLE_SUFFIXES, read_safetensors_header
+from .safety import PICKLE_SUFFIXES
 
 ENV_DIRS = "DIFFUSION_STUDIO_SD_DIRS"  # extra folders, separated by os.pathsep
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".gguf")  # .gguf: quantised flow models (models/flow)
 MAX_DEPTH = 3  # A1111 users sort checkpoints into sub-folders; do not walk whole disks
 
 
@@ -26,9 +27,10 @@ MAX_DEPTH = 3  # A1111 users sort checkpoints into sub-folders; do not walk whol
 class FoundModel:
     path: Path
     name: str
-    family: str  # "sd1", "sd2", "sdxl", or "unknown" (a .ckpt, classified when loaded)
+    family: str  # "sd1", "sd2", "sdxl", "sd3", "flux", "zimage", or "unknown" (a .ckpt, classified when loaded)
     layout: str  # "single_file" or "diffusers"
     inpainting: bool = False  # a 9-channel inpainting UNet (listed as e.g. "SD 1.x inpainting")
+    variant: str = ""  # flow models: "dev", "schnell", "fill", "3.5-large", ... (flow/detect.py)
 
 
 def default_search_dirs() -> list[Path]:
@@ -40,7 +42,7 @@ def default_search_dirs() -> list[Path]:
         for app in ("stable-diffusion-webui", "stable-diffusion-webui-forge", "sd-webui", "webui"):
             out.append(root / app / "models" / "Stable-diffusion")
         for app in ("ComfyUI", "comfyui", "ComfyUI_windows_portable/ComfyUI"):
-            out.append(root / app / "models" / "checkpoints")
+            out += [root / app / "models" / sub for sub in ("checkpoints", "diffusion_models", "unet")]
     return out + [hf_hub_cache()]
 
 
@@ -107,13 +109,19 @@ def classify_file(path: Path) -> FoundModel | None:
     return m if isinstance(m, FoundModel) else None
 
 
-def _classify_file(path: Path) -> FoundModel | SkippedModel:
+def _classify_file(path: Path) -> FoundModel | SkippedModel | None:
+    """None for a text encoder or VAE of a flow model: a part, not a model to list (nor a bad file)."""
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         return FoundModel(path, path.stem, "unknown", "single_file")
     try:
-        header = read_safetensors_header(path)
-        det = detect_keys({k: s for k, (_, s) in header.items()}, path.name)
+        shapes = read_key_shapes(path)
+        flow = flow_kind(shapes)
+        if flow is not None and flow.kind != "sd":
+            if flow.kind in ("text_encoder", "vae"):
+                return None
+            return FoundModel(path, path.stem, flow.family, "single_file", variant=flow.variant)
+        det = detect_keys(shapes, path.name)
     except ModelLoadError as exc:  # a LoRA, a VAE, a damaged file: the message says which
         return SkippedModel(path, str(exc))
     except OSError as exc:
@@ -129,6 +137,8 @@ def classify_folder(folder: Path, name: str | None = None) -> FoundModel | None:
 def _classify_folder(folder: Path, name: str | None = None) -> FoundModel | SkippedModel | None:
     """None when ``folder`` is no diffusers pipeline at all (a folder to search further)."""
     unet = folder / "unet"
+    if (folder / "model_index.json").is_file() and (folder / "transformer").is_dir():
+        return _classify_flow_folder(folder, name)
     try:
         weights = any(unet.glob("*.safetensors")) or any(unet.glob("*.bin"))
         if not (unet / "config.json").is_file() or not weights:
@@ -141,6 +151,30 @@ def _classify_folder(folder: Path, name: str | None = None) -> FoundModel | Skip
     return FoundModel(folder, name or folder.name, det.family, "diffusers", det.inpainting)
 
 
+def _classify_flow_folder(folder: Path, name: str | None) -> FoundModel | SkippedModel:
+    """A diffusers SD 3.x / Flux.1 / Z-Image pipeline folder."""
+    from ..flow.detect import detect_folder
+
+    try:
+        det = detect_folder(folder)
+    except ModelLoadError as exc:
+        return SkippedModel(folder, str(exc))
+    except OSError as exc:
+        return SkippedModel(folder, f"{folder.name} cannot be read ({exc.strerror or exc})")
+    return FoundModel(folder, name or folder.name, det.family, "diffusers", variant=det.variant)
+
+
+def flow_kind(shapes):
+    """What flow/detect.py makes of a header, or None when it is no flow model or part (then SD's detection
+    says what the file is)."""
+    from ..flow.detect import detect_shapes
+
+    try:
+        return detect_shapes(shapes)
+    except ModelLoadError:
+        return None
+
+
 def _scan_folder(root: Path, depth: int = 0):
     try:
         entries = sorted(root.iterdir())
@@ -148,7 +182,9 @@ def _scan_folder(root: Path, depth: int = 0):
         return
     for entry in entries:
         if entry.is_file() and entry.suffix.lower() in CHECKPOINT_SUFFIXES:
-            yield _classify_file(entry)
+            found = _classify_file(entry)
+            if found is not None:
+                yield found
         elif entry.is_dir() and not entry.name.startswith("."):
             folder = _classify_folder(entry)
             if folder is not None:
@@ -178,6 +214,8 @@ def _scan_hub_cache(hub: Path):
                 continue
             for f in sorted(snap.glob("*.safetensors")):
                 single = _classify_file(f)
+                if single is None:
+                    continue
                 if isinstance(single, FoundModel):
                     single = replace(single, name=f"{name}/{f.stem}")
                 yield single
