@@ -42,12 +42,14 @@ FLOAT_BYTES = 4  # the sampler state stays float32 whatever the weights' precisi
 
 
 def run_memory_bytes(width: int, height: int, steps: int, latent_channels: int, latent_scale: int,
-                     family: str) -> tuple[int, int]:
+                     family: str, tile_size: int = 0) -> tuple[int, int]:
     """(host bytes, device bytes) a run needs at least: the step history the runner keeps on the host
     (the state and the sampler's carry after every step, so that any step can be branched from) and the
-    decoded image; the latents and the networks' working memory on the device."""
+    decoded image; the latents and the networks' working memory on the device (a tile's, with ``tile_size``)."""
     latent = latent_channels * (height // latent_scale) * (width // latent_scale)
     history = 2 * latent * FLOAT_BYTES * (steps + 1)
     image = width * height * 3 * FLOAT_BYTES * 2  # the decoded image in float and the pasted composite
-    device = 4 * latent * FLOAT_BYTES + latent * NETWORK_BYTES_PER_LATENT.get(family, 0)
+    side = (lambda n: min(n, tile_size)) if tile_size else (lambda n: n)
+    network = latent_channels * (side(height) // latent_scale) * (side(width) // latent_scale)
+    device = 4 * latent * FLOAT_BYTES + network * NETWORK_BYTES_PER_LATENT.get(family, 0)
     return history + image, device

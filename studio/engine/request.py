@@ -12,6 +12,7 @@ import numpy as np
 
 from .limits import DEFAULT_MAX_SIDE, MAX_FEATHER, MAX_GUIDANCE, MAX_RESAMPLE
 from .sampler_names import SPACINGS, find_sampler, sampler_list
+from .tile_sizes import check_tile_sizes
 
 MAX_SEED = 2**63 - 1
 MAX_CLIP_SKIP = 12  # CLIP ViT-L has 12 layers
@@ -78,6 +79,8 @@ class GenerationRequest:
     masked_content: str = "original"  # see MASKED_CONTENTS
     refiner: str = ""  # an SDXL refiner's model key, name or path; empty is none
     refiner_switch: float = 0.8  # fraction of the steps after which the refiner takes over
+    tile_size: int = 0  # pixels: tiled diffusion (and VAE) in overlapping tiles of this side; 0 is off
+    vae_tile_size: int = 0  # pixels: the VAE's tiles alone; 0 follows tile_size, or automatic for large images
 
     def with_changes(self, **changes) -> GenerationRequest:
         return replace(self, **changes)
@@ -151,6 +154,9 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
             raise RequestError(name, f"{value} pixels is more than {model_name} allows ({max_side} at most); "
                                      "choose a smaller size")
     _validate_extras(r)
+    bad_tile = check_tile_sizes(r.tile_size, r.vae_tile_size, size_multiple, max_side, bool(r.controlnets))
+    if bad_tile is not None:
+        raise RequestError(*bad_tile)
     size = (r.height, r.width)
     if r.init_image is not None:
         img = r.init_image

@@ -36,6 +36,7 @@ from .refiner import ModelSwitch, refiner_steps
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
 from .samplers import SamplerStep, get_sampler, randn_like
 from .schedules import sampling_sigmas, schedule_at_size
+from .tiled_diffusion import model_tiled_denoiser, use_vae_tiles
 
 
 class Cancelled(Exception):
@@ -126,6 +127,7 @@ class Runner:
         sigmas = sampling_sigmas(schedule, request.steps, request.spacing, getattr(model, "steps_offset", 0))
 
         init_latent = latent_mask = None
+        use_vae_tiles(model, request)
         if request.init_image is not None:
             filled = request.mask is not None and request.masked_content != "original"
             start_image = request.init_image if not filled else fill_masked(
@@ -207,6 +209,7 @@ class Runner:
         decode_gen = torch.Generator("cpu").manual_seed((request.seed + 1) % 2**63)
         # The refiner's VAE decodes a run it refined (SDXL's base and refiner ship the same VAE).
         refined = refiner is not None and switch_at is not None
+        use_vae_tiles(refiner.model if refined else model, request)
         image = (refiner.model if refined else model).decode(x, generator=decode_gen)
         refiner_pairs = refiner_infotext(refiner, request) if refined else ()
         if request.mask is not None:
@@ -222,7 +225,7 @@ class Runner:
         """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size)."""
         info, device = self.model.info, torch.device(self.model.device)
         host, work = run_memory_bytes(request.width, request.height, request.steps, info.latent_channels,
-                                      info.latent_scale, info.family)
+                                      info.latent_scale, info.family, request.tile_size)
         needs = [(host + work, "cpu")] if device.type == "cpu" else [(host, "cpu"), (work, device.type)]
         for need, where in needs:
             free = free_memory_bytes(torch.device(where))
@@ -313,6 +316,8 @@ class Runner:
     def _guided_denoiser(self, request: GenerationRequest, uncond: Cond, grad: ClassifierGrad | None,
                          model: DiffusionModel) -> Denoiser:
         denoise = model.denoiser()
+        if request.tile_size:  # MultiDiffusion: the network sees one tile at a time, guidance the whole latent
+            denoise = model_tiled_denoiser(model, denoise, request.tile_size)
         if request.cfg_scale != 1.0:
             denoise = classifier_free_guidance(
                 denoise, uncond, request.cfg_scale, request.guidance_rescale, request.guidance_interval)

@@ -88,6 +88,20 @@ class StableDiffusionModel:
             cond["time_ids"], uncond["time_ids"] = ids(AESTHETIC_SCORE), ids(NEGATIVE_AESTHETIC_SCORE)
         return cond, uncond
 
+    def tile_cond(self, cond: dict[str, torch.Tensor], box: tuple[int, int, int, int],
+                  size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """A tile's cond for tiled diffusion (``box``: top, left, height, width in latent cells of a latent of
+        ``size``). SDXL sees the tile as what it was trained on: a crop at (top, left) of a picture of the
+        whole size, of the tile's size (its time ids: original size, crop corner, target size or score)."""
+        if "time_ids" not in cond:
+            return cond
+        s = self.info.latent_scale
+        ids = cond["time_ids"].clone()
+        ids[:, 2], ids[:, 3] = box[0] * s, box[1] * s
+        if ids.shape[1] == 6:  # the base model's target size; the refiner's fifth id is its aesthetic score
+            ids[:, 4], ids[:, 5] = box[2] * s, box[3] * s
+        return {**cond, "time_ids": ids}
+
     def use_embeddings(self, files: Sequence[AdapterFile]) -> None:
         """The textual-inversion embedding files a prompt may name (the runner lists them); a new run starts."""
         self.prompts.use_embeddings(files)
