@@ -68,3 +68,32 @@ def test_variants_and_their_recommended_settings():
     turbo = VARIANTS["3.5-large-turbo"].recommended
     assert (turbo.steps, turbo.cfg_scale) == (4, 1.0)  # distilled: no unconditional pass
     assert VARIANTS["3.5-large"].recommended.steps == 28 and VARIANTS["3.5-medium"].recommended.steps == 40
+
+
+# The transformers of the released models, as their diffusers configs publish them.
+RELEASED = {
+    "3-medium": dict(num_layers=24, num_attention_heads=24, caption_projection_dim=1536, pos_embed_max_size=192,
+                     qk_norm=None, dual_attention_layers=()),
+    "3.5-large": dict(num_layers=38, num_attention_heads=38, caption_projection_dim=2432, pos_embed_max_size=192,
+                      qk_norm="rms_norm", dual_attention_layers=()),
+    "3.5-medium": dict(num_layers=24, num_attention_heads=24, caption_projection_dim=1536, pos_embed_max_size=384,
+                       qk_norm="rms_norm", dual_attention_layers=tuple(range(13))),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(RELEASED))
+def test_released_shapes_give_the_released_configs(variant):
+    """Full-size models built without memory (meta tensors) through Stability's names: the config read back."""
+    from diffusers import SD3Transformer2DModel
+
+    from studio.engine.models.flow.sd3 import variant_of
+
+    published = dict(sample_size=128, patch_size=2, in_channels=16, attention_head_dim=64, joint_attention_dim=4096,
+                     pooled_projection_dim=2048, out_channels=16, **RELEASED[variant])
+    with torch.device("meta"):  # weights and the position table: shapes only
+        net = SD3Transformer2DModel(**published)
+    original = diffusers_to_original(net.state_dict())
+    shapes = {k: tuple(v.shape) for k, v in original_to_diffusers(original).items()}
+    config = config_from_diffusers_shapes(shapes)
+    assert {k: tuple(v) if isinstance(v, tuple) else v for k, v in config.items()} == published
+    assert variant_of(net, "") == variant
