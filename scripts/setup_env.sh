@@ -6,3 +6,6 @@ python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[test,sd]"
+# Upscaler models: spandrel without its torchvision requirement (see the [upscale] extra in pyproject.toml).
+.venv/bin/pip install -q einops==0.8.2
+.venv/bin/pip install -q --no-deps spandrel==0.4.2

@@ -11,9 +11,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-KIND_LABELS = {"lora": "LoRA", "embedding": "embedding", "controlnet": "ControlNet"}
+KIND_LABELS = {"lora": "LoRA", "embedding": "embedding", "controlnet": "ControlNet", "upscaler": "upscaler"}
 # The folder a tool keeps each kind in (A1111's names), for the message when none were found at all.
-HOME_FOLDERS = {"lora": "models/Lora", "embedding": "embeddings", "controlnet": "models/ControlNet"}
+HOME_FOLDERS = {"lora": "models/Lora", "embedding": "embeddings", "controlnet": "models/ControlNet",
+                "upscaler": "models/ESRGAN"}
 
 
 def match_name(name: str, names: Sequence[str]) -> str | None:

@@ -1,8 +1,8 @@
-"""Find the LoRAs, embeddings and ControlNets a user already keeps on disk, and resolve their names.
+"""Find the LoRAs, embeddings, ControlNets and upscalers a user already keeps on disk, and resolve their names.
 
 The folders are AUTOMATIC1111's and ComfyUI's (``models/Lora``, ``models/loras``,
-``embeddings``, ``models/ControlNet``, ...), looked for beside each checkpoint
-folder the user has (``<webui>/models/Stable-diffusion`` -> ``<webui>/models/Lora``),
+``embeddings``, ``models/ControlNet``, ``models/ESRGAN``, ``models/upscale_models``, ...), looked for
+beside each checkpoint folder the user has (``<webui>/models/Stable-diffusion`` -> ``<webui>/models/Lora``),
 in the folders set in Settings and in the usual install places. Names resolve as
 AUTOMATIC1111 resolves them: a file's stem, case-insensitive, the first found wins.
 Reads file names only: no file is opened here.
@@ -17,17 +17,20 @@ from ...adapter_names import KIND_LABELS, match_name, not_found_message  # noqa:
 from ...request import RequestError
 from .discovery import MAX_DEPTH, configured_dirs, default_search_dirs
 
-KINDS = ("lora", "embedding", "controlnet")
+KINDS = ("lora", "embedding", "controlnet", "upscaler")
 # Sub-folder names each tool uses, relative to its models/ folder (embeddings: to the webui root too).
 FOLDER_NAMES = {
     "lora": ("Lora", "loras", "LyCORIS", "lora"),
     "embedding": ("embeddings",),
     "controlnet": ("ControlNet", "controlnet", "T2I-Adapter"),
+    # AUTOMATIC1111 keeps each upscaler family in its own folder; ComfyUI has one.
+    "upscaler": ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "HAT", "ScuNET", "upscale_models"),
 }
 SUFFIXES = {
     "lora": (".safetensors", ".pt", ".ckpt"),
     "embedding": (".safetensors", ".pt", ".bin"),
     "controlnet": (".safetensors", ".pth", ".ckpt", ".bin"),
+    "upscaler": (".safetensors", ".pth", ".pt"),
 }
 
 
@@ -117,7 +120,7 @@ def resolve_adapter(kind: str, name_or_path: str, available: list[AdapterFile]) 
     found = match_name(text, [a.name for a in available])
     if found is not None:
         return next(a for a in available if a.name == found)
-    field = "controlnets" if kind == "controlnet" else "prompt"
+    field = {"controlnet": "controlnets", "upscaler": "upscaler"}.get(kind, "prompt")
     raise AdapterNotFound(field, not_found_message(kind, text, [a.name for a in available]))
 
 
