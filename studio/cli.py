@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .cli_controlnet import add_controlnet_flags, control_units
 from .engine.sampler_names import sampler_list
+from .upscale_cli import add_upscale_parser, run_upscale
 from .xyz_cli import add_xyz_parser, run_xyz
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see DESIGN.md
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, default=Path("out.png"))
     gen.add_argument("--quiet", action="store_true")
     sub.add_parser("models", help="list the models this install can load")
+    add_upscale_parser(sub)
     add_xyz_parser(sub, gen)  # last: it copies the generate flags
     return parser
 
@@ -289,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "xyz":
             return run_xyz(args)
+        if args.command == "upscale":
+            return run_upscale(args)
         return _generate(args)
     except (ValueError, ModelLoadError, NonFiniteError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message holds

@@ -15,8 +15,10 @@ from .image_formats import suffix_list
 PARAMETERS_KEY = "parameters"
 
 
-def save_image(path: str | Path, image: np.ndarray, parameters: str | None = None, quality: int = 95) -> Path:
-    """Save uint8 [H, W, 3] as PNG, JPEG or WebP by extension; PNG carries ``parameters``."""
+def save_image(path: str | Path, image: np.ndarray, parameters: str | None = None, quality: int = 95,
+               extra_text: dict[str, str] | None = None) -> Path:
+    """Save uint8 [H, W, 3] as PNG, JPEG or WebP by extension; PNG carries ``parameters`` (and ``extra_text``
+    chunks, such as A1111's ``postprocessing``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     pil = Image.fromarray(np.ascontiguousarray(image[..., :3]))
@@ -24,6 +26,8 @@ def save_image(path: str | Path, image: np.ndarray, parameters: str | None = Non
         info = PngImagePlugin.PngInfo()
         if parameters:
             info.add_itxt(PARAMETERS_KEY, parameters)
+        for key, text in (extra_text or {}).items():
+            info.add_itxt(key, text)
         pil.save(path, pnginfo=info)
     elif suffix in (".jpg", ".jpeg", ".webp"):
         exif = _user_comment_exif(parameters) if parameters else None

@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 LANCZOS = "lanczos"
 LANCZOS_LABEL = "Lanczos"  # the name A1111 writes
 DEFAULT_TILE = 256  # input pixels a side: an ESRGAN-sized 4x network needs about 1 GB for one such tile
-DEFAULT_OVERLAP = 32
+DEFAULT_OVERLAP = 32  # or a quarter of a smaller tile
 MAX_MODEL_PASSES = 3  # as A1111: a 4x network asked for 16x runs twice; more would only enlarge artefacts
 MAX_SCALE = 16.0
+# The largest image the studio opens (io/png.py's MAX_IMAGE_PIXELS): a larger result could not be opened again.
+MAX_OUTPUT_PIXELS = 8192 * 8192
 
 
 class UpscalerNotFound(RequestError):
@@ -57,29 +59,36 @@ def resolve_upscaler(name_or_path: str, library: AdapterLibrary | None = None) -
     raise UpscalerNotFound("upscaler", not_found_message("upscaler", text, [LANCZOS_LABEL, *names]))
 
 
-def upscaler_label(upscaler: str) -> str:
-    """The name to write in parameters text: ``Lanczos``, or the model file's stem (as A1111 names it)."""
+def upscaler_label(upscaler: str, library: AdapterLibrary | None = None) -> str:
+    """The name to write in parameters text: ``Lanczos``, or the model file's stem as it is on disk (A1111 names
+    its ESRGAN upscalers so), whatever case the user typed."""
     if is_lanczos(upscaler):
         return LANCZOS_LABEL
-    return Path(upscaler.strip()).stem if Path(upscaler.strip()).suffix else upscaler.strip()
+    return resolve_upscaler(upscaler, library).stem
 
 
 def upscale_image(image: np.ndarray, scale: float, upscaler: str = LANCZOS, *,
-                  library: AdapterLibrary | None = None, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                  library: AdapterLibrary | None = None, tile: int = DEFAULT_TILE, overlap: int | None = None,
                   device: str | torch.device = "auto",
                   on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """uint8 [H, W, 3] -> uint8 [round(H * scale), round(W * scale), 3] with the named upscaler.
 
     ``upscaler``: ``lanczos`` or an upscaler file's name or path (found in ``library``'s folders). A model runs
-    at its own factor in tiles of ``tile`` pixels (0: untiled) overlapping by ``overlap``, as often as it takes
-    to reach ``scale``; Lanczos then brings the result to the exact size. ``on_progress(done, total)`` counts
-    tiles (it may raise to stop). Raises RequestError for a value the user can fix, ModelLoadError for a file.
+    at its own factor in tiles of ``tile`` pixels (0: untiled) overlapping by ``overlap`` (default 32, at most a
+    quarter of the tile), as often as it takes to reach ``scale``; Lanczos then brings the result to the exact
+    size. ``on_progress(done, total)`` counts tiles (it may raise to stop). Raises RequestError for a value the
+    user can fix, ModelLoadError for a file.
     """
     _check_scale(scale)
     height, width = image.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size[0] * size[1] > MAX_OUTPUT_PIXELS:
+        raise RequestError("scale", f"{width}x{height} upscaled {scale:g}x is {size[0]}x{size[1]}, more than the "
+                                    f"{MAX_OUTPUT_PIXELS:,} pixels the studio opens; choose a smaller factor")
     if is_lanczos(upscaler):
         return _lanczos(image, size)
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, tile // 4) if tile else DEFAULT_OVERLAP
     _check_tile(tile, overlap)
     model = _cached_model(resolve_upscaler(upscaler, library), device)
     passes = _passes(scale, model.scale)
@@ -134,7 +143,7 @@ def _run_model(model: UpscalerModel, image: np.ndarray, tile: int, overlap: int,
 
     from .tiles import run_tiled
 
-    pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    pixels = torch.tensor(image).permute(2, 0, 1)[None].float() / 255.0  # a copy: PIL's arrays are read-only
     out = run_tiled(pixels, model, model.scale, tile, overlap, on_tile)
     return (out[0].clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
