@@ -128,10 +128,12 @@ class AdapterCatalog:
     loras: tuple[AdapterChoice, ...] = ()
     embeddings: tuple[AdapterChoice, ...] = ()
     controlnets: tuple[AdapterChoice, ...] = ()
+    upscalers: tuple[AdapterChoice, ...] = ()  # ESRGAN and kin (Lanczos needs no file and is not listed)
 
     def of(self, kind: str) -> tuple[AdapterChoice, ...]:
-        """The files of one kind: "lora", "embedding" or "controlnet" (the engine's adapter kinds)."""
-        return {"lora": self.loras, "embedding": self.embeddings, "controlnet": self.controlnets}[kind]
+        """The files of one kind: "lora", "embedding", "controlnet" or "upscaler" (the engine's adapter kinds)."""
+        return {"lora": self.loras, "embedding": self.embeddings, "controlnet": self.controlnets,
+                "upscaler": self.upscalers}[kind]
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ class MainWindow(QMainWindow):
         self.cancel_action = self._action("Cancel", "Escape")
         self.branch_action = self._action("Continue from this step", "Ctrl+B")
         self.xyz_action = self._action("X/Y/Z plot…", "Ctrl+Shift+X", "Vary up to three settings: a labelled grid")
+        self.upscale_action = self._action("Upscale…", "Ctrl+Shift+U",
+                                           "Make the canvas image larger: Lanczos or an upscaler model (ESRGAN, ...)")
         undo = self.canvas.undo_stack().createUndoAction(self, "Undo")
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         redo = self.canvas.undo_stack().createRedoAction(self, "Redo")
@@ -129,6 +131,8 @@ class MainWindow(QMainWindow):
         for action in (undo, redo, None, self.clear_mask_action, self.invert_mask_action, self.extend_action, None,
                        self.clear_control_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
+        image_menu = bar.addMenu("&Image")
+        image_menu.addAction(self.upscale_action)
         generate_menu = bar.addMenu("&Generate")
         for action in (self.generate_action, self.cancel_action, self.branch_action, self.xyz_action):
             generate_menu.addAction(action)

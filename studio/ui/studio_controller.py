@@ -32,6 +32,7 @@ from .main_window import MainWindow
 from .prompt_hint import PromptHint
 from .settings_dialog import SettingsDialog
 from .theme import apply_theme
+from .upscaler import Upscaler
 from .xyz_plotter import XyzPlotter
 
 # The toy model is the test suite's (a few shapes, no training): the picker lists it only when this is set,
@@ -89,6 +90,7 @@ class StudioController(QObject):
         self._connect()
         self.prompt_hint = PromptHint(window.panel, engine, self)
         self.xyz = XyzPlotter(self)
+        self.upscaler = Upscaler(self)
         self.control_preview = ControlPreview(window, self)
 
     # -- wiring --------------------------------------------------------------------------------------

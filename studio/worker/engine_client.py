@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..state.jobs import Job
+from ..state.upscale_jobs import UpscaleJob
 from .engine_worker import EngineWorker
 
 STOP_WAIT_MS = 10_000  # closing waits this long at most for the step under way (a large model's step)
@@ -27,6 +28,9 @@ class EngineClient(QObject):
     failed = Signal(object)  # JobFailure (cancelled runs too)
     described = Signal(int, str)  # token, what the loaded model makes of a prompt
     adapters_listed = Signal(object)  # AdapterCatalog: LoRAs, embeddings, ControlNets (after a model load too)
+    upscale_progress = Signal(object)  # UpscaleProgress
+    upscale_finished = Signal(object)  # UpscaleResult
+    upscale_failed = Signal(object)  # JobFailure
 
     _start = Signal(str, int, str, object)
     _rescan = Signal(object)
@@ -34,6 +38,7 @@ class EngineClient(QObject):
     _run = Signal(object)
     _describe = Signal(int, str, str)
     _list_adapters = Signal()
+    _upscale = Signal(object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -47,10 +52,11 @@ class EngineClient(QObject):
         self._run.connect(self.worker.run_job)
         self._describe.connect(self.worker.describe_prompt)
         self._list_adapters.connect(self.worker.list_adapters)
+        self._upscale.connect(self.worker.run_upscale)
         # Signal to signal: the receiver is this object, which lives on the UI thread, so Qt queues each
         # re-emit to this thread and anything connected here (lambdas included) runs on the UI thread.
         for name in ("status", "ready", "start_failed", "model_loaded", "step", "finished", "failed", "described",
-                     "adapters_listed"):
+                     "adapters_listed", "upscale_progress", "upscale_finished", "upscale_failed"):
             getattr(self.worker, name).connect(getattr(self, name))
         self._next_token = 1
         self.started = False
@@ -75,6 +81,10 @@ class EngineClient(QObject):
 
     def submit(self, job: Job) -> None:
         self._run.emit(job)
+
+    def upscale(self, job: UpscaleJob) -> None:
+        """Upscale an image on the engine thread; progress, the result or a failure come back on upscale_*."""
+        self._upscale.emit(job)
 
     def cancel(self, job_id: int | None = None) -> None:
         """Stop the running job (or ``job_id``) before its next step; returns at once."""

@@ -75,10 +75,14 @@ class EngineSession:
         if self.runner is not None:
             self.runner.adapters = AdapterLibrary(self.model_folders, _checkpoint(self.model_key))
 
+    def adapter_library(self) -> AdapterLibrary:
+        """The loaded model's adapter folders (beside its checkpoint too); before any load, the Settings folders'."""
+        return self.runner.adapters if self.runner is not None else AdapterLibrary(self.model_folders)
+
     def adapter_catalog(self, rescan: bool = False) -> AdapterCatalog:
-        """The LoRAs, embeddings and ControlNets the runner resolves names against (``rescan``: list the
-        folders again, for files added since). Before any model has loaded: the Settings folders' ones."""
-        library = self.runner.adapters if self.runner is not None else AdapterLibrary(self.model_folders)
+        """The LoRAs, embeddings, ControlNets and upscalers the runner resolves names against (``rescan``: list
+        the folders again, for files added since). Before any model has loaded: the Settings folders' ones."""
+        library = self.adapter_library()
         if rescan:
             library.rescan()
         try:
@@ -86,7 +90,7 @@ class EngineSession:
         except Exception as exc:  # reads whatever is on disk: a folder it cannot list must not stop the engine
             traceback.print_exception(exc, file=sys.stderr)
             return AdapterCatalog()
-        return AdapterCatalog(found["lora"], found["embedding"], found["controlnet"])
+        return AdapterCatalog(found["lora"], found["embedding"], found["controlnet"], found["upscaler"])
 
     def ensure_model(self, key: str) -> ModelChoice:
         """Load ``key`` unless it is the model already loaded (raises ModelLoadError)."""

@@ -13,6 +13,7 @@ import traceback
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..state.jobs import Job, JobFailure
+from ..state.upscale_jobs import UpscaleJob
 
 ENGINE_NICENESS = 5  # the engine thread yields the CPU to the UI thread when both want it
 GIL_SWITCH_INTERVAL_S = 0.0005  # Python's default 5 ms lets a busy engine thread hold the UI thread that long
@@ -37,6 +38,9 @@ class EngineWorker(QObject):
     failed = Signal(object)  # JobFailure (cancelled runs too)
     described = Signal(int, str)  # token, what the loaded model makes of a prompt ("" when it cannot say)
     adapters_listed = Signal(object)  # AdapterCatalog, when it differs from the last one reported
+    upscale_progress = Signal(object)  # UpscaleProgress, after each tile
+    upscale_finished = Signal(object)  # UpscaleResult
+    upscale_failed = Signal(object)  # JobFailure (a cancelled upscale too)
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,6 +135,27 @@ class EngineWorker(QObject):
             self.failed.emit(describe_failure(job.job_id, exc))
         else:
             self.finished.emit(result)
+        finally:
+            self._running_job = -1
+        self._report_model()
+
+    @Slot(object)
+    def run_upscale(self, job: UpscaleJob) -> None:
+        """Upscale a finished image (queued behind any generation, on this thread); Cancel stops it after a tile."""
+        if self._session is None:
+            self.upscale_failed.emit(JobFailure(job.job_id, "The engine is not running; see the message above."))
+            return
+        from .upscale_task import describe_upscale_failure, run_upscale
+
+        self._running_job = job.job_id
+        self.status.emit("Upscaling…")
+        try:
+            result = run_upscale(job, self._session.adapter_library(), self._session.device,
+                                 self.upscale_progress.emit, self._should_cancel)
+        except BaseException as exc:  # every error becomes a message; the thread stays alive
+            self.upscale_failed.emit(describe_upscale_failure(job.job_id, exc))
+        else:
+            self.upscale_finished.emit(result)
         finally:
             self._running_job = -1
         self._report_model()
