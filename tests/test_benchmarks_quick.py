@@ -30,9 +30,10 @@ EXPECTED = {
     "bench_samplers.py": ["dpmpp_2m      5     5", "noise floor"],
     "bench_sd.py": ["wall ratio studio / diffusers", "cpu ratio studio / diffusers"],
     "bench_ui_latency.py": ["startup to a shown window", "generated 1 x 5 steps", "show a scrubbed step"],
+    "bench_upscale.py": ["tiled (48 px)", "peak ratio tiled / one tile"],
 }
 NEEDS = {"bench_sd.py": "diffusers", "bench_controlnet.py": "diffusers", "bench_lora.py": "diffusers",  # [sd] extra
-         "bench_flow.py": "diffusers"}
+         "bench_flow.py": "diffusers", "bench_upscale.py": "spandrel"}
 TIMEOUT_S = 300  # a shared 2-core machine under load; alone they take 2-10 s each
 
 
