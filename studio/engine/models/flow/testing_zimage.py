@@ -1,0 +1,81 @@
+"""Random-weight Z-Image models built in code, for tests and benchmarks, saved in the layouts the loader reads.
+
+``build_random_zimage`` makes the transformer, a Qwen3 encoder and Flux's VAE shape at any width (tiny for
+tests); ``save_diffusers`` writes a pipeline folder (the shipped Qwen tokenizer files included) and
+``save_comfy_split`` writes ComfyUI's models/diffusion_models, models/text_encoders and models/vae files
+in the original key layout.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .zimage import SCALING_FACTOR, SHIFT_FACTOR, TIMESTEP_SHIFT
+from .zimage_prompts import TOKENIZER_DIR
+
+QWEN_VOCAB = 151936  # Qwen3's embedding rows (the tokenizer's ids stop at 151668)
+
+
+@dataclass
+class RandomZImage:
+    transformer: torch.nn.Module
+    text_encoder: torch.nn.Module
+    vae: torch.nn.Module
+    shift: float = TIMESTEP_SHIFT
+
+
+def build_random_zimage(*, dim: int = 32, heads: int = 2, layers: int = 2, text_width: int = 32,
+                        text_layers: int = 3, seed: int = 0) -> RandomZImage:
+    """A Z-Image pipeline's networks with seeded random weights; the defaults are tiny (seconds to run)."""
+    from diffusers import AutoencoderKL, ZImageTransformer2DModel
+    from transformers import Qwen3Config, Qwen3Model
+
+    torch.manual_seed(seed)
+    head_dim = dim // heads
+    side = head_dim // 6 * 2  # rotary axes (frame, row, column), each even, summing to the head width
+    axes = [head_dim - 2 * side, side, side]
+    if head_dim % 2 or side == 0:
+        raise ValueError(f"dim / heads = {head_dim} must be even and at least 6")
+    transformer = ZImageTransformer2DModel(
+        all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=dim, n_layers=layers, n_refiner_layers=1,
+        n_heads=heads, n_kv_heads=heads, cap_feat_dim=text_width, axes_dims=axes, axes_lens=[1024, 128, 128])
+    # The pad tokens are zeros in a fresh model; random ones make a test notice if padding leaks in.
+    with torch.no_grad():
+        transformer.x_pad_token.normal_()
+        transformer.cap_pad_token.normal_()
+    text_heads = max(1, text_width // 16)
+    encoder = Qwen3Model(Qwen3Config(
+        vocab_size=QWEN_VOCAB, hidden_size=text_width, intermediate_size=text_width * 2, num_hidden_layers=text_layers,
+        num_attention_heads=text_heads, num_key_value_heads=1, head_dim=16, max_position_embeddings=1024,
+        rms_norm_eps=1e-6, rope_theta=1_000_000.0, tie_word_embeddings=True, bos_token_id=151643,
+        eos_token_id=151645))
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(32, 32, 32, 32),
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        layers_per_block=1, norm_num_groups=32, sample_size=64, scaling_factor=SCALING_FACTOR,
+                        shift_factor=SHIFT_FACTOR, use_quant_conv=False, use_post_quant_conv=False)
+    return RandomZImage(transformer.eval(), encoder.eval(), vae.eval())
+
+
+def save_diffusers(model: RandomZImage, folder: Path) -> Path:
+    """A complete ZImagePipeline folder, as the published Z-Image-Turbo repository is laid out."""
+    folder = Path(folder)
+    model.transformer.save_pretrained(str(folder / "transformer"))
+    model.vae.save_pretrained(str(folder / "vae"))
+    model.text_encoder.save_pretrained(str(folder / "text_encoder"))
+    (folder / "tokenizer").mkdir(parents=True, exist_ok=True)
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+        shutil.copy(TOKENIZER_DIR / name, folder / "tokenizer" / name)
+    (folder / "scheduler").mkdir(exist_ok=True)
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(
+        {"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000,
+         "use_dynamic_shifting": False, "shift": model.shift}))
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "ZImagePipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "Qwen3Model"], "tokenizer": ["transformers", "Qwen2Tokenizer"],
+        "transformer": ["diffusers", "ZImageTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}))
+    return folder

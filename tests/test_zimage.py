@@ -1,0 +1,146 @@
+"""Z-Image through the studio's engine: tiny random models saved on disk, loaded offline, parity with diffusers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from studio.engine.flow import flow_sigmas, shift_flow_t
+from studio.engine.models.flow.parts import ModelFiles
+from studio.engine.models.flow.testing_zimage import build_random_zimage, save_diffusers
+from studio.engine.models.flow.zimage import load_zimage
+from studio.engine.models.flow.zimage_prompts import chat_text
+from studio.engine.request import GenerationRequest
+from studio.engine.runner import Runner
+from studio.engine.samplers import SAMPLERS
+from studio.engine.schedules import sampling_sigmas, schedule_at_size
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    model = build_random_zimage()
+    folder = save_diffusers(model, tmp_path_factory.mktemp("zimage") / "Z-Image-Turbo")
+    return model, folder
+
+
+@pytest.fixture(scope="module")
+def loaded(saved):
+    return load_zimage(ModelFiles("zimage", saved[1]), "cpu", "fp32")
+
+
+def request(**changes) -> GenerationRequest:
+    base = GenerationRequest(prompt="a red fox in the snow", sampler="euler", spacing="trailing", steps=4,
+                             cfg_scale=1.0, width=SIZE, height=SIZE, seed=3)
+    return base.with_changes(**changes)
+
+
+def test_a_diffusers_folder_loads_offline_as_turbo_with_its_settings(loaded):
+    info = loaded.info
+    assert (info.family, info.latent_channels, info.latent_scale, info.size_multiple) == ("zimage", 16, 8, 16)
+    assert (info.recommended.steps, info.recommended.cfg_scale) == (8, 1.0)  # the Turbo card: 8 calls, no CFG
+    assert loaded.schedule.shift == 3.0
+    result = Runner(loaded).run(request())
+    assert result.image.shape == (SIZE, SIZE, 3) and result.latent.shape == (16, SIZE // 8, SIZE // 8)
+
+
+def test_the_base_model_is_told_by_its_name(saved):
+    model = load_zimage(ModelFiles("zimage", saved[1], name="Z-Image"), "cpu", "fp32")
+    assert (model.variant, model.info.recommended.cfg_scale) == ("base", 5.0)
+
+
+def test_the_shipped_tokenizer_gives_qwens_token_ids(loaded):
+    tokenizer = loaded.prompts.tokenizer
+    assert tokenizer("Hello world").input_ids == [9707, 1879]
+    # <|im_start|> user \n ... <|im_end|> \n <|im_start|> assistant \n
+    ids = loaded.prompts.token_ids("Hello world")
+    assert ids == [151644, 872, 198, 9707, 1879, 151645, 198, 151644, 77091, 198]
+    assert len(loaded.prompts.token_ids("word " * 600)) == 512  # cut where the pipeline cuts
+
+
+def _pipeline(saved):
+    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline
+
+    from studio.engine.models.flow.zimage_prompts import load_qwen_tokenizer
+
+    model, folder = saved
+    tokenizer = load_qwen_tokenizer(folder / "tokenizer")
+    # Qwen3's chat template, reduced to what one user turn renders ("thinking" on adds nothing).
+    tokenizer.chat_template = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+                               "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
+                               "{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and "
+                               "enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}{% endif %}")
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
+    return ZImagePipeline(scheduler=scheduler, vae=model.vae, text_encoder=model.text_encoder, tokenizer=tokenizer,
+                          transformer=model.transformer)
+
+
+def test_prompt_encoding_matches_the_pipelines_encode_prompt(saved, loaded):
+    pipe = _pipeline(saved)
+    for prompt in ("a red fox in the snow", "", "一只猫, 3 cats & <tags>"):
+        ours = loaded.prompts.encode(prompt)
+        theirs = pipe.encode_prompt(prompt, device=torch.device("cpu"), do_classifier_free_guidance=False)[0][0]
+        assert ours.shape == theirs.shape
+        err = float((ours - theirs.detach()).abs().max())
+        print(f"prompt {prompt!r}: {ours.shape[0]} tokens, max difference {err:.2e}")
+        assert err < 1e-5
+    assert pipe.tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False,
+                                              add_generation_prompt=True, enable_thinking=True) == chat_text("x")
+
+
+@pytest.mark.parametrize("cfg", [1.0, 3.0])
+def test_euler_matches_the_zimage_pipeline(saved, loaded, cfg):
+    pipe = _pipeline(saved)
+    runner = Runner(loaded)
+    req = request(cfg_scale=cfg, negative_prompt="blurry" if cfg != 1.0 else "")
+    result = runner.run(req)
+    noise = runner.history(result.run_id).noise
+    cond, uncond = loaded.prompts.encode(req.prompt), loaded.prompts.encode(req.negative_prompt)
+    steps = req.steps
+    # The pipeline shifts the times it is given (shift 3, fixed); the studio's trailing spacing is the same.
+    ts = torch.linspace(1, 1 / steps, steps, dtype=torch.float64)
+    ours = sampling_sigmas(schedule_at_size(loaded.schedule, SIZE, SIZE), steps, "trailing")
+    assert torch.allclose(ours, flow_sigmas(shift_flow_t(ts, 3.0)), rtol=1e-6)
+    out = pipe(prompt_embeds=[cond], negative_prompt_embeds=[uncond], latents=noise.clone(), sigmas=ts.tolist(),
+               guidance_scale=cfg - 1.0, height=SIZE, width=SIZE, output_type="latent")
+    theirs = out.images[0].numpy()
+    err = float(np.abs(result.latent - theirs).max() / np.abs(theirs).max())
+    print(f"CFG {cfg}: studio vs ZImagePipeline, max relative latent difference {err:.2e}")
+    assert err < 1e-4
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_every_sampler_runs_and_a_branch_reproduces_the_run(loaded, sampler):
+    spacing = "trailing" if sampler in ("ddim", "ddpm") else "linspace"
+    runner = Runner(loaded)
+    full = runner.run(request(sampler=sampler, spacing=spacing, steps=3))
+    assert np.isfinite(full.latent).all()
+    branch = runner.run(request(sampler=sampler, spacing=spacing, steps=3), branch_from=(full.run_id, 1))
+    np.testing.assert_array_equal(branch.latent, full.latent)
+
+
+def test_cfg_branching_img2img_and_inpainting(loaded):
+    runner = Runner(loaded)
+    req = request(cfg_scale=4.0, negative_prompt="ugly", sampler="euler_a")
+    full = runner.run(req)
+    np.testing.assert_array_equal(runner.run(req, branch_from=(full.run_id, 1)).latent, full.latent)
+
+    init = np.zeros((SIZE, SIZE, 3), np.uint8)
+    init[:, : SIZE // 2] = (200, 30, 30)
+    img2img = runner.run(request(init_image=init, strength=0.5))
+    assert img2img.steps_run == 2
+    mask = np.zeros((SIZE, SIZE), np.float32)
+    mask[16:48, 16:48] = 1
+    inpainted = runner.run(request(init_image=init, mask=mask, strength=1.0))
+    np.testing.assert_array_equal(inpainted.image[:8], init[:8])  # outside the mask the image is kept
+
+
+def test_an_incomplete_folder_is_refused_naming_what_is_missing(saved, tmp_path):
+    from studio.engine.models.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        load_zimage(ModelFiles("zimage", tmp_path), "cpu", "fp32")
+    with pytest.raises(ModelLoadError, match="no Qwen3 text encoder"):
+        load_zimage(ModelFiles("zimage", saved[1], text_encoders={"qwen3": tmp_path}), "cpu", "fp32")
