@@ -144,3 +144,51 @@ def test_an_incomplete_folder_is_refused_naming_what_is_missing(saved, tmp_path)
         load_zimage(ModelFiles("zimage", tmp_path), "cpu", "fp32")
     with pytest.raises(ModelLoadError, match="no Qwen3 text encoder"):
         load_zimage(ModelFiles("zimage", saved[1], text_encoders={"qwen3": tmp_path}), "cpu", "fp32")
+
+
+def test_the_original_layout_round_trips(saved):
+    from studio.engine.models.flow.zimage_layout import transformer_to_diffusers, transformer_to_original
+
+    state = saved[0].transformer.state_dict()
+    original = transformer_to_original(state)
+    assert "layers.0.attention.qkv.weight" in original and "x_embedder.weight" in original
+    assert not any("to_q" in k or "2-1" in k for k in original)
+    back = transformer_to_diffusers(original, heads=2, kv_heads=2)
+    assert back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+
+
+def test_comfyuis_split_files_and_an_all_in_one_file_load_like_the_folder(saved, loaded, tmp_path):
+    from studio.engine.models.flow.testing_zimage import save_all_in_one, save_comfy_split
+
+    transformer, encoder, vae = save_comfy_split(saved[0], tmp_path / "ComfyUI")
+    split = load_zimage(ModelFiles("zimage", transformer, text_encoders={"qwen3": encoder}, vae=vae), "cpu", "fp32")
+    assert split.variant == "turbo" and split.info.name == "z_image_turbo_bf16"
+    single = load_zimage(ModelFiles("zimage", save_all_in_one(saved[0], tmp_path / "zimage_aio.safetensors")),
+                         "cpu", "fp32")
+    reference = Runner(loaded).run(request(cfg_scale=2.0))
+    for model in (split, single):
+        result = Runner(model).run(request(cfg_scale=2.0))
+        np.testing.assert_array_equal(result.latent, reference.latent)
+        np.testing.assert_array_equal(result.image, reference.image)
+
+
+def test_a_diffusion_model_file_alone_asks_for_its_encoder_and_vae(saved, tmp_path):
+    from safetensors.torch import save_file
+
+    from studio.engine.models.errors import ModelLoadError
+    from studio.engine.models.flow.testing_zimage import save_comfy_split
+
+    transformer, encoder, vae = save_comfy_split(saved[0], tmp_path)
+    with pytest.raises(ModelLoadError, match="--text-encoder"):
+        load_zimage(ModelFiles("zimage", transformer), "cpu", "fp32")
+    with pytest.raises(ModelLoadError, match="--vae"):
+        load_zimage(ModelFiles("zimage", transformer, text_encoders={"qwen3": encoder}), "cpu", "fp32")
+    with pytest.raises(ModelLoadError, match="not a Qwen3 text encoder"):
+        load_zimage(ModelFiles("zimage", transformer, text_encoders={"qwen3": vae}, vae=vae), "cpu", "fp32")
+    from studio.engine.models.flow.zimage_layout import transformer_to_original
+
+    cut = tmp_path / "cut.safetensors"
+    original = transformer_to_original(saved[0].transformer.state_dict())
+    save_file({k: v for k, v in original.items() if k != "layers.1.feed_forward.w2.weight"}, str(cut))
+    with pytest.raises(ModelLoadError, match="lacks layers.1.feed_forward.w2.weight"):
+        load_zimage(ModelFiles("zimage", cut, text_encoders={"qwen3": encoder}, vae=vae), "cpu", "fp32")

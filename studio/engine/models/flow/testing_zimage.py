@@ -37,13 +37,12 @@ def build_random_zimage(*, dim: int = 32, heads: int = 2, layers: int = 2, text_
 
     torch.manual_seed(seed)
     head_dim = dim // heads
-    side = head_dim // 6 * 2  # rotary axes (frame, row, column), each even, summing to the head width
-    axes = [head_dim - 2 * side, side, side]
-    if head_dim % 2 or side == 0:
-        raise ValueError(f"dim / heads = {head_dim} must be even and at least 6")
+    if head_dim % 16:
+        raise ValueError(f"dim / heads = {head_dim} must be a multiple of 16")
+    axes = [head_dim // 4, head_dim * 3 // 8, head_dim * 3 // 8]  # the released model's rotary split, scaled
     transformer = ZImageTransformer2DModel(
         all_patch_size=(2,), all_f_patch_size=(1,), in_channels=16, dim=dim, n_layers=layers, n_refiner_layers=1,
-        n_heads=heads, n_kv_heads=heads, cap_feat_dim=text_width, axes_dims=axes, axes_lens=[1024, 128, 128])
+        n_heads=heads, n_kv_heads=heads, cap_feat_dim=text_width, axes_dims=axes, axes_lens=[1536, 512, 512])
     # The pad tokens are zeros in a fresh model; random ones make a test notice if padding leaks in.
     with torch.no_grad():
         transformer.x_pad_token.normal_()
@@ -79,3 +78,42 @@ def save_diffusers(model: RandomZImage, folder: Path) -> Path:
         "text_encoder": ["transformers", "Qwen3Model"], "tokenizer": ["transformers", "Qwen2Tokenizer"],
         "transformer": ["diffusers", "ZImageTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]}))
     return folder
+
+
+def save_comfy_split(model: RandomZImage, root: Path, stem: str = "z_image_turbo_bf16") -> tuple[Path, Path, Path]:
+    """ComfyUI's layout: models/diffusion_models/<stem>.safetensors, models/text_encoders/qwen_3_4b.safetensors and
+    models/vae/ae.safetensors, each in the original names. Returns (transformer, encoder, vae) paths."""
+    from safetensors.torch import save_file
+
+    from .zimage_layout import qwen3_to_original, transformer_to_original, vae_to_original_flux
+
+    paths = (Path(root) / "models" / "diffusion_models" / f"{stem}.safetensors",
+             Path(root) / "models" / "text_encoders" / "qwen_3_4b.safetensors",
+             Path(root) / "models" / "vae" / "ae.safetensors")
+    parts = (transformer_to_original(model.transformer.state_dict()),
+             qwen3_to_original(model.text_encoder.state_dict()), vae_to_original_flux(model.vae))
+    for path, state in zip(paths, parts, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(path))
+    return paths
+
+
+def save_all_in_one(model: RandomZImage, path: Path) -> Path:
+    """One checkpoint with the three parts under ComfyUI's prefixes, as its checkpoint save writes them."""
+    from safetensors.torch import save_file
+
+    from .zimage_layout import (
+        ENCODER_PREFIX,
+        TRANSFORMER_PREFIX,
+        VAE_PREFIX,
+        qwen3_to_original,
+        transformer_to_original,
+        vae_to_original_flux,
+    )
+
+    state = transformer_to_original(model.transformer.state_dict(), TRANSFORMER_PREFIX)
+    state.update(qwen3_to_original(model.text_encoder.state_dict(), ENCODER_PREFIX))
+    state.update(vae_to_original_flux(model.vae, VAE_PREFIX))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path))
+    return Path(path)

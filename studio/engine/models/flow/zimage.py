@@ -23,6 +23,7 @@ from ..errors import ModelLoadError
 from ..sd.load import pick_weights_dtype, require_sd_libraries
 from .model import FlowModel
 from .parts import ModelFiles
+from .zimage_layout import encoder_from_path, split_parts, vae_from_path
 from .zimage_prompts import QwenPromptEncoder, caption_pair, captions, load_qwen_tokenizer
 
 CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "flow_configs" / "zimage"
@@ -81,14 +82,15 @@ def load_zimage(files: ModelFiles, device: str | torch.device = "cpu",
     dev = pick_device(device)
     weights_dtype = pick_weights_dtype(dev, dtype)
     name = files.display_name
-    if not root.is_dir():
-        raise ModelLoadError(f"{name}: Z-Image loads from a diffusers pipeline folder (transformer/, text_encoder/, "
-                             "vae/); single files are not read yet")
-    transformer = _pretrained("transformer", root / "transformer", weights_dtype, name)
-    encoder = _encoder(Path(files.text_encoders.get("qwen3", root / "text_encoder")), weights_dtype, name)
-    vae = _pretrained("vae", Path(files.vae or root / "vae"), weights_dtype, name)
-    tokenizer = load_qwen_tokenizer(root / "tokenizer")
-    shift = _scheduler_shift(root / "scheduler" / "scheduler_config.json")
+    if root.is_dir():
+        transformer = _pretrained("transformer", root / "transformer", weights_dtype, name)
+        encoder = _encoder(Path(files.text_encoders.get("qwen3", root / "text_encoder")), weights_dtype, name)
+        vae = _vae(Path(files.vae or root / "vae"), weights_dtype, name)
+        tokenizer = load_qwen_tokenizer(root / "tokenizer")
+        shift = _scheduler_shift(root / "scheduler" / "scheduler_config.json")
+    else:  # ComfyUI's diffusion-model file (encoder and VAE beside it) or an all-in-one checkpoint
+        transformer, encoder, vae = split_parts(root, files, weights_dtype)
+        tokenizer, shift = load_qwen_tokenizer(), TIMESTEP_SHIFT
     transformer, encoder = transformer.to(dev).eval(), encoder.to(dev).eval()
     return ZImageModel(transformer=transformer, prompts=QwenPromptEncoder(tokenizer, encoder, dev),
                        vae=vae.eval(), name=name, variant=variant_of(files), device=dev,
@@ -108,14 +110,22 @@ def _pretrained(part: str, folder: Path, dtype: torch.dtype, name: str) -> torch
 
 
 def _encoder(path: Path, dtype: torch.dtype, name: str) -> torch.nn.Module:
-    from transformers import Qwen3Model
-
-    if not (path / "config.json").is_file():
+    if path.is_dir() and not (path / "config.json").is_file():
         raise ModelLoadError(f"{name}: no Qwen3 text encoder folder at {path}")
+    if not path.exists():
+        raise ModelLoadError(f"{name}: no Qwen3 text encoder at {path}")
     try:
-        return Qwen3Model.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+        return encoder_from_path(path, dtype)
     except (OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, ModelLoadError):
+            raise
         raise ModelLoadError(f"{name}: the Qwen3 text encoder in {path} cannot be loaded ({str(exc)[:300]})") from exc
+
+
+def _vae(path: Path, dtype: torch.dtype, name: str) -> torch.nn.Module:
+    if path.is_file():
+        return vae_from_path(path, dtype)
+    return _pretrained("vae", path, dtype, name)
 
 
 def _scheduler_shift(path: Path) -> float:
