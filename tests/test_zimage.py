@@ -192,3 +192,23 @@ def test_a_diffusion_model_file_alone_asks_for_its_encoder_and_vae(saved, tmp_pa
     save_file({k: v for k, v in original.items() if k != "layers.1.feed_forward.w2.weight"}, str(cut))
     with pytest.raises(ModelLoadError, match="lacks layers.1.feed_forward.w2.weight"):
         load_zimage(ModelFiles("zimage", cut, text_encoders={"qwen3": encoder}, vae=vae), "cpu", "fp32")
+
+
+@pytest.mark.parametrize("kind", ["fp8", "scaled fp8", "gguf Q8_0"])
+def test_quantised_diffusion_model_files_load_and_stay_close(saved, loaded, tmp_path, kind):
+    from studio.engine.models.flow.testing_files import save_fp8, save_gguf
+    from studio.engine.models.flow.testing_zimage import save_comfy_split
+    from studio.engine.models.flow.zimage_layout import transformer_to_original
+
+    _, encoder, vae = save_comfy_split(saved[0], tmp_path)
+    original = transformer_to_original(saved[0].transformer.state_dict())
+    if kind.startswith("gguf"):
+        path = save_gguf(original, tmp_path / "z_image_turbo-Q8_0.gguf", family="zimage", quant="Q8_0")
+    else:
+        path = save_fp8(original, tmp_path / "z_image_turbo_fp8_e4m3fn.safetensors", scaled=kind == "scaled fp8")
+    model = load_zimage(ModelFiles("zimage", path, text_encoders={"qwen3": encoder}, vae=vae), "cpu", "fp32")
+    reference = Runner(loaded).run(request())
+    result = Runner(model).run(request())
+    err = float(np.abs(result.latent - reference.latent).max() / np.abs(reference.latent).max())
+    print(f"{kind}: relative latent difference to the full-precision run {err:.2e}")
+    assert 0 < err < 0.1

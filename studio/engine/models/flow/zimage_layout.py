@@ -22,6 +22,7 @@ import torch
 
 from ..errors import ModelLoadError
 from .parts import ModelFiles
+from .tensors import read_key_shapes, read_state_dict
 
 CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "flow_configs" / "zimage"
 TRANSFORMER_PREFIX = "model.diffusion_model."
@@ -37,33 +38,6 @@ _UNUSED = ("norm_final.weight",)
 
 def shipped_config(part: str) -> dict:
     return json.loads((CONFIGS / part / "config.json").read_text())
-
-
-# -- reading ------------------------------------------------------------------------------------
-def read_keys(path: Path) -> list[str]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return list(f.keys())
-    except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise ModelLoadError(f"{path.name} cannot be read as a .safetensors file ({exc})") from exc
-
-
-def read_state_dict(path: Path, *, prefix: str = "", dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """The tensors whose names start with ``prefix`` (stripped), optionally cast to ``dtype``."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            out = {}
-            for key in f.keys():
-                if key.startswith(prefix):
-                    tensor = f.get_tensor(key)
-                    out[key[len(prefix):]] = tensor.to(dtype) if dtype is not None else tensor
-            return out
-    except Exception as exc:
-        raise ModelLoadError(f"{path.name} cannot be read as a .safetensors file ({exc})") from exc
 
 
 # -- the transformer ----------------------------------------------------------------------------
@@ -207,21 +181,21 @@ def vae_from_original(state: Mapping[str, torch.Tensor], dtype: torch.dtype, nam
 def split_parts(path: Path, files: ModelFiles, dtype: torch.dtype) -> tuple[torch.nn.Module, ...]:
     """(transformer, Qwen3 encoder, VAE) from a single file and the encoder / VAE files given beside it."""
     name = path.name
-    keys = read_keys(path)
+    keys = read_key_shapes(path)
     prefix = TRANSFORMER_PREFIX if any(k.startswith(TRANSFORMER_PREFIX) for k in keys) else ""
-    transformer = transformer_from_original(read_state_dict(path, prefix=prefix), dtype, name)
+    transformer = transformer_from_original(read_state_dict(path, prefix=prefix, dtype=dtype), dtype, name)
     encoder_path = files.text_encoders.get("qwen3")
     if encoder_path is not None:
         encoder = encoder_from_path(Path(encoder_path), dtype)
     elif any(k.startswith(ENCODER_PREFIX) for k in keys):
-        encoder = qwen3_from_original(read_state_dict(path, prefix=ENCODER_PREFIX), dtype, name)
+        encoder = qwen3_from_original(read_state_dict(path, prefix=ENCODER_PREFIX, dtype=dtype), dtype, name)
     else:
         raise ModelLoadError(f"{name} holds only the diffusion model: give its Qwen3 text encoder "
                              "(qwen_3_4b.safetensors, ComfyUI's models/text_encoders) with --text-encoder")
     if files.vae is not None:
         vae = vae_from_path(Path(files.vae), dtype)
     elif any(k.startswith(VAE_PREFIX) for k in keys):
-        vae = vae_from_original(read_state_dict(path, prefix=VAE_PREFIX), dtype, name)
+        vae = vae_from_original(read_state_dict(path, prefix=VAE_PREFIX, dtype=dtype), dtype, name)
     else:
         raise ModelLoadError(f"{name} holds no VAE: give Flux's ae.safetensors (ComfyUI's models/vae) with --vae")
     return transformer, encoder, vae
@@ -232,9 +206,9 @@ def encoder_from_path(path: Path, dtype: torch.dtype) -> torch.nn.Module:
         from transformers import Qwen3Model
 
         return Qwen3Model.from_pretrained(str(path), dtype=dtype, local_files_only=True)
-    keys = read_keys(path)
+    keys = read_key_shapes(path)
     prefix = ENCODER_PREFIX if any(k.startswith(ENCODER_PREFIX) for k in keys) else ""
-    return qwen3_from_original(read_state_dict(path, prefix=prefix), dtype, path.name)
+    return qwen3_from_original(read_state_dict(path, prefix=prefix, dtype=dtype), dtype, path.name)
 
 
 def vae_from_path(path: Path, dtype: torch.dtype) -> torch.nn.Module:
@@ -242,9 +216,9 @@ def vae_from_path(path: Path, dtype: torch.dtype) -> torch.nn.Module:
         from diffusers import AutoencoderKL
 
         return AutoencoderKL.from_pretrained(str(path), torch_dtype=dtype, local_files_only=True)
-    keys = read_keys(path)
+    keys = read_key_shapes(path)
     prefix = next((p for p in (VAE_PREFIX, "first_stage_model.") if any(k.startswith(p) for k in keys)), "")
-    return vae_from_original(read_state_dict(path, prefix=prefix), dtype, path.name)
+    return vae_from_original(read_state_dict(path, prefix=prefix, dtype=dtype), dtype, path.name)
 
 
 def _count(state: Mapping[str, object], prefix: str) -> int:
