@@ -212,3 +212,26 @@ def test_quantised_diffusion_model_files_load_and_stay_close(saved, loaded, tmp_
     err = float(np.abs(result.latent - reference.latent).max() / np.abs(reference.latent).max())
     print(f"{kind}: relative latent difference to the full-precision run {err:.2e}")
     assert 0 < err < 0.1
+
+
+def test_load_flow_model_finds_the_parts_in_comfyuis_folders(saved, loaded, tmp_path):
+    from studio.engine.models.flow.load import load_flow_model
+    from studio.engine.models.flow.testing_zimage import save_comfy_split
+
+    transformer, _, _ = save_comfy_split(saved[0], tmp_path / "ComfyUI")
+    reference = Runner(loaded).run(request())
+    for path in (transformer, saved[1]):
+        model = load_flow_model(path, device="cpu", dtype="fp32")
+        assert (model.info.family, model.variant) == ("zimage", "turbo")
+        np.testing.assert_array_equal(Runner(model).run(request()).latent, reference.latent)
+
+
+def test_a_lone_transformer_folder_loads_with_its_parts_given(saved, loaded, tmp_path):
+    from studio.engine.models.errors import ModelLoadError
+
+    folder = saved[1]
+    with pytest.raises(ModelLoadError, match="transformer folder alone"):
+        load_zimage(ModelFiles("zimage", folder / "transformer"), "cpu", "fp32")
+    model = load_zimage(ModelFiles("zimage", folder / "transformer", text_encoders={"qwen3": folder / "text_encoder"},
+                                   vae=folder / "vae", name="Z-Image-Turbo"), "cpu", "fp32")
+    np.testing.assert_array_equal(Runner(model).run(request()).latent, Runner(loaded).run(request()).latent)

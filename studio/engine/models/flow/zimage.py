@@ -83,7 +83,12 @@ def load_zimage(files: ModelFiles, device: str | torch.device = "cpu",
     weights_dtype = pick_weights_dtype(dev, dtype)
     name = files.display_name
     if root.is_dir():
-        transformer = _pretrained("transformer", root / "transformer", weights_dtype, name)
+        # A pipeline folder, or a lone transformer folder (its config beside the weights) with the parts given.
+        lone = (root / "config.json").is_file() and not (root / "transformer").is_dir()
+        transformer = _pretrained("transformer", root if lone else root / "transformer", weights_dtype, name)
+        if lone and ("qwen3" not in files.text_encoders or files.vae is None):
+            raise ModelLoadError(f"{name} is a Z-Image transformer folder alone: give its Qwen3 text encoder "
+                                 "(--text-encoder) and Flux's VAE (--vae)")
         encoder = _encoder(Path(files.text_encoders.get("qwen3", root / "text_encoder")), weights_dtype, name)
         vae = _vae(Path(files.vae or root / "vae"), weights_dtype, name)
         tokenizer = load_qwen_tokenizer(root / "tokenizer")
