@@ -217,3 +217,13 @@ def test_missing_parts_are_refused_saying_what_to_add(saved, tmp_path):
         load_sd3(ModelFiles("sd3", split["clip_l"], encoders, split["vae"]), "cpu", torch.float32)
     with pytest.raises(ModelLoadError, match="no SD 3 model"):
         load_sd3(ModelFiles("sd3", tmp_path / "nothing.safetensors"), "cpu", torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_weights_run_and_t5_keeps_its_output_layers_in_fp32(saved, dtype):
+    half = load_sd3(ModelFiles("sd3", saved["aio"]), "cpu", dtype)
+    assert half.transformer.dtype == dtype and half.dtype == torch.float32  # latents stay fp32
+    wo = [m.weight.dtype for n, m in half.prompts.t5.named_modules() if n.endswith(".wo")]
+    assert wo and all(d == (torch.float32 if dtype == torch.float16 else dtype) for d in wo)
+    result = Runner(half).run(request(steps=2))
+    assert np.isfinite(result.latent).all() and result.image.shape == (SIZE, SIZE, 3)
