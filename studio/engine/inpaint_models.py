@@ -44,6 +44,9 @@ def inpainting_conditioning(model: DiffusionModel, request: GenerationRequest) -
         masked = torch.zeros(1, 3, h, w)  # txt2img: an all-grey picture, all of it to paint
     else:
         masked = image_to_unit(request.init_image) * (mask < 0.5)
+    own = getattr(model, "inpainting_concat", None)
+    if own is not None:  # a model that joins the mask and masked image its own way (Flux Fill)
+        return own(mask, masked)
     latent = model.encode_unit(masked)
     if not torch.isfinite(latent).all():
         raise RequestError("init_image", "encoding the masked image for the inpainting model gave non-finite values")
