@@ -133,6 +133,9 @@ def load_flux(files: ModelFiles, device: torch.device, dtype: torch.dtype) -> Fl
     parts = read_flux_parts(files, dtype)
     config = dict(parts.transformer.config)
     variant = flux_variant(config)
+    if variant == "control":
+        raise ModelLoadError(f"{files.display_name} is Flux.1 Canny or Depth (it takes a control image), which the "
+                             "studio does not run yet; it runs Flux.1 dev, schnell and Fill")
     scaling = float(getattr(parts.vae.config, "scaling_factor", FLUX_VAE_SCALING) or FLUX_VAE_SCALING)
     shift = float(getattr(parts.vae.config, "shift_factor", FLUX_VAE_SHIFT) or 0.0)
     for module in (parts.transformer, parts.vae, parts.clip, parts.t5):

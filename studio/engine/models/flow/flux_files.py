@@ -4,8 +4,9 @@
   tokenizer/, tokenizer_2/);
 - ComfyUI's all-in-one checkpoint: ``model.diffusion_model.`` (BFL's names), ``text_encoders.clip_l.transformer.``,
   ``text_encoders.t5xxl.transformer.`` and ``vae.`` (BFL's autoencoder names) in one file;
-- a transformer-only file (BFL's release, ComfyUI's models/diffusion_models or models/unet; BFL's names or
-  diffusers') with clip_l, t5xxl and the VAE (ae.safetensors) as separate files or diffusers folders.
+- a transformer-only file (.safetensors, fp8 included, or .gguf; BFL's release, ComfyUI's
+  models/diffusion_models or models/unet; BFL's names or diffusers') with clip_l, t5xxl and the VAE
+  (ae.safetensors) as separate files or diffusers folders.
 An encoder or VAE named in ModelFiles overrides what the transformer's file or folder holds.
 """
 
@@ -22,6 +23,7 @@ from ..sd.load import require_sd_libraries
 from .encoder_files import assign_weights, clip_text_from_state, t5_encoder_from_state, vae_from_state
 from .flux_layout import DIFFUSERS_MARKER, flux_config, flux_to_diffusers, is_original_layout
 from .parts import ModelFiles
+from .tensors import read_key_shapes, read_state_dict
 
 TRANSFORMER_PREFIX = "model.diffusion_model."
 CLIP_PREFIX = "text_encoders.clip_l.transformer."
@@ -42,40 +44,13 @@ class FluxParts:
 
 
 def read_keys(path: Path) -> list[str]:
-    """The tensor names of a weights file, without reading the tensors."""
-    try:
-        from .tensors import read_key_shapes  # flowload's reader: safetensors, GGUF, pickles
-
-        return list(read_key_shapes(path))
-    except ImportError:
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), "pt") as f:
-                return list(f.keys())
-        except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ValueError
-            raise ModelLoadError(f"{path.name} is not a readable .safetensors file ({exc})") from None
+    """The tensor names of a weights file, from its header alone."""
+    return list(read_key_shapes(path))
 
 
 def read_weights(path: Path, prefix: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """The tensors whose names start with ``prefix`` (stripped), floating ones in ``dtype``."""
-    try:
-        from .tensors import read_state_dict
-
-        return read_state_dict(path, prefix=prefix, dtype=dtype)
-    except ImportError:
-        from safetensors import safe_open
-
-        out = {}
-        try:
-            with safe_open(str(path), "pt") as f:
-                for key in f.keys():
-                    if key.startswith(prefix):
-                        t = f.get_tensor(key)
-                        out[key[len(prefix):]] = t.to(dtype) if t.is_floating_point() else t
-        except Exception as exc:
-            raise ModelLoadError(f"{path.name} is not a readable .safetensors file ({exc})") from None
-        return out
+    """The tensors whose names start with ``prefix`` (stripped), in ``dtype`` (fp8 and GGUF upcast)."""
+    return read_state_dict(path, prefix=prefix, dtype=dtype)
 
 
 def read_flux_parts(files: ModelFiles, dtype: torch.dtype) -> FluxParts:

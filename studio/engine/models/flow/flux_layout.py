@@ -187,8 +187,11 @@ def flux_config(state: Mapping[str, torch.Tensor]) -> dict:
 
 
 def flux_variant(config: Mapping) -> str:
-    """'fill' (more inputs than outputs: the masked image's latent and the 8x8 mask beside the latent's 64),
-    'dev' (a guidance input), 'schnell'."""
-    if config["in_channels"] > (config.get("out_channels") or config["in_channels"]):
+    """'fill' (the latent, the masked image's latent and the 8x8 mask: 6x the output width), 'control' (Canny /
+    Depth: the control image's latent beside the latent, 2x), 'dev' (a guidance input), 'schnell'."""
+    width_in, width_out = config["in_channels"], config.get("out_channels") or config["in_channels"]
+    if width_in == 6 * width_out:
         return "fill"
+    if width_in == 2 * width_out:
+        return "control"
     return "dev" if config.get("guidance_embeds") else "schnell"
