@@ -40,7 +40,7 @@ def inputs():
 def test_fill_is_an_inpainting_model_with_guidance_30(fill):
     _, _, model = fill
     assert model.variant == "fill" and model.info.inpainting and model.info.distilled_guidance
-    assert model.recommended_distilled_cfg == 30.0
+    assert model.info.recommended.distilled_cfg == 30.0
 
 
 def test_mask_blocks_match_the_pipeline():

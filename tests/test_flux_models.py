@@ -110,6 +110,17 @@ def test_prompt_encoding_matches_the_pipeline(folders, dev):
     assert not text_ids.any()
 
 
+def test_distilled_cfg_is_written_as_forge_does_and_read_back(dev, schnell):
+    from studio.io.parameters import format_parameters, parse_parameters
+
+    result = Runner(dev).run(request(distilled_cfg=4.5, steps=1))
+    assert ("Distilled CFG Scale", "4.5") in result.infotext
+    text = format_parameters(result.request, "flux1-dev", result.infotext)
+    assert "CFG scale: 1, " in text and "Distilled CFG Scale: 4.5" in text
+    assert parse_parameters(text).request.distilled_cfg == 4.5
+    assert not any(k == "Distilled CFG Scale" for k, _ in Runner(schnell).run(request(steps=1)).infotext)
+
+
 def test_distilled_guidance_reaches_the_network(dev):
     runner = Runner(dev)
     a = runner.run(request(distilled_cfg=3.5, steps=2)).latent

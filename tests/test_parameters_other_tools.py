@@ -79,12 +79,14 @@ def test_a_schedule_the_studio_lacks_is_reported_and_the_spacing_kept():
     assert civitai.request.sampler == "dpmpp_2m" and any("exponential is not" in n for n in civitai.notices)
 
 
-def test_forge_distilled_cfg_is_kept_and_reported_as_not_applied():
+def test_forge_distilled_cfg_is_read_into_the_request():
     parsed = parse("Steps: 20, Sampler: Euler, Schedule type: Simple, CFG scale: 1, Distilled CFG Scale: 3.5, "
                    "Seed: 7, Size: 896x1152, Model hash: 7d3a8dd4e1, Model: flux1-dev-bnb-nf4-v2, Module 1: ae")
-    assert parsed.distilled_cfg_scale == 3.5 and parsed.request.cfg_scale == 1.0
-    assert any("Distilled CFG Scale" in n and "not applied" in n for n in parsed.notices)
+    assert parsed.request.distilled_cfg == 3.5 and parsed.request.cfg_scale == 1.0
+    assert "distilled_cfg" in parsed.given and not parsed.notices
     assert parsed.unknown == {"Model hash": "7d3a8dd4e1", "Module 1": "ae"}
+    assert parse("Steps: 20, CFG scale: 1, Distilled CFG Scale: 30, Seed: 7").request.distilled_cfg == 30.0
+    assert parse("Steps: 20, CFG scale: 1, Seed: 7").request.distilled_cfg == 3.5  # not Flux: the default kept
 
 
 def test_comfyui_image_saver_json_values_stay_whole():

@@ -40,3 +40,14 @@ def test_first_start_defaults_are_the_embedded_models_recommended_settings():
         advice["steps"], advice["cfg_scale"], advice["classifier_scale"])
     base = json.loads((RESOURCE_DIR / "config.json").read_text())["base_size"] * 2  # after the SR stage
     assert (values.width, values.height) == (base, base)
+
+
+def test_a_flux_model_gets_its_distilled_guidance():
+    advice = RecommendedSettings(steps=28, cfg_scale=1.0, classifier_scale=0.0, distilled_cfg=30.0)
+    fill = ModelChoice("flux:fill", "Flux Fill", default_size=(1024, 1024), recommended=advice,
+                       distilled_guidance=True)
+    after, summary = apply_model_defaults(PanelValues(distilled_cfg=3.5), fill)
+    assert (after.steps, after.cfg_scale, after.distilled_cfg) == (28, 1.0, 30.0)
+    assert summary.endswith("CFG 1, distilled CFG 30 (its recommended settings)")
+    schnell = ModelChoice("flux:s", "Flux schnell", recommended=RecommendedSettings(4, 1.0, 0.0))
+    assert apply_model_defaults(PanelValues(distilled_cfg=5.0), schnell)[0].distilled_cfg == 5.0

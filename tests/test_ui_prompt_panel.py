@@ -186,3 +186,14 @@ def test_a_models_size_limit_caps_the_size_boxes_with_a_notice(panel, qtbot):
     assert outlined(panel.width_box) and "8 to 1024" in panel.message.text()
     panel.set_model_info(ModelChoice("sd:x", "SD", size_multiple=8, max_side=4096))
     assert panel.width_box.maximum() == 2048  # the panel's own limit still holds
+
+
+def test_distilled_cfg_is_shown_only_for_a_model_with_distilled_guidance(panel):
+    panel.set_model_info(SD)
+    assert panel.distilled.isHidden()
+    panel.set_model_info(ModelChoice("flux:dev", "Flux dev", size_multiple=16, distilled_guidance=True))
+    assert not panel.distilled.isHidden() and panel.distilled.isEnabled()
+    panel.set_values(PanelValues(distilled_cfg=30.0, cfg_scale=1.0))
+    assert panel.values().distilled_cfg == 30.0 and panel.values().request_fields()["distilled_cfg"] == 30.0
+    panel.set_model_info(SD)
+    assert panel.distilled.isHidden() and panel.values().distilled_cfg == 3.5  # read as the default, kept

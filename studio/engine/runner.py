@@ -217,6 +217,8 @@ class Runner:
         if area is not None:
             image = area.paste(image)
         infotext = getattr(model, "prompt_infotext", tuple)()  # e.g. the embeddings' TI hashes
+        if model.info.distilled_guidance:  # Flux's guidance input, as Forge names it
+            infotext += (("Distilled CFG Scale", f"{request.distilled_cfg:g}"),)
         return Result(run_id, whole, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
                       time.perf_counter() - started, parent,
                       loras.infotext + infotext + (control.infotext if control else ()) + refiner_pairs)

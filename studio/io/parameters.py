@@ -134,7 +134,6 @@ class ParsedParameters:
     adapted: tuple[tuple[str, str], ...] = ()  # (request field, one-line notice) per value adapted or left out
     given: frozenset[str] = frozenset()  # the request fields the text set
     missing_sampler: str = ""  # a sampler the text names that the studio does not have (the base's is kept)
-    distilled_cfg_scale: float | None = None  # Forge's Flux guidance: read and kept, not applied
 
     @property
     def notices(self) -> tuple[str, ...]:
@@ -398,6 +397,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     r.number(("eta ddim",), "eta", 0, 1)
     r.number(("repaint resample",), "resample", 0, MAX_RESAMPLE, whole=True)
     read_inpaint(r)
+    r.number(("distilled cfg scale",), "distilled_cfg", 0, MAX_CFG)  # Forge's name for Flux's guidance input
     _read_clip_skip(r)
     _read_interval(r)
     _read_refiner(r)
@@ -407,13 +407,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     if (model := r.raw("studio model")) is not None:
         r.changes["model"] = model[1]
     model_label = found[1] if (found := r.raw("model")) is not None else ""
-    distilled = None
-    if (found := r.raw("distilled cfg scale")) is not None:
-        distilled = _as_number(found[1])
-        distilled = float(distilled) if distilled is not None else None
-        r.note("distilled_cfg_scale", f"{found[0]} {_shown(found[1].strip())} is for Flux models, which the "
-                                      f"studio does not run yet: not applied.")
     unknown = {written: value for low, (written, value) in params.items() if low not in r.used}
     given = frozenset(r.changes)
     return ParsedParameters(base.with_changes(**r.changes), model_label, unknown, tuple(r.notices), given,
-                            missing_sampler, distilled)
+                            missing_sampler)

@@ -81,6 +81,7 @@ class RecommendedSettings:
     steps: int
     cfg_scale: float
     classifier_scale: float
+    distilled_cfg: float | None = None  # for models with distilled guidance (Flux dev, Fill)
 
 
 # Model families (engine/models/base.py ModelInfo.family) that only finish another model's run: the refiner
@@ -101,6 +102,7 @@ class ModelChoice:
     clip_skip: bool = False  # whether the model honours clip skip
     max_side: int | None = None  # the largest width or height it accepts (engine/limits.py); None: not known yet
     family: str = ""  # "embedded", "sd1", "sdxl", ... ("" when not known)
+    distilled_guidance: bool = False  # the model takes the guidance strength as an input (Flux dev, Fill)
 
     @property
     def is_refiner(self) -> bool:

@@ -31,6 +31,9 @@ def apply_model_defaults(values: PanelValues, choice: ModelChoice) -> tuple[Pane
             changes["classifier_scale"] = advice.classifier_scale
             if advice.classifier_scale:
                 parts.append(f"classifier guidance {_number(advice.classifier_scale)}")
+        if choice.distilled_guidance and advice.distilled_cfg is not None:
+            changes["distilled_cfg"] = advice.distilled_cfg
+            parts.append(f"distilled CFG {_number(advice.distilled_cfg)}")
     if not changes:
         return values, ""
     return values.with_changes(**changes), f"{choice.label}: {', '.join(parts)} (its recommended settings)"

@@ -80,6 +80,7 @@ PANEL_LIMITS: dict[str, Range | Choices] = {
     "classifier_scale": Range(0.0, 100.0),
     "dynamic_threshold": Range(0.001, 1.0),  # a percentile; the engine takes (0, 1], None (off) is kept
     "clip_skip": Range(1, 12),
+    "distilled_cfg": Range(0.0, 100.0),
     "seed": Range(0, MAX_SEED),
     "variation_seed": Range(0, MAX_SEED),
     "variation_strength": Range(0.0, 1.0),

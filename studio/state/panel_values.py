@@ -33,6 +33,7 @@ class PanelValues:
     classifier_scale: float = 0.0
     dynamic_threshold: float | None = None  # a percentile in (0, 1], e.g. 0.995; None is off
     clip_skip: int = 1  # Stable Diffusion 1.x/2.x only (AUTOMATIC1111's "Clip skip")
+    distilled_cfg: float = 3.5  # Flux dev / Fill's guidance input (Forge's "Distilled CFG Scale")
     seed: int = 1
     seed_mode: str = "random"
     # AUTOMATIC1111's "Variation seed": the start noise moves toward this seed's by the strength (0 = off).
@@ -67,6 +68,7 @@ class PanelValues:
             "guidance_rescale": self.guidance_rescale, "guidance_interval": self.guidance_interval,
             "classifier_scale": self.classifier_scale,
             "dynamic_threshold": self.dynamic_threshold, "clip_skip": self.clip_skip, "seed": self.seed,
+            "distilled_cfg": self.distilled_cfg,
             "variation_seed": self.variation_seed, "variation_strength": self.variation_strength,
             "width": self.width,
             "height": self.height, "strength": self.strength, "mask_feather": self.mask_feather,

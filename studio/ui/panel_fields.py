@@ -324,6 +324,9 @@ def build_fields() -> dict[str, PanelField]:
         number("steps", "Steps", "Denoising steps: more is slower and usually cleaner"),
         number("cfg_scale", "CFG scale", "Classifier-free guidance: how strongly the image follows the prompt "
                "(1 = off)", step=0.5, decimals=1),
+        number("distilled_cfg", "Distilled CFG", "The guidance strength Flux dev reads as an input (Forge's "
+               "Distilled CFG Scale): 3.5 for most pictures, 30 for Flux Fill; CFG stays 1", step=0.5, decimals=1,
+               needs="distilled_guidance", off_value=3.5),
         number("guidance_rescale", "Rescale", "Guidance rescale (Lin et al. 2023): tames over-saturation at "
                "high CFG; 0 = off", step=0.05, decimals=2),
         OptionalField("guidance_interval", "Guidance interval", QWidget(),

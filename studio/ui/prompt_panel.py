@@ -71,6 +71,7 @@ class PromptPanel(QWidget):
         self.karras = f["spacing"].widget
         self.steps = f["steps"].widget
         self.cfg = f["cfg_scale"].widget
+        self.distilled = f["distilled_cfg"].widget
         self.rescale = f["guidance_rescale"].widget
         interval = self._optional("guidance_interval")
         self.interval_on = interval.check
@@ -140,6 +141,9 @@ class PromptPanel(QWidget):
         sampling.addRow("Model", self.model)
         sampling.addRow("Sampler", self.sampler)
         sampling.addRow("Steps", self._row(self.steps, self._label("CFG", self.cfg), self.cfg))
+        sampling.addRow("Distilled CFG", self.distilled)
+        self._sampling = sampling
+        sampling.setRowVisible(self.distilled, False)  # shown for models with distilled guidance (Flux)
 
         self.seed.setMinimumWidth(90)
         image = self._group("Seed and size", column)
@@ -370,6 +374,7 @@ class PromptPanel(QWidget):
                 # The model's own size limit (engine/limits.py), when it is below the panel's.
                 box.setMaximum(min(int(field.limit.hi), choice.max_side or int(field.limit.hi)))
                 notices.append(field.adjustment(before))
+        self._sampling.setRowVisible(self.distilled, bool(choice.distilled_guidance))
         self._sync_enabled()
         self._refresh_outlines()
         self._notify(notices)

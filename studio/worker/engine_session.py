@@ -103,9 +103,10 @@ class EngineSession:
             self.model_key = key
         info = self.runner.model.info
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
-                                     info.recommended.classifier_scale)
+                                     info.recommended.classifier_scale, info.recommended.distilled_cfg)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
-                           info.size_multiple, advice, info.clip_skip, max_side(info.family), info.family)
+                           info.size_multiple, advice, info.clip_skip, max_side(info.family), info.family,
+                           info.distilled_guidance)
 
     def describe_prompt(self, key: str, prompt: str) -> str:
         """The loaded model's reading of a prompt, for models that offer one (never loads a model)."""

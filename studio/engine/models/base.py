@@ -28,6 +28,7 @@ class Recommended:
     steps: int = 20
     cfg_scale: float = 7.0
     classifier_scale: float = 0.0
+    distilled_cfg: float | None = None  # a model with distilled guidance (Flux dev 3.5, Fill 30)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from .parts import ModelFiles
 
 FLUX_DYNAMIC_SHIFT = DynamicShift(base_shift=0.5, max_shift=1.15, base_tokens=256, max_tokens=4096)
 # The model cards' settings: dev 20-28 steps at distilled guidance 3.5, schnell 4 steps, Fill guidance 30.
-RECOMMENDED = {"dev": Recommended(steps=20, cfg_scale=1.0), "schnell": Recommended(steps=4, cfg_scale=1.0),
-               "fill": Recommended(steps=28, cfg_scale=1.0)}
-RECOMMENDED_DISTILLED = {"dev": 3.5, "fill": 30.0}
+RECOMMENDED = {"dev": Recommended(steps=20, cfg_scale=1.0, distilled_cfg=3.5),
+               "schnell": Recommended(steps=4, cfg_scale=1.0),
+               "fill": Recommended(steps=28, cfg_scale=1.0, distilled_cfg=30.0)}
 LABELS = {"dev": "Flux.1 dev", "schnell": "Flux.1 schnell", "fill": "Flux.1 Fill"}
 FILL_KEY = "fill"  # cond entry of Flux Fill: [1, 16 + 64, h, w], the masked image's latent and the 8x8 mask
 
@@ -68,7 +68,6 @@ class FluxModel(FlowModel):
                          inpainting=variant == "fill")
         self.transformer = parts.transformer
         self.variant = variant
-        self.recommended_distilled_cfg = RECOMMENDED_DISTILLED.get(variant)
         self.prompts = FluxPromptEncoder(parts.clip, parts.t5, max_length=T5_LENGTH[variant],
                                          clip_tokenizer=parts.clip_tokenizer, t5_tokenizer=parts.t5_tokenizer)
         self._encoded: OrderedDict[str, dict[str, torch.Tensor]] = OrderedDict()
