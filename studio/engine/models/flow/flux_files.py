@@ -131,6 +131,9 @@ def _from_folder(folder: Path, dtype: torch.dtype) -> FluxParts:
                 from None
 
     if not (folder / "transformer").is_dir():
+        if (folder / "config.json").is_file():  # a lone transformer folder: encoders and VAE come as files
+            return FluxParts(transformer=part(".", FluxTransformer2DModel, torch_dtype=dtype), clip=None, t5=None,
+                             vae=None)
         raise ModelLoadError(f"{folder} is not a Flux diffusers folder (it has no transformer/ subfolder)")
     return FluxParts(
         transformer=part("transformer", FluxTransformer2DModel, torch_dtype=dtype),
