@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .hires_settings import DEFAULT_DENOISE, DEFAULT_UPSCALER, hires_on, hires_problem, hires_size
 from .limits import DEFAULT_MAX_SIDE, MAX_FEATHER, MAX_GUIDANCE, MAX_RESAMPLE
 from .sampler_names import SPACINGS, find_sampler, sampler_list
 from .tile_sizes import check_tile_sizes
@@ -81,6 +82,16 @@ class GenerationRequest:
     refiner_switch: float = 0.8  # fraction of the steps after which the refiner takes over
     tile_size: int = 0  # pixels: tiled diffusion (and VAE) in overlapping tiles of this side; 0 is off
     vae_tile_size: int = 0  # pixels: the VAE's tiles alone; 0 follows tile_size, or automatic for large images
+    # Hires fix (see hires_settings.py): a second, img2img pass at hires_scale times the size; 0 or 1 is off.
+    hires_scale: float = 0.0
+    hires_steps: int = 0  # steps the second pass runs; 0 is the same as ``steps``
+    hires_upscaler: str = DEFAULT_UPSCALER  # "Latent (...)" in latent space, "Lanczos" or a model's name in pixels
+    hires_denoise: float = DEFAULT_DENOISE  # the second pass's denoising strength
+
+    @property
+    def hires(self) -> bool:
+        """Whether this request runs the hires fix's second pass."""
+        return hires_on(self.hires_scale)
 
     def with_changes(self, **changes) -> GenerationRequest:
         return replace(self, **changes)
@@ -157,6 +168,7 @@ def validate_request(r: GenerationRequest, size_multiple: int = 8, max_side: int
     bad_tile = check_tile_sizes(r.tile_size, r.vae_tile_size, size_multiple, max_side, bool(r.controlnets))
     if bad_tile is not None:
         raise RequestError(*bad_tile)
+    _validate_hires(r, size_multiple, max_side, model_name)
     size = (r.height, r.width)
     if r.init_image is not None:
         img = r.init_image
@@ -214,6 +226,26 @@ def _validate_extras(r: GenerationRequest) -> None:
             raise RequestError("controlnets", f"{name}: the control image must be a uint8 RGB image")
 
 
+def _validate_hires(r: GenerationRequest, size_multiple: int, max_side: int, model_name: str) -> None:
+    """The hires fix's settings, its size on this model, and what it does not run with."""
+    problem = hires_problem(r.hires_scale, r.hires_steps, r.hires_upscaler, r.hires_denoise)
+    if problem is not None:
+        raise RequestError(*problem)
+    if not r.hires:
+        return
+    width, height = hires_size(r.width, r.height, r.hires_scale, size_multiple)
+    if max(width, height) > max_side:
+        raise RequestError("hires_scale", f"{r.width}x{r.height} times {r.hires_scale:g} is {width}x{height}, more "
+                                          f"than {model_name} allows ({max_side} a side at most); choose a "
+                                          "smaller scale or size")
+    # AUTOMATIC1111 offers hires fix for text-to-image only: an image of the user's is upscaled, then refined.
+    if r.init_image is not None or r.mask is not None:
+        raise RequestError("hires_scale", "hires fix runs after text-to-image; switch it off to use the "
+                                          "canvas image (img2img or inpainting)")
+    if r.refiner.strip():
+        raise RequestError("hires_scale", "hires fix and the SDXL refiner do not run together yet; switch one off")
+
+
 @dataclass(frozen=True, eq=False)
 class StepEvent:
     run_id: int
@@ -224,6 +256,7 @@ class StepEvent:
     latent: np.ndarray  # float32 [C, h, w], the state after the step
     elapsed: float  # seconds since the run started
     model_switch: bool = False  # the SDXL refiner took over at this step (the timeline marks it)
+    hires_start: bool = False  # the hires fix's second pass (at its larger size) starts at this step
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,6 +20,7 @@ import torch
 from .denoisers import Cond, Denoiser
 from .devices import free_memory_bytes
 from .guidance import StepConditioning, classifier_free_guidance, classifier_guidance, dynamic_thresholding
+from .hires import HiresPass, hires_pass, second_pass_noise, upscaled_latent
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
 from .inpaint_area import masked_area
 from .inpaint_models import inpainting_conditioning
@@ -69,12 +70,55 @@ class RunHistory:
     states: list[StepState]
     parent: tuple[int, int] | None = None
     refiner_from: int | None = None  # the lineage step where the SDXL refiner took over, if it did
+    hires_from: int | None = None  # the lineage step where the hires fix's second pass began, once it has
+    hires_sigmas: torch.Tensor | None = None  # the second pass's schedule, as it ran
+
+
+@dataclass(eq=False)
+class _Pass:
+    """One pass of sampler steps (a run has one, or two with the hires fix): what the step loop needs."""
+
+    sigmas: torch.Tensor
+    start: int  # the index of ``sigmas`` this run steps from first
+    offset: int  # a step's lineage index is its index in ``sigmas`` plus this
+    denoise: Denoiser
+    cond: Cond
+    conditioning: StepConditioning | ModelSwitch | None  # set to each step's index in ``schedule_offset`` terms
+    control: Any
+    carry: Any = None
+    schedule_offset: int = 0  # index in ``sigmas`` + this = the step of the prompt and ControlNet schedules
+
+
+@dataclass(eq=False)
+class _Steps:
+    """What every step of one run reports to and records in, whichever pass it belongs to."""
+
+    run_id: int
+    request: GenerationRequest
+    history: RunHistory
+    generator: torch.Generator
+    total: int  # steps in the whole lineage, both passes
+    started: float
+    on_step: Callable[[StepEvent], None] | None
+    should_cancel: Callable[[], bool] | None
+    switch_at: int | None = None  # the lineage step where the SDXL refiner takes over
+    ran: int = 0  # steps this run has taken so far
 
 
 def _interpolation_sigmas(full: torch.Tensor, sigma: float) -> torch.Tensor:
     """Start a schedule at ``sigma``: keep the part of ``full`` strictly below it."""
     below = full[full < sigma - 1e-6]
     return torch.cat([full.new_tensor([sigma]), below])
+
+
+def _continuation(sigmas: torch.Tensor, ran: torch.Tensor | None, k: int, state: StepState,
+                  same_sampler: bool) -> tuple[torch.Tensor, int, Any]:
+    """(sigmas, start, carry) for continuing after step ``k`` of a pass that ran on ``ran``, whose state after
+    that step is ``state``: the same schedule goes on from k + 1 (with the sampler's memory when the sampler
+    is the same); a new spacing or step count continues from the state's noise level on the new schedule."""
+    if ran is not None and torch.equal(sigmas, ran):
+        return sigmas, k + 1, state.carry if same_sampler else None
+    return _interpolation_sigmas(sigmas, state.sigma_next), 0, None
 
 
 class Runner:
@@ -107,10 +151,10 @@ class Runner:
         # "Only masked": the run works on a crop at the request's size; the result is pasted into the photo.
         area = masked_area(request)
         whole, request = request, area.request if area is not None else request
-        self._check_memory(request)
+        second = hires_pass(model, request)  # the hires fix's second pass; None when it is off
+        self._check_memory(request, second)
         if request.clip_skip != 1 and not model.info.clip_skip:
             raise RequestError("clip_skip", f"model {model.info.name!r} has no CLIP layers to skip; set it to 1")
-        spec = get_sampler(request.sampler)
         # LoRAs are merged before anything is encoded, and the encoder reads the prompts without their tags.
         loras = apply_prompt_loras(model, self.adapters, request)
         self.notices = loras.notices
@@ -148,7 +192,8 @@ class Runner:
                                   device, model.dtype)
             start, carry, kept = 0, None, []
         else:
-            x, sigmas, noise, start, carry, kept, parent = self._resume(branch_from, request, sigmas, generator)
+            x, sigmas, noise, start, carry, kept, parent = self._resume(branch_from, request, sigmas, generator,
+                                                                        second is not None)
         if latent_mask is not None:  # masked content: fill was painted above, the latent choices apply here
             init_latent = start_latent(init_latent, latent_mask, request.masked_content, noise)
         if x is None:
@@ -175,36 +220,13 @@ class Runner:
 
         history = RunHistory(run_id, request, sigmas, noise.cpu(), list(kept), parent, switch_at)
         self._remember(history)  # now, so the steps of a cancelled run can be branched from too
-        captured: list[SamplerStep] = []
-        extra = {"eta": request.eta} if spec.name == "ddim" else {}
-        for i in range(start, len(sigmas) - 1):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled(run_id, i + offset)
-            if conditioning is not None:
-                conditioning.step = i + offset
-            if control is not None:
-                control.step = i + offset
-            for _ in range(request.resample if request.mask is not None and i < len(sigmas) - 2 else 0):
-                # RePaint (Lugmayr et al. 2022): step down, re-noise back up, step again. Each pass is
-                # a network evaluation, so a cancel is checked before each one too.
-                if should_cancel is not None and should_cancel():
-                    raise Cancelled(run_id, i + offset)
-                x = spec.fn(denoise, x, sigmas[i:i + 2], cond=cond, generator=generator, carry=carry, **extra)
-                x = x + randn_like(x, generator) * (sigmas[i] ** 2 - sigmas[i + 1] ** 2).sqrt()
-            captured.clear()
-            x = spec.fn(denoise, x, sigmas[i:i + 2], cond=cond, generator=generator, carry=carry,
-                        callback=captured.append, **extra)
-            step = captured[-1]
-            carry = step.carry
-            if not torch.isfinite(step.denoised).all():
-                raise NonFiniteError(
-                    f"the model produced NaN or infinite values at step {i + 1}; "
-                    "try a lower CFG scale, or full precision (fp32)")
-            history.states.append(StepState(float(sigmas[i + 1]), x.cpu(), carry, generator.get_state()))
-            if on_step is not None:
-                on_step(StepEvent(run_id, i + offset, total, float(sigmas[i]), model.preview(step.denoised),
-                                  x[0].float().cpu().numpy(), time.perf_counter() - started,
-                                  model_switch=i + offset == switch_at))
+        run = _Steps(run_id, request, history, generator, total + (second.steps if second else 0), started, on_step,
+                     should_cancel, switch_at)
+        x = self._sample(run, _Pass(sigmas, start, offset, denoise, cond, conditioning, control, carry, offset), x)
+        if second is not None:
+            # A branch from a second-pass step took only the first pass's steps from its parent (see _resume).
+            hires_branch = branch_from if branch_from is not None and branch_from[1] >= len(kept) else None
+            x = self._second_pass(run, second, x, (loras.prompt, loras.negative_prompt), hires_branch)
 
         decode_gen = torch.Generator("cpu").manual_seed((request.seed + 1) % 2**63)
         # The refiner's VAE decodes a run it refined (SDXL's base and refiner ship the same VAE).
@@ -219,15 +241,91 @@ class Runner:
         infotext = getattr(model, "prompt_infotext", tuple)()  # e.g. the embeddings' TI hashes
         if model.info.distilled_guidance:  # Flux's guidance input, as Forge names it
             infotext += (("Distilled CFG Scale", f"{request.distilled_cfg:g}"),)
-        return Result(run_id, whole, image, x[0].float().cpu().numpy(), len(sigmas) - 1 - start,
+        return Result(run_id, whole, image, x[0].float().cpu().numpy(), run.ran,
                       time.perf_counter() - started, parent,
                       loras.infotext + infotext + (control.infotext if control else ()) + refiner_pairs)
 
-    def _check_memory(self, request: GenerationRequest) -> None:
-        """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size)."""
+    def _sample(self, run: _Steps, p: _Pass, x: torch.Tensor) -> torch.Tensor:
+        """Run the pass's steps from ``p.start`` on ``x``; each one is recorded, reported and cancellable."""
+        model, request, generator, carry = self.model, run.request, run.generator, p.carry
+        spec = get_sampler(request.sampler)
+        captured: list[SamplerStep] = []
+        extra = {"eta": request.eta} if spec.name == "ddim" else {}
+        sigmas, denoise, cond, offset = p.sigmas, p.denoise, p.cond, p.offset
+        for i in range(p.start, len(sigmas) - 1):
+            if run.should_cancel is not None and run.should_cancel():
+                raise Cancelled(run.run_id, i + offset)
+            if p.conditioning is not None:
+                p.conditioning.step = i + p.schedule_offset
+            if p.control is not None:
+                p.control.step = i + p.schedule_offset
+            for _ in range(request.resample if request.mask is not None and i < len(sigmas) - 2 else 0):
+                # RePaint (Lugmayr et al. 2022): step down, re-noise back up, step again. Each pass is
+                # a network evaluation, so a cancel is checked before each one too.
+                if run.should_cancel is not None and run.should_cancel():
+                    raise Cancelled(run.run_id, i + offset)
+                x = spec.fn(denoise, x, sigmas[i:i + 2], cond=cond, generator=generator, carry=carry, **extra)
+                x = x + randn_like(x, generator) * (sigmas[i] ** 2 - sigmas[i + 1] ** 2).sqrt()
+            captured.clear()
+            x = spec.fn(denoise, x, sigmas[i:i + 2], cond=cond, generator=generator, carry=carry,
+                        callback=captured.append, **extra)
+            step = captured[-1]
+            carry = step.carry
+            if not torch.isfinite(step.denoised).all():
+                raise NonFiniteError(
+                    f"the model produced NaN or infinite values at step {i + 1}; "
+                    "try a lower CFG scale, or full precision (fp32)")
+            run.history.states.append(StepState(float(sigmas[i + 1]), x.cpu(), carry, generator.get_state()))
+            run.ran += 1
+            if run.on_step is not None:
+                run.on_step(StepEvent(run.run_id, i + offset, run.total, float(sigmas[i]), model.preview(step.denoised),
+                                      x[0].float().cpu().numpy(), time.perf_counter() - run.started,
+                                      model_switch=i + offset == run.switch_at,
+                                      hires_start=i + offset == run.history.hires_from))
+        return x
+
+    def _second_pass(self, run: _Steps, second: HiresPass, x: torch.Tensor, prompts: tuple[str, str],
+                     branch_from: tuple[int, int] | None) -> torch.Tensor:
+        """The hires fix's pass after the first one's last step (``x``), or continued from ``branch_from``,
+        a step of the parent's second pass."""
+        history, generator = run.history, run.generator
+        if branch_from is None:
+            history.hires_from = len(history.states)
+            x = upscaled_latent(self.model, x, run.request, second, (run.request.seed + 1) % 2**63)
+            noise = second_pass_noise(self.model, x, run.request, generator)
+            sigmas, start, carry = second.sigmas, 0, None
+            x = x + noise * sigmas[0]
+        else:
+            parent, k = self._histories[branch_from[0]], branch_from[1]
+            state = parent.states[k]
+            generator.set_state(state.rng_state)
+            x = state.x.to(self.model.device)
+            history.hires_from = parent.hires_from
+            history.states.extend(parent.states[len(history.states):k + 1])
+            same_sampler = get_sampler(run.request.sampler).name == get_sampler(parent.request.sampler).name
+            sigmas, start, carry = _continuation(second.sigmas, parent.hires_sigmas, k - parent.hires_from, state,
+                                                 same_sampler)
+        history.hires_sigmas = sigmas
+        offset = len(history.states) - start
+        run.total = offset + len(sigmas) - 1
+        local = run.total - history.hires_from  # the second pass's steps in this lineage, for its own schedules
+        denoise, cond, conditioning = self._conditioned_denoiser(second.request, local, *prompts)
+        control = prepare_control(self.model, second.request, self.adapters, self.controlnets, local)
+        own = _Pass(sigmas, start, offset, denoise, cond, conditioning, control, carry, offset - history.hires_from)
+        return self._sample(run, own, x)
+
+    def _check_memory(self, request: GenerationRequest, second: HiresPass | None = None) -> None:
+        """Refuse a run that cannot fit in memory before allocating any of it (a RequestError on the size).
+        With the hires fix, the host keeps both passes' steps and the device works at the larger size."""
         info, device = self.model.info, torch.device(self.model.device)
         host, work = run_memory_bytes(request.width, request.height, request.steps, info.latent_channels,
                                       info.latent_scale, info.family, request.tile_size)
+        if second is not None:
+            larger = second.request
+            host2, work2 = run_memory_bytes(larger.width, larger.height, second.steps, info.latent_channels,
+                                            info.latent_scale, info.family, larger.tile_size)
+            host, work = host + host2, max(work, work2)
+            request = larger  # the size the message names
         needs = [(host + work, "cpu")] if device.type == "cpu" else [(host, "cpu"), (work, device.type)]
         for need, where in needs:
             free = free_memory_bytes(torch.device(where))
@@ -329,7 +427,10 @@ class Runner:
             denoise = dynamic_thresholding(denoise, request.dynamic_threshold)
         return denoise
 
-    def _resume(self, branch_from, request, sigmas, generator):
+    def _resume(self, branch_from, request, sigmas, generator, hires: bool = False):
+        """Where a branch from (run, k) continues the first pass: (x, sigmas, noise, start, carry, kept steps,
+        parent). From a step of the hires fix's second pass the first pass is complete: its steps are kept
+        and none is left to run (the second pass continues in _second_pass)."""
         parent_id, k = branch_from
         parent = self._histories.get(parent_id)
         if parent is None:
@@ -339,18 +440,19 @@ class Runner:
         state = parent.states[k]
         if not torch.isfinite(state.x).all():
             raise RequestError("branch", f"the latent at step {k} holds NaN or infinite values")
+        noise = parent.noise.to(self.model.device)
+        if parent.hires_from is not None and k >= parent.hires_from:
+            if not hires:
+                raise RequestError("hires_scale", f"step {k + 1} belongs to the hires fix's pass; switch hires "
+                                                  "fix on to continue it, or branch from an earlier step")
+            first = parent.hires_from
+            return (parent.states[first - 1].x.to(self.model.device), parent.sigmas, noise, len(parent.sigmas) - 1,
+                    None, parent.states[:first], (parent_id, k))
         generator.set_state(state.rng_state)
         x = state.x.to(self.model.device)
-        same = torch.equal(sigmas, parent.sigmas)
-        if same:
-            start = k + 1
-            same_sampler = get_sampler(request.sampler).name == get_sampler(parent.request.sampler).name
-            carry = state.carry if same_sampler else None
-        else:
-            # New spacing or step count: continue from this noise level on the new schedule.
-            sigmas = _interpolation_sigmas(sigmas, state.sigma_next)
-            start, carry = 0, None
-        return x, sigmas, parent.noise.to(x.device), start, carry, parent.states[: k + 1], (parent_id, k)
+        same_sampler = get_sampler(request.sampler).name == get_sampler(parent.request.sampler).name
+        sigmas, start, carry = _continuation(sigmas, parent.sigmas, k, state, same_sampler)
+        return x, sigmas, noise, start, carry, parent.states[: k + 1], (parent_id, k)
 
     def _remember(self, history: RunHistory) -> None:
         self._histories[history.run_id] = history
