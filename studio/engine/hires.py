@@ -24,7 +24,7 @@ from .hires_settings import hires_size, hires_step_counts, latent_mode
 from .models.base import DiffusionModel
 from .noise import initial_noise
 from .request import GenerationRequest, RequestError
-from .schedules import sampling_sigmas
+from .schedules import sampling_sigmas, schedule_at_size
 from .upscalers import upscale_image
 
 
@@ -49,7 +49,8 @@ def hires_pass(model: DiffusionModel, request: GenerationRequest) -> HiresPass |
     if run == 0:
         sigmas = torch.zeros(1)
     else:
-        full = sampling_sigmas(model.schedule, schedule_steps, request.spacing, getattr(model, "steps_offset", 0))
+        schedule = schedule_at_size(model.schedule, width, height)  # flow models shift their schedule by size
+        full = sampling_sigmas(schedule, schedule_steps, request.spacing, getattr(model, "steps_offset", 0))
         sigmas = full[-(run + 1):]
     second = request.with_changes(width=width, height=height, steps=max(run, 1), strength=request.hires_denoise,
                                   hires_scale=0.0)
