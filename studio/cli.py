@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .cli_controlnet import add_controlnet_flags, control_units
+from .engine.hires_settings import canonical_upscaler
 from .engine.sampler_names import sampler_list
 from .upscale_cli import add_upscale_parser, run_upscale
 from .xyz_cli import add_xyz_parser, run_xyz
@@ -73,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--refiner-switch", type=float, default=None, metavar="F",
                      help="fraction of the run after which the refiner takes over (default 0.8), "
                           "AUTOMATIC1111's 'Refiner switch at'")
+    gen.add_argument("--hires-scale", type=float, default=None, metavar="S",
+                     help="hires fix: a second pass at S times the size (e.g. 2; 0 or 1 is off)")
+    gen.add_argument("--hires-steps", type=int, default=None, metavar="N",
+                     help="steps of the hires pass (default 0: as many as --steps)")
+    gen.add_argument("--hires-upscaler", default=None, metavar="NAME",
+                     help="latent (or another of AUTOMATIC1111's Latent modes, e.g. 'latent (nearest-exact)'), "
+                          "lanczos, or an upscaler model's name (default latent)")
+    gen.add_argument("--denoise", type=float, default=None, metavar="D",
+                     help="the hires pass's denoising strength (default 0.7); img2img's is --strength")
     gen.add_argument("--params-from", type=Path, default=None,
                      help="take every setting from the parameters in this image (ours, AUTOMATIC1111's, "
                           "Forge's, ComfyUI's); flags given here override it")
@@ -98,6 +108,8 @@ FLAG_FIELDS = {
     "variation_seed": "variation_seed", "variation_strength": "variation_strength",
     "inpaint_area": "inpaint_area", "inpaint_padding": "inpaint_padding", "masked_content": "masked_content",
     "refiner": "refiner", "refiner_switch": "refiner_switch", "guidance": "distilled_cfg",
+    "hires_scale": "hires_scale", "hires_steps": "hires_steps", "hires_upscaler": "hires_upscaler",
+    "denoise": "hires_denoise",
 }
 
 
@@ -152,6 +164,8 @@ def _flag_changes(args) -> dict:
         changes["guidance_interval"] = tuple(args.interval)
     if "masked_content" in changes:  # latent-noise on the command line, latent_noise in the request
         changes["masked_content"] = changes["masked_content"].replace("-", "_")
+    if "hires_upscaler" in changes:  # "latent" typed, "Latent" written (AUTOMATIC1111's spelling)
+        changes["hires_upscaler"] = canonical_upscaler(changes["hires_upscaler"])
     return changes
 
 
@@ -220,6 +234,9 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
     if "strength" not in given | changes.keys():
         changes["strength"] = 0.75 if init is not None and args.mask is None else 1.0
     request = request.with_changes(**changes, model=key if key is not None else request.model)
+    if "hires_denoise" in changes and not request.hires:
+        raise ValueError("--denoise is the hires pass's denoising strength: add --hires-scale (e.g. 2), or use "
+                         "--strength for img2img")
     info = model.info
     traits = ModelTraits(info.name, info.default_size, info.size_multiple, info.clip_skip)
     # What came from the file or the defaults is fitted to the model; a size or clip skip typed on the

@@ -48,6 +48,15 @@ def latent_mode(upscaler: str) -> tuple[str, bool] | None:
     return None
 
 
+def canonical_upscaler(name: str) -> str:
+    """AUTOMATIC1111's spelling of a latent upscaler or Lanczos typed in any case; other names as given."""
+    key = " ".join(name.split()).lower()
+    for known in (*LATENT_UPSCALERS, *PIXEL_UPSCALERS):
+        if known.lower() == key:
+            return known
+    return name.strip()
+
+
 def hires_size(width: int, height: int, scale: float, multiple: int = 8) -> tuple[int, int]:
     """The second pass's (width, height): the first's times ``scale``, down to the size multiple."""
     w, h = int(width * scale), int(height * scale)

@@ -33,6 +33,7 @@ from ..engine.sampler_names import (
     sampler_list,
 )
 from .controlnet_infotext import read_units
+from .hires_infotext import hires_pairs, read_hires
 from .infotext_pairs import split_pairs
 from .inpaint_infotext import inpaint_pairs, read_inpaint
 
@@ -98,6 +99,7 @@ def format_parameters(request: GenerationRequest, model_label: str = "",
         pairs.append(("Variation seed strength", _number(request.variation_strength)))
     if request.init_image is not None:
         pairs.append(("Denoising strength", _number(request.strength)))
+    pairs += hires_pairs(request)  # with its own "Denoising strength" (hires fix runs without an init image)
     if request.mask is not None:
         pairs.append(("Mask blur", _number(request.mask_feather)))
         pairs += inpaint_pairs(request)
@@ -389,7 +391,8 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     _read_seed(r)
     _read_variation(r)
     _read_size(r)
-    r.number(("denoising strength",), "strength", 0, 1)
+    if not read_hires(r, bool(pairs)):  # with hires fix, "Denoising strength" is its second pass's
+        r.number(("denoising strength",), "strength", 0, 1)
     r.number(("mask blur",), "mask_feather", 0, MAX_FEATHER)
     r.number(("cfg rescale phi",), "guidance_rescale", 0, 1)
     r.number(("classifier scale",), "classifier_scale", 0, MAX_CFG)
