@@ -50,6 +50,7 @@ class StepPreview:
     elapsed: float  # seconds since this run started
     parent: tuple[int, int] | None = None
     model_switch: bool = False  # the SDXL refiner took over at this step
+    hires_start: bool = False  # the hires fix's second pass, at the larger size, starts at this step
 
 
 @dataclass(frozen=True, eq=False)

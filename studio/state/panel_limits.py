@@ -90,6 +90,9 @@ PANEL_LIMITS: dict[str, Range | Choices] = {
     "mask_feather": Range(0.0, 64.0),
     "batch_count": Range(1, 64),
     "inpaint_padding": Range(0, MAX_INPAINT_PADDING),
+    "hires_scale": Range(1.0, 4.0),  # hires fix's factor (engine/hires_settings.py); None (off) is kept
+    "hires_steps": Range(0, 1000),  # 0: as many as Steps
+    "hires_denoise": Range(0.0, 1.0),
     "refiner_switch": Range(0.01, 0.99),  # the engine takes (0, 1); A1111's slider goes 0.01-1
     "spacing": Choices(SPACINGS),
     "seed_mode": Choices(SEED_MODES),

@@ -50,6 +50,11 @@ class PanelValues:
     masked_content: str = "original"
     refiner: str = ""  # an SDXL refiner's model key; empty is none
     refiner_switch: float = 0.8  # the fraction of the steps after which the refiner takes over
+    # Hires fix (AUTOMATIC1111's): a second pass at hires_scale times the size; None is off.
+    hires_scale: float | None = None
+    hires_steps: int = 0  # 0: as many as Steps
+    hires_upscaler: str = "Latent"  # a latent mode, Lanczos, or an upscaler model's name
+    hires_denoise: float = 0.7
     # ControlNet units; their control image is the canvas's control layer, joined on the engine thread.
     controlnets: tuple[ControlSettings, ...] = DEFAULT_UNITS
 
@@ -74,6 +79,8 @@ class PanelValues:
             "height": self.height, "strength": self.strength, "mask_feather": self.mask_feather,
             "inpaint_area": self.inpaint_area, "inpaint_padding": self.inpaint_padding,
             "masked_content": self.masked_content, "refiner": self.refiner, "refiner_switch": self.refiner_switch,
+            "hires_scale": self.hires_scale or 0.0, "hires_steps": self.hires_steps,
+            "hires_upscaler": self.hires_upscaler, "hires_denoise": self.hires_denoise,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +160,8 @@ def _adapt_field(name: str, value: Any, current: Any) -> tuple[Any, str | None]:
         return adapt_units(value, current)
     if name == "dynamic_threshold" and value is None:
         return None, None  # off
+    if name == "hires_scale" and (value is None or (not isinstance(value, bool) and value in (0, 1))):
+        return None, None  # off (the engine's request writes 0 for off, and takes 1 as off too)
     if isinstance(current, str):
         if not isinstance(value, str):
             return current, f"{_label(name)} {_shown(value)} is not text: kept {current!r}."

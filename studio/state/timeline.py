@@ -42,6 +42,7 @@ class RunTrack:
     parameters: str = ""
     state: str = "running"  # running, done, cancelled, failed
     switch_step: int | None = None  # the lineage step where the SDXL refiner took over, if it did
+    hires_step: int | None = None  # the lineage step where the hires fix's larger second pass began, if it did
 
     @property
     def first_own_step(self) -> int:
@@ -132,6 +133,8 @@ class TimelineModel(QObject):
                 track.sigmas = parent.sigmas[: k + 1]
                 if parent.switch_step is not None and parent.switch_step <= k:
                     track.switch_step = parent.switch_step
+                if parent.hires_step is not None and parent.hires_step <= k:
+                    track.hires_step = parent.hires_step
             self._runs[event.run_id] = track
             self.run_added.emit(event.run_id)
             self.select(event.run_id)
@@ -147,6 +150,8 @@ class TimelineModel(QObject):
         track.total = event.total
         if event.model_switch:
             track.switch_step = event.index
+        if event.hires_start:
+            track.hires_step = event.index
         self.frame_added.emit(event.run_id, event.index)
         if event.run_id == self._current and following:
             self.set_position(event.index)

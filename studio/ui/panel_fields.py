@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import SignalInstance
 from PySide6.QtWidgets import QCheckBox, QComboBox, QWidget
 
+from ..engine.hires_settings import LATENT_UPSCALERS, PIXEL_UPSCALERS
 from ..state.panel_limits import INPAINT_AREAS, MASKED_CONTENTS, PANEL_LIMITS, Range
 from ..state.panel_values import NON_KARRAS_SPACING, SEED_MODES
 from .panel_boxes import DecimalBox, FocusCombo, NumberBox
@@ -28,6 +29,7 @@ MASKED_CONTENT_LABELS = {"original": "Original", "fill": "Fill", "latent_noise":
 NO_REFINER = "None"
 DEFAULT_INTERVAL = (0.3, 10.0)  # shown while the interval is off: a range that suits most models
 DEFAULT_THRESHOLD = 0.995  # Imagen's percentile
+DEFAULT_HIRES_SCALE = 2.0  # shown while hires fix is off
 
 
 class PanelField:
@@ -312,6 +314,15 @@ def build_fields() -> dict[str, PanelField]:
                                "at this percentile of its values; helps at high CFG")
     percentile = limit["dynamic_threshold"]
     threshold_box = DecimalBox(float(percentile.lo), float(percentile.hi), 0.005, 3)
+    hires_check = QCheckBox("Upscale by")
+    hires_check.setToolTip("Draw at the model's size, make it larger, then denoise it again at the larger size "
+                           "(AUTOMATIC1111's hires fix): more detail than drawing large at once")
+    factor = limit["hires_scale"]
+    hires_box = DecimalBox(float(factor.lo), float(factor.hi), 0.25, 2, "×")
+    upscaler = FocusCombo()
+    for name in (*LATENT_UPSCALERS, *PIXEL_UPSCALERS):  # upscaler models the engine finds are added by name
+        upscaler.addItem(name, name)
+    hires_on = ("hires_scale", lambda scale: scale is not None)
 
     rows: list[PanelField] = [
         TextField("prompt", "Prompt", PromptEdit(), EMPHASIS_TIP),
@@ -364,6 +375,15 @@ def build_fields() -> dict[str, PanelField]:
         ChoiceField("masked_content", "Masked content", masked_content, "With a painted mask, what the masked "
                     "part starts from: the original picture, its surrounding colours (fill), fresh noise, or "
                     "nothing (an empty latent)", keep_unknown=False),
+        OptionalField("hires_scale", "Hires fix", QWidget(), "Hires fix: a second pass at this many times the "
+                      "size", check=hires_check, boxes=(hires_box,), limit=factor,
+                      shown_when_off=(DEFAULT_HIRES_SCALE,)),
+        ChoiceField("hires_upscaler", "Upscaler", upscaler, "How the first pass is made larger: Latent modes "
+                    "resize the latent (use a denoise of 0.5 or more), Lanczos and upscaler models the picture",
+                    follows=hires_on),
+        number("hires_steps", "Hires steps", "Steps of the second pass (0: as many as Steps)", follows=hires_on),
+        number("hires_denoise", "Denoise", "How much the second pass changes the larger picture (AUTOMATIC1111's "
+               "Denoising strength): lower keeps more of the first pass", step=0.05, decimals=2, follows=hires_on),
         ChoiceField("refiner", "Refiner", refiner, "An SDXL refiner that takes over the run for its last steps",
                     needs="takes_refiner", off_value="", off_tip="Only SDXL models take a refiner"),
         number("refiner_switch", "Switch at", "The fraction of the steps after which the refiner takes over",

@@ -94,6 +94,12 @@ class PromptPanel(QWidget):
         self.inpaint_padding = f["inpaint_padding"].widget
         self.masked_content: QComboBox = f["masked_content"].widget
         self.refiner: QComboBox = f["refiner"].widget
+        hires = self._optional("hires_scale")
+        self.hires_on = hires.check
+        self.hires_scale = hires.boxes[0]
+        self.hires_upscaler: QComboBox = f["hires_upscaler"].widget
+        self.hires_steps = f["hires_steps"].widget
+        self.hires_denoise = f["hires_denoise"].widget
         self.refiner_switch = f["refiner_switch"].widget
 
         body = QWidget()
@@ -158,6 +164,15 @@ class PromptPanel(QWidget):
         refine.addRow("Masked", self.masked_content)
         refine.parentWidget().setToolTip("Below strength 1 the canvas image is refined; a painted mask repaints "
                                          "only that part (Inpaint and Masked say how).")
+
+        self.hires_upscaler.setMinimumContentsLength(8)
+        self.hires_upscaler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        larger = self._group("Hires fix", column)
+        hires.widget.setLayout(self._row(self.hires_on, self.hires_scale, self.hires_upscaler))
+        hires.widget.layout().setContentsMargins(0, 0, 0, 0)
+        larger.addRow(hires.widget)
+        larger.addRow("Steps", self._row(self.hires_steps, self._label("Denoise", self.hires_denoise),
+                                         self.hires_denoise))
 
         self.controlnets = cast(ControlUnitsField, f["controlnets"])
         control = self._group("ControlNet", column)

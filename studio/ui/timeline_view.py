@@ -148,9 +148,14 @@ class TimelineView(QFrame):
         self.slider.blockSignals(True)
         self.slider.setRange(0, self._slider_end())
         self.slider.setValue(self.model.position)
-        switch = track.switch_step if track is not None else None
-        self.slider.set_marks((switch,) if switch is not None else (),
-                              f"The refiner took over at step {switch + 1}" if switch is not None else "")
+        marks, tips = [], []
+        if track is not None and track.switch_step is not None:
+            marks.append(track.switch_step)
+            tips.append(f"The refiner took over at step {track.switch_step + 1}")
+        if track is not None and track.hires_step is not None:
+            marks.append(track.hires_step)
+            tips.append(f"The hires fix's larger pass began at step {track.hires_step + 1}")
+        self.slider.set_marks(tuple(marks), "; ".join(tips))
         self.slider.blockSignals(False)
         self._sync_buttons()
 
@@ -182,7 +187,8 @@ class TimelineView(QFrame):
             return f"Result · {len(track.frames)} steps"
         sigma = track.sigmas[position] if position < len(track.sigmas) else 0.0
         refiner = " · refiner" if track.switch_step is not None and position >= track.switch_step else ""
-        return f"Step {position + 1} of {track.total} · σ {sigma:.2f}{refiner}"
+        hires = " · hires" if track.hires_step is not None and position >= track.hires_step else ""
+        return f"Step {position + 1} of {track.total} · σ {sigma:.2f}{refiner}{hires}"
 
     def _sync_buttons(self) -> None:
         track = self.model.current

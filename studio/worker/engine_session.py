@@ -123,7 +123,7 @@ class EngineSession:
 
         def forward(event: StepEvent) -> None:
             on_step(StepPreview(job.job_id, event.run_id, event.index, event.total, event.sigma, event.preview,
-                                event.elapsed, job.branch_from, event.model_switch))
+                                event.elapsed, job.branch_from, event.model_switch, event.hires_start))
 
         result = self.runner.run(request, on_step=forward, should_cancel=should_cancel, branch_from=job.branch_from)
         values = job.values.with_changes(model=choice.key)
