@@ -311,7 +311,7 @@ def check_in_limits(values: Any) -> None:
             if value is not None:
                 assert len(value) == 2 and all(limit.holds(v) for v in value) and value[0] <= value[1], value
             continue
-        if name == "dynamic_threshold" and value is None:
+        if name in ("dynamic_threshold", "hires_scale") and value is None:
             continue  # off
         assert limit.holds(value), f"{name} = {value!r} is outside {limit}"
         assert not isinstance(limit, Range) or not limit.is_int or type(value) is int, f"{name} = {value!r}"

@@ -55,7 +55,9 @@ def test_reads_automatic1111_files(tmp_path):
     assert r.prompt == "masterpiece, 1girl, (smile:1.2), <lora:foo:0.8>"
     assert r.negative_prompt == "lowres, bad anatomy"
     assert (r.steps, r.sampler, r.spacing, r.cfg_scale, r.seed) == (30, "dpmpp_2m", "karras", 7.0, 3054741874)
-    assert (r.width, r.height, r.strength) == (512, 768, 0.55)
+    assert (r.width, r.height) == (512, 768)
+    # With Hires upscale, AUTOMATIC1111's "Denoising strength" is the hires pass's, not img2img's.
+    assert (r.hires_scale, r.hires_denoise, r.strength) == (2.0, 0.55, 1.0)
     assert parsed.model_label == "v1-5-pruned-emaonly"
     assert parsed.unknown["Lora hashes"] == "foo: 1234abcd" and r.clip_skip == 2
 
