@@ -5,6 +5,8 @@ pass for every sampler; a tiny random Stable Diffusion model checks the latent a
 upscales through a real VAE.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -135,10 +137,28 @@ def test_bad_settings_are_refused_by_name(changes, field):
     assert err.value.field == field
 
 
-def test_an_unknown_upscaler_is_named(runner):
+def test_an_unknown_upscaler_is_named_before_the_first_pass(runner):
+    events = []
     with pytest.raises(RequestError, match="no-such-upscaler") as err:
-        runner.run(HIRES.with_changes(hires_upscaler="no-such-upscaler"))
-    assert err.value.field == "hires_upscaler"
+        runner.run(HIRES.with_changes(hires_upscaler="no-such-upscaler"), on_step=events.append)
+    assert err.value.field == "hires_upscaler" and events == []
+
+
+def test_an_upscaler_model_file_in_automatic1111s_folder(tmp_path):
+    if importlib.util.find_spec("spandrel") is None:  # not importorskip: spandrel needs the studio's stand-in
+        pytest.skip("spandrel is not installed (scripts/setup_env.sh installs it)")
+    from studio.engine.models.sd.adapter_files import AdapterLibrary
+    from studio.engine.upscalers.testing import save_rrdb
+
+    save_rrdb(tmp_path / "models" / "ESRGAN" / "TinyESRGAN_x4.pth", seed=1)
+    (tmp_path / "models" / "Stable-diffusion").mkdir()
+    library = AdapterLibrary((tmp_path / "models" / "Stable-diffusion",), include_defaults=False)
+    runner = Runner(ToyShapesModel(), adapters=library)
+    request = HIRES.with_changes(hires_upscaler="tinyesrgan_x4")  # by name, any case, as A1111 lists it
+    result = runner.run(request)
+    assert result.image.shape == (64, 64, 3)
+    assert np.array_equal(result.latent, runner.run(request, branch_from=(result.run_id, 5)).latent)
+    assert not np.array_equal(result.image, runner.run(HIRES.with_changes(hires_upscaler="Lanczos")).image)
 
 
 def test_memory_check_counts_the_second_pass(runner, monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 from test_ui_prompt_panel import CATALOG, wheel
 from test_ui_studio import make_studio, set_panel, settle, shown_frame
 
-from studio.state.jobs import JobResult, StepPreview
+from studio.state.jobs import AdapterCatalog, AdapterChoice, JobResult, StepPreview
 from studio.state.panel_values import PanelValues
 from studio.state.timeline import TimelineModel
 from studio.ui.prompt_panel import PromptPanel
@@ -41,6 +41,17 @@ def test_the_check_box_switches_hires_fix_and_its_settings_on(panel, qtbot):
     # An upscaler model named by a PNG is kept (and offered) though the box did not list it.
     panel.set_values(panel.values().with_changes(hires_upscaler="4x-UltraSharp", hires_steps=12))
     assert panel.values().hires_upscaler == "4x-UltraSharp" and panel.hires_upscaler.currentText() == "4x-UltraSharp"
+
+
+def test_the_upscaler_files_the_engine_found_are_offered(panel):
+    panel.hires_on.click()
+    panel.hires_upscaler.setCurrentIndex(panel.hires_upscaler.findData("Lanczos"))
+    panel.set_adapters(AdapterCatalog(upscalers=(AdapterChoice("4x-UltraSharp", "/m/ESRGAN/4x-UltraSharp.pth"),)))
+    names = [panel.hires_upscaler.itemData(i) for i in range(panel.hires_upscaler.count())]
+    assert names[0] == "Latent" and names[-2:] == ["Lanczos", "4x-UltraSharp"]
+    assert panel.values().hires_upscaler == "Lanczos"  # the choice made is kept
+    panel.hires_upscaler.setCurrentIndex(names.index("4x-UltraSharp"))
+    assert panel.values().request_fields()["hires_upscaler"] == "4x-UltraSharp"
 
 
 def test_the_wheel_over_the_unfocused_hires_boxes_changes_nothing(panel, qtbot):

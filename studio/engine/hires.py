@@ -22,10 +22,12 @@ from PIL import Image
 
 from .hires_settings import hires_size, hires_step_counts, latent_mode
 from .models.base import DiffusionModel
+from .models.errors import ModelLoadError
+from .models.sd.adapter_files import AdapterLibrary
 from .noise import initial_noise
 from .request import GenerationRequest, RequestError
 from .schedules import sampling_sigmas, schedule_at_size
-from .upscalers import upscale_image
+from .upscalers import is_lanczos, resolve_upscaler, upscale_image
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,9 +59,21 @@ def hires_pass(model: DiffusionModel, request: GenerationRequest) -> HiresPass |
     return HiresPass(second, sigmas)
 
 
+def check_upscaler(request: GenerationRequest, library: AdapterLibrary) -> None:
+    """Before the first pass: an upscaler model's name must name a file (a RequestError names the closest ones)."""
+    name = request.hires_upscaler
+    if not request.hires or latent_mode(name) is not None or is_lanczos(name):
+        return
+    try:
+        resolve_upscaler(name, library)
+    except RequestError as exc:
+        raise RequestError("hires_upscaler", str(exc).removeprefix(f"{exc.field}: ")) from exc
+
+
 def upscaled_latent(model: DiffusionModel, x: torch.Tensor, first: GenerationRequest, second: HiresPass,
-                    seed: int) -> torch.Tensor:
-    """The first pass's final latent ``x`` brought to the second pass's size."""
+                    seed: int, library: AdapterLibrary | None = None) -> torch.Tensor:
+    """The first pass's final latent ``x`` brought to the second pass's size (``library``: where upscaler model
+    files are found by name)."""
     request = second.request
     mode = latent_mode(first.hires_upscaler)
     if mode is not None:
@@ -72,8 +86,10 @@ def upscaled_latent(model: DiffusionModel, x: torch.Tensor, first: GenerationReq
     image = model.decode(x, generator=torch.Generator("cpu").manual_seed(seed))
     factor = max(request.width / image.shape[1], request.height / image.shape[0])
     try:
-        larger = upscale_image(image, factor, first.hires_upscaler)
-    except ValueError as exc:
+        larger = upscale_image(image, factor, first.hires_upscaler, library=library, device=model.device)
+    except RequestError as exc:
+        raise RequestError("hires_upscaler", str(exc).removeprefix(f"{exc.field}: ")) from exc
+    except ModelLoadError as exc:
         raise RequestError("hires_upscaler", str(exc)) from exc
     if larger.shape[:2] != (request.height, request.width):  # the size multiple may have trimmed a few pixels
         larger = np.asarray(Image.fromarray(larger).resize((request.width, request.height),

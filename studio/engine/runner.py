@@ -20,7 +20,7 @@ import torch
 from .denoisers import Cond, Denoiser
 from .devices import free_memory_bytes
 from .guidance import StepConditioning, classifier_free_guidance, classifier_guidance, dynamic_thresholding
-from .hires import HiresPass, hires_pass, second_pass_noise, upscaled_latent
+from .hires import HiresPass, check_upscaler, hires_pass, second_pass_noise, upscaled_latent
 from .inpaint import composite, feather_mask, inpainting_denoiser, mask_to_latent
 from .inpaint_area import masked_area
 from .inpaint_models import inpainting_conditioning
@@ -153,6 +153,7 @@ class Runner:
         whole, request = request, area.request if area is not None else request
         second = hires_pass(model, request)  # the hires fix's second pass; None when it is off
         self._check_memory(request, second)
+        check_upscaler(request, self.adapters)  # a misspelt upscaler costs no first pass
         if request.clip_skip != 1 and not model.info.clip_skip:
             raise RequestError("clip_skip", f"model {model.info.name!r} has no CLIP layers to skip; set it to 1")
         # LoRAs are merged before anything is encoded, and the encoder reads the prompts without their tags.
@@ -291,7 +292,7 @@ class Runner:
         history, generator = run.history, run.generator
         if branch_from is None:
             history.hires_from = len(history.states)
-            x = upscaled_latent(self.model, x, run.request, second, (run.request.seed + 1) % 2**63)
+            x = upscaled_latent(self.model, x, run.request, second, (run.request.seed + 1) % 2**63, self.adapters)
             noise = second_pass_noise(self.model, x, run.request, generator)
             sigmas, start, carry = second.sigmas, 0, None
             x = x + noise * sigmas[0]

@@ -30,6 +30,7 @@ NO_REFINER = "None"
 DEFAULT_INTERVAL = (0.3, 10.0)  # shown while the interval is off: a range that suits most models
 DEFAULT_THRESHOLD = 0.995  # Imagen's percentile
 DEFAULT_HIRES_SCALE = 2.0  # shown while hires fix is off
+HIRES_UPSCALERS = (*LATENT_UPSCALERS, *PIXEL_UPSCALERS)  # always offered; the engine's upscaler files follow
 
 
 class PanelField:
@@ -320,7 +321,7 @@ def build_fields() -> dict[str, PanelField]:
     factor = limit["hires_scale"]
     hires_box = DecimalBox(float(factor.lo), float(factor.hi), 0.25, 2, "×")
     upscaler = FocusCombo()
-    for name in (*LATENT_UPSCALERS, *PIXEL_UPSCALERS):  # upscaler models the engine finds are added by name
+    for name in HIRES_UPSCALERS:
         upscaler.addItem(name, name)
     hires_on = ("hires_scale", lambda scale: scale is not None)
 

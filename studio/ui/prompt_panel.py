@@ -24,7 +24,7 @@ from ..state.panel_values import PanelValues
 from ..state.prompt_snippets import lora_tag
 from .adapter_picker import AdapterButton
 from .control_units_field import ControlUnitsField
-from .panel_fields import NO_REFINER, ChoiceField, NumberField, OptionalField, PanelField, build_fields
+from .panel_fields import HIRES_UPSCALERS, NO_REFINER, ChoiceField, NumberField, OptionalField, PanelField, build_fields
 from .prompt_edit import PromptEdit
 
 NOTICE_MS = 8000  # how long a notice (a value the panel adapted) stays under the settings
@@ -358,6 +358,15 @@ class PromptPanel(QWidget):
         self.lora_button.set_items(adapters.loras)
         self.embedding_button.set_items(adapters.embeddings)
         self.controlnets.set_models([choice.name for choice in adapters.controlnets])
+        upscaler = self._choice("hires_upscaler")
+        chosen = upscaler.read()
+        self._updating = True
+        try:  # the upscaler files found, after the latent modes and Lanczos; the choice made stays
+            upscaler.set_items([(name, name) for name in HIRES_UPSCALERS] +
+                               [(choice.name, choice.name) for choice in adapters.upscalers])
+            upscaler.write(chosen)
+        finally:
+            self._updating = False
         self.adapters_changed.emit()
 
     # -- the pickers ---------------------------------------------------------------------------------
