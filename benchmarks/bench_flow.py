@@ -1,6 +1,6 @@
 """A flow-model run through the studio vs the family's diffusers pipeline, and each file layout's load cost.
 
-    python benchmarks/bench_flow.py [--family sd3] [--steps 4] [--size 256] [--repeats 2] [--quick]
+    python benchmarks/bench_flow.py [--family sd3|zimage] [--steps 4] [--size 256] [--repeats 2] [--quick]
 
 Builds a mid-size random transformer of the family in memory (for sd3: an 8-block, 512-wide MMDiT, with
 tiny text encoders and VAE so the transformer's steps dominate; nothing is downloaded), then times,
@@ -48,6 +48,8 @@ class FamilyBench:
     layouts: Callable[[object, Path], dict]  # random model, folder -> {layout name: ModelFiles}
     describe: Callable[[object], str]
     warm: Callable[[], None]  # import the classes and read the shipped files loading uses (not a layout's cost)
+    # the studio's CFG scale -> the pipeline's guidance_scale (Z-Image's pipeline counts from 0: s - 1)
+    guidance: Callable[[float], float] = lambda scale: scale
 
 
 def _sd3() -> FamilyBench:
@@ -88,7 +90,44 @@ def _sd3() -> FamilyBench:
                        warm)
 
 
-FAMILIES: dict[str, Callable[[], FamilyBench]] = {"sd3": _sd3}
+def _zimage() -> FamilyBench:
+    from studio.engine.models.flow.parts import ModelFiles
+    from studio.engine.models.flow.testing_zimage import (
+        build_random_zimage,
+        save_all_in_one,
+        save_comfy_split,
+        save_diffusers,
+        zimage_pipeline,
+    )
+    from studio.engine.models.flow.zimage import load_zimage
+
+    def pipeline(model):
+        return zimage_pipeline(model.transformer, model.prompts.encoder, model.codec.vae)
+
+    def layouts(built, root: Path) -> dict:
+        transformer, encoder, vae = save_comfy_split(built, root / "ComfyUI")
+        return {"diffusers folder": ModelFiles("zimage", save_diffusers(built, root / "Z-Image-Turbo")),
+                "all-in-one file": ModelFiles("zimage", save_all_in_one(built, root / "zimage_aio.safetensors")),
+                "split files": ModelFiles("zimage", transformer, {"qwen3": encoder}, vae)}
+
+    def describe(built) -> str:
+        params = sum(p.numel() for p in built.transformer.parameters()) / 1e6
+        cfg = built.transformer.config
+        return f"random Z-Image transformer: {cfg.n_layers} layers, width {cfg.dim}, {params:.0f}M params"
+
+    def warm() -> None:
+        from diffusers import AutoencoderKL, ZImageTransformer2DModel  # noqa: F401
+        from transformers import Qwen3Model  # noqa: F401
+
+        from studio.engine.models.flow.zimage_prompts import load_qwen_tokenizer
+
+        load_qwen_tokenizer()
+
+    return FamilyBench(lambda size: build_random_zimage(size), load_zimage, pipeline, layouts, describe, warm,
+                       guidance=lambda scale: scale - 1)
+
+
+FAMILIES: dict[str, Callable[[], FamilyBench]] = {"sd3": _sd3, "zimage": _zimage}
 
 
 def _rss_mb(field: str) -> float:
@@ -186,6 +225,7 @@ def main() -> None:
     schedule = schedule_at_size(model.schedule, args.size, args.size)
     ts = [float(t) for t in sigma_to_flow_t(sampling_sigmas(schedule, args.steps, "trailing")[:-1].double())]
     pipe = bench.pipeline(model)
+    guidance = bench.guidance(args.cfg)
     pipe.set_progress_bar_config(disable=True)
     runner = Runner(model)
     previews = []
@@ -201,7 +241,7 @@ def main() -> None:
         noise = torch.randn((1, model.info.latent_channels, args.size // 8, args.size // 8),
                             generator=torch.Generator("cpu").manual_seed(1))
         with torch.no_grad():
-            pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=args.cfg,
+            pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=guidance,
                  height=args.size, width=args.size, sigmas=ts, latents=noise, output_type="np")
 
     wall, cpu = time_alternating(studio, diffusers, args.repeats, torch.device("cpu"))
@@ -209,7 +249,7 @@ def main() -> None:
     noise = torch.randn((1, model.info.latent_channels, args.size // 8, args.size // 8),
                         generator=torch.Generator("cpu").manual_seed(1))
     with torch.no_grad():
-        ref = pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=args.cfg,
+        ref = pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=guidance,
                    height=args.size, width=args.size, sigmas=ts, latents=noise, output_type="latent").images[0]
     print(f"max abs latent difference studio vs diffusers: {abs(latents['studio'] - ref.numpy()).max():.2e}")
     if not args.no_load:  # --quick: one layout, to check the measuring works

@@ -61,20 +61,10 @@ def test_the_shipped_tokenizer_gives_qwens_token_ids(loaded):
 
 
 def _pipeline(saved):
-    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline
+    from studio.engine.models.flow.testing_zimage import zimage_pipeline
 
-    from studio.engine.models.flow.zimage_prompts import load_qwen_tokenizer
-
-    model, folder = saved
-    tokenizer = load_qwen_tokenizer(folder / "tokenizer")
-    # Qwen3's chat template, reduced to what one user turn renders ("thinking" on adds nothing).
-    tokenizer.chat_template = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
-                               "'<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}"
-                               "{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and "
-                               "enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}{% endif %}")
-    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
-    return ZImagePipeline(scheduler=scheduler, vae=model.vae, text_encoder=model.text_encoder, tokenizer=tokenizer,
-                          transformer=model.transformer)
+    model = saved[0]
+    return zimage_pipeline(model.transformer, model.text_encoder, model.vae)
 
 
 def test_prompt_encoding_matches_the_pipelines_encode_prompt(saved, loaded):
@@ -99,10 +89,10 @@ def test_euler_matches_the_zimage_pipeline(saved, loaded, cfg):
     noise = runner.history(result.run_id).noise
     cond, uncond = loaded.prompts.encode(req.prompt), loaded.prompts.encode(req.negative_prompt)
     steps = req.steps
-    # The pipeline shifts the times it is given (shift 3, fixed); the studio's trailing spacing is the same.
-    ts = torch.linspace(1, 1 / steps, steps, dtype=torch.float64)
+    # The pipeline's own times are linspace(1, 1/N, N) shifted by 3: the studio's trailing spacing.
+    ts = shift_flow_t(torch.linspace(1, 1 / steps, steps, dtype=torch.float64), 3.0)
     ours = sampling_sigmas(schedule_at_size(loaded.schedule, SIZE, SIZE), steps, "trailing")
-    assert torch.allclose(ours, flow_sigmas(shift_flow_t(ts, 3.0)), rtol=1e-6)
+    assert torch.allclose(ours, flow_sigmas(ts), rtol=1e-6)
     out = pipe(prompt_embeds=[cond], negative_prompt_embeds=[uncond], latents=noise.clone(), sigmas=ts.tolist(),
                guidance_scale=cfg - 1.0, height=SIZE, width=SIZE, output_type="latent")
     theirs = out.images[0].numpy()

@@ -29,9 +29,23 @@ class RandomZImage:
     shift: float = TIMESTEP_SHIFT
 
 
-def build_random_zimage(*, dim: int = 32, heads: int = 2, layers: int = 2, text_width: int = 32,
-                        text_layers: int = 3, seed: int = 0) -> RandomZImage:
-    """A Z-Image pipeline's networks with seeded random weights; the defaults are tiny (seconds to run)."""
+# A single-turn rendering of Qwen3's chat template, for the tokenizer handed to diffusers' ZImagePipeline (which
+# calls apply_chat_template; the studio formats the same string itself, see zimage_prompts.CHAT_FORMAT).
+QWEN3_ONE_TURN_TEMPLATE = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and "
+    "enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}{% endif %}")
+SIZES = {"tiny": dict(dim=32, heads=2, layers=2, text_width=32, text_layers=3),
+         # the transformer's steps dominate: 128-wide heads as the released model has, small encoder and VAE
+         "mid": dict(dim=512, heads=4, layers=8, text_width=64, text_layers=3)}
+
+
+def build_random_zimage(size: str = "tiny", *, seed: int = 0) -> RandomZImage:
+    """A Z-Image pipeline's networks with seeded random weights: ``size`` "tiny" (tests) or "mid" (benchmarks)."""
+    return _build(seed=seed, **SIZES[size])
+
+
+def _build(*, dim: int, heads: int, layers: int, text_width: int, text_layers: int, seed: int) -> RandomZImage:
     from diffusers import AutoencoderKL, ZImageTransformer2DModel
     from transformers import Qwen3Config, Qwen3Model
 
@@ -58,6 +72,20 @@ def build_random_zimage(*, dim: int = 32, heads: int = 2, layers: int = 2, text_
                         layers_per_block=1, norm_num_groups=32, sample_size=64, scaling_factor=SCALING_FACTOR,
                         shift_factor=SHIFT_FACTOR, use_quant_conv=False, use_post_quant_conv=False)
     return RandomZImage(transformer.eval(), encoder.eval(), vae.eval())
+
+
+def zimage_pipeline(transformer, text_encoder, vae, tokenizer=None):
+    """diffusers' ZImagePipeline on the given modules, with the shipped tokenizer (a Qwen3 chat template added)
+    and an unshifting scheduler: hand it the studio's shifted flow times through ``sigmas=``."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline
+
+    from .zimage_prompts import load_qwen_tokenizer
+
+    tokenizer = tokenizer if tokenizer is not None else load_qwen_tokenizer()
+    tokenizer.chat_template = QWEN3_ONE_TURN_TEMPLATE
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=False)
+    return ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                          transformer=transformer)
 
 
 def save_diffusers(model: RandomZImage, folder: Path) -> Path:
