@@ -1,6 +1,6 @@
 """A flow-model run through the studio vs the family's diffusers pipeline, and each file layout's load cost.
 
-    python benchmarks/bench_flow.py [--family sd3|zimage] [--steps 4] [--size 256] [--repeats 2] [--quick]
+    python benchmarks/bench_flow.py [--family sd3|flux|zimage] [--steps 4] [--size 256] [--repeats 2] [--quick]
 
 Builds a mid-size random transformer of the family in memory (for sd3: an 8-block, 512-wide MMDiT, with
 tiny text encoders and VAE so the transformer's steps dominate; nothing is downloaded), then times,
@@ -50,6 +50,8 @@ class FamilyBench:
     warm: Callable[[], None]  # import the classes and read the shipped files loading uses (not a layout's cost)
     # the studio's CFG scale -> the pipeline's guidance_scale (Z-Image's pipeline counts from 0: s - 1)
     guidance: Callable[[float], float] = lambda scale: scale
+    # (pipeline, args, noise [1, C, h, w], output_type) -> its output; None: the SD3-style call below
+    call: Callable[..., object] | None = None
 
 
 def _sd3() -> FamilyBench:
@@ -127,7 +129,66 @@ def _zimage() -> FamilyBench:
                        guidance=lambda scale: scale - 1)
 
 
-FAMILIES: dict[str, Callable[[], FamilyBench]] = {"sd3": _sd3, "zimage": _zimage}
+def _flux() -> FamilyBench:
+    import numpy as np
+
+    from studio.engine.models.flow.flux import load_flux, pack, unpack
+    from studio.engine.models.flow.parts import ModelFiles
+    from studio.engine.models.flow.testing_flux import (
+        build_random_flux,
+        save_all_in_one,
+        save_diffusers,
+        save_split,
+        scheduler_config,
+    )
+
+    def build(size: str):
+        if size == "tiny":
+            return build_random_flux("dev")
+        return build_random_flux("dev", width=512, layers=(4, 8), head_dim=64)  # 71M params, 8 heads of 64
+
+    def pipeline(model):
+        from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
+
+        p = model.prompts
+        return FluxPipeline(transformer=model.transformer, vae=model.codec.vae, text_encoder=p.clip,
+                            tokenizer=p.clip_tokenizer, text_encoder_2=p.t5, tokenizer_2=p.t5_tokenizer,
+                            scheduler=FlowMatchEulerDiscreteScheduler.from_config(scheduler_config("dev")))
+
+    def call(pipe, args, noise, output_type):
+        # FluxPipeline shifts the sigmas it is given by mu (from the size), as the studio's schedule does; true
+        # CFG runs the negative prompt as a second pass, as the studio's CFG > 1 does (batched)
+        h, w = noise.shape[-2:]
+        out = pipe(PROMPT, negative_prompt=NEGATIVE, true_cfg_scale=args.cfg, guidance_scale=3.5,
+                   num_inference_steps=args.steps, height=args.size, width=args.size,
+                   sigmas=np.linspace(1.0, 1 / args.steps, args.steps), latents=pack(noise),
+                   output_type=output_type).images
+        return unpack(out, h, w)[0] if output_type == "latent" else out
+
+    def layouts(built, root: Path) -> dict:
+        return {"diffusers folder": ModelFiles("flux", save_diffusers(built, root / "folder")),
+                "all-in-one file": ModelFiles("flux", save_all_in_one(built, root / "flux_all_in_one.safetensors")),
+                "split files": save_split(built, root / "comfy")}
+
+    def describe(built) -> str:
+        params = sum(p.numel() for p in built.transformer.parameters()) / 1e6
+        cfg = built.transformer.config
+        return (f"random Flux.1 dev transformer: {cfg.num_layers} double + {cfg.num_single_layers} single blocks, "
+                f"width {cfg.num_attention_heads * cfg.attention_head_dim}, {params:.0f}M params")
+
+    def warm() -> None:
+        from diffusers import AutoencoderKL, FluxTransformer2DModel  # noqa: F401
+        from transformers import CLIPTextModel, T5EncoderModel  # noqa: F401
+
+        from studio.engine.models.flow.flux_prompts import load_clip_tokenizer
+        from studio.engine.models.flow.t5_tokenizer import load_t5_tokenizer
+
+        load_clip_tokenizer(), load_t5_tokenizer()
+
+    return FamilyBench(build, load_flux, pipeline, layouts, describe, warm, call=call)
+
+
+FAMILIES: dict[str, Callable[[], FamilyBench]] = {"sd3": _sd3, "flux": _flux, "zimage": _zimage}
 
 
 def _rss_mb(field: str) -> float:
@@ -241,6 +302,9 @@ def main() -> None:
         noise = torch.randn((1, model.info.latent_channels, args.size // 8, args.size // 8),
                             generator=torch.Generator("cpu").manual_seed(1))
         with torch.no_grad():
+            if bench.call is not None:
+                bench.call(pipe, args, noise, "np")
+                return
             pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=guidance,
                  height=args.size, width=args.size, sigmas=ts, latents=noise, output_type="np")
 
@@ -249,8 +313,11 @@ def main() -> None:
     noise = torch.randn((1, model.info.latent_channels, args.size // 8, args.size // 8),
                         generator=torch.Generator("cpu").manual_seed(1))
     with torch.no_grad():
-        ref = pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=guidance,
-                   height=args.size, width=args.size, sigmas=ts, latents=noise, output_type="latent").images[0]
+        if bench.call is not None:
+            ref = bench.call(pipe, args, noise, "latent")
+        else:
+            ref = pipe(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=args.steps, guidance_scale=guidance,
+                       height=args.size, width=args.size, sigmas=ts, latents=noise, output_type="latent").images[0]
     print(f"max abs latent difference studio vs diffusers: {abs(latents['studio'] - ref.numpy()).max():.2e}")
     if not args.no_load:  # --quick: one layout, to check the measuring works
         measure_layouts(bench, built, ["split files"] if args.quick else None)
