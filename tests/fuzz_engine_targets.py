@@ -334,6 +334,45 @@ def _run_lora_file(data: bytes, folder: Path) -> None:
             layer_delta(layer, shape)
 
 
+# -- upscaler files ------------------------------------------------------------------------------------------
+
+UPSCALER_KEYS = ("conv_first.weight", "conv_first.bias", "body.0.rdb1.conv1.weight", "body.0.rdb1.conv5.weight",
+                 "body.1.rdb3.conv2.weight", "conv_body.weight", "conv_up1.weight", "conv_up2.weight",
+                 "conv_hr.weight", "conv_last.weight", "conv_last.bias", "model.0.weight",
+                 "model.1.sub.0.RDB1.conv1.0.weight", "model.1.sub.1.weight", "model.3.weight", "model.6.weight",
+                 "params_ema", "module.conv_first.weight",
+                 "layers.0.residual_group.blocks.0.attn.relative_position_bias_table")
+
+
+def _upscaler_files() -> SearchStrategy:
+    """(suffix, bytes): safetensors of ESRGAN/SwinIR-like keys with small shapes, other safetensors, raw bytes."""
+    import torch
+
+    shapes = st.lists(st.integers(0, 5), min_size=0, max_size=4)
+    entries = st.dictionaries(st.sampled_from(UPSCALER_KEYS), shapes, max_size=10)
+
+    def build(items: dict) -> bytes:
+        from safetensors.torch import save
+
+        return save({k: torch.rand(tuple(shape)) for k, shape in items.items()})
+
+    files = st.one_of(entries.map(build), safetensors_files())
+    return st.one_of(st.tuples(st.just(".safetensors"), files), st.tuples(st.just(".pth"), st.binary(max_size=256)))
+
+
+def _run_upscaler_file(item: tuple[str, bytes], folder: Path) -> None:
+    """Load an upscaler file and, when it loads, upscale a tiny image with it."""
+    import numpy as np
+
+    from studio.engine.upscalers import upscale_image
+
+    suffix, data = item
+    path = folder / f"4x-fuzz{suffix}"
+    path.write_bytes(data)
+    out = upscale_image(np.zeros((6, 5, 3), np.uint8), 2, str(path), device="cpu")
+    assert out.shape == (12, 10, 3)
+
+
 def engine_targets() -> list[Any]:
     h = _helpers()
     from studio.engine.models.errors import ModelLoadError
@@ -348,4 +387,5 @@ def engine_targets() -> list[Any]:
         h.FuzzTarget("image file", _image_files(), _run_image_file, (), time_limit_s=6.0),
         h.FuzzTarget("request fields", _requests(), _run_request, (RequestError, NonFiniteError)),
         h.FuzzTarget("LoRA file", _lora_files(), _run_lora_file, (ModelLoadError, LoraShapeError)),
+        h.FuzzTarget("upscaler file", _upscaler_files(), _run_upscaler_file, (ModelLoadError,)),
     ]

@@ -141,10 +141,14 @@ def _run_model(model: UpscalerModel, image: np.ndarray, tile: int, overlap: int,
                on_tile: Callable[[int, int], None] | None) -> np.ndarray:
     import torch
 
+    from ..models.errors import ModelLoadError
     from .tiles import run_tiled
 
     pixels = torch.tensor(image).permute(2, 0, 1)[None].float() / 255.0  # a copy: PIL's arrays are read-only
-    out = run_tiled(pixels, model, model.scale, tile, overlap, on_tile)
+    try:
+        out = run_tiled(pixels, model, model.scale, tile, overlap, on_tile)
+    except ValueError as exc:  # the network's output is not the size its weights promised
+        raise ModelLoadError(f"{model.info.path.name}: {exc}") from None
     return (out[0].clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..devices import is_out_of_memory
 from ..models.errors import ModelLoadError
 from ..models.sd.safety import load_pickle, read_checkpoint
 from .spandrel_import import import_spandrel
@@ -46,13 +47,21 @@ class UpscalerModel:
 
     @torch.inference_mode()
     def __call__(self, tile: torch.Tensor) -> torch.Tensor:
-        out = self._descriptor(tile.to(self.device, self.dtype))
+        out = self._run(tile)
         if self.dtype != torch.float32 and not torch.isfinite(out).all():
             # Some ESRGAN files overflow in half precision: the rest of the run goes in fp32.
             self.dtype = torch.float32
             self._descriptor = self._descriptor.to(torch.float32)
-            out = self._descriptor(tile.to(self.device, self.dtype))
+            out = self._run(tile)
         return out
+
+    def _run(self, tile: torch.Tensor) -> torch.Tensor:
+        try:
+            return self._descriptor(tile.to(self.device, self.dtype))
+        except RuntimeError as exc:  # weights that loaded but do not compute (a damaged or odd file)
+            if is_out_of_memory(exc):
+                raise
+            raise ModelLoadError(f"{self.info.path.name} could not run on an image ({_short(exc)})") from None
 
 
 def _fast_dtype(descriptor: Any, device: torch.device) -> torch.dtype:
@@ -105,6 +114,9 @@ def load_upscaler(path: str | Path, device: torch.device) -> UpscalerModel:
         raise ModelLoadError(f"{path.name} is a {arch} {descriptor.purpose.lower()} model, not an upscaler")
     if descriptor.purpose == "FaceSR":
         raise ModelLoadError(f"{path.name} is a {arch} face restoration model, not an upscaler")
+    if not isinstance(descriptor.scale, int) or not 1 <= descriptor.scale <= 16:
+        raise ModelLoadError(f"{path.name} is a {arch} model whose weights say it enlarges {descriptor.scale!r} "
+                             "times; the file may be damaged")
     if descriptor.input_channels != 3 or descriptor.output_channels != 3:
         raise ModelLoadError(f"{path.name} is a {arch} model for {descriptor.input_channels}-channel images; "
                              "the studio upscales RGB images")
