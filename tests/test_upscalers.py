@@ -74,6 +74,10 @@ def test_an_unknown_name_names_the_closest(disk):
     assert "closest: TinyESRGAN_x4" in str(err.value) and err.value.field == "upscaler"
     with pytest.raises(UpscalerNotFound, match="Lanczos"):
         upscale_image(gradient(8, 8), 4, "lanczo", library=library)
+    with pytest.raises(UpscalerNotFound, match="no such upscaler file: /no/such/4x.pth"):
+        upscale_image(gradient(8, 8), 4, "/no/such/4x.pth", library=library)
+    # The file's name with its suffix finds it too.
+    assert upscale_image(gradient(4, 4), 4, "tinyesrgan_x4.PTH", library=library).shape == (16, 16, 3)
     empty = AdapterLibrary((), include_defaults=False)
     with pytest.raises(UpscalerNotFound, match="models/ESRGAN"):
         upscale_image(gradient(8, 8), 4, "4x-UltraSharp", library=empty)

@@ -45,14 +45,21 @@ def is_lanczos(upscaler: str) -> bool:
 def resolve_upscaler(name_or_path: str, library: AdapterLibrary | None = None) -> Path:
     """The file an upscaler name (a file stem, case-insensitive) or path means; UpscalerNotFound names the closest
     names, Lanczos among them."""
-    from ..models.sd.adapter_files import AdapterLibrary, AdapterNotFound
+    from ..models.sd.adapter_files import SUFFIXES, AdapterLibrary, AdapterNotFound
 
     library = library if library is not None else AdapterLibrary()
+    text = name_or_path.strip()
+    if ("/" in text or "\\" in text) and not Path(text).expanduser().exists():
+        raise UpscalerNotFound("upscaler", f"no such upscaler file: {text}")
     try:
-        return library.find("upscaler", name_or_path).path
+        return library.find("upscaler", text).path
     except AdapterNotFound:
         names = [a.name for a in library.list("upscaler")]
-    text = name_or_path.strip()
+    stem = Path(text).stem
+    if Path(text).suffix.lower() in SUFFIXES["upscaler"] and stem:
+        found = next((a for a in library.list("upscaler") if a.name.lower() == stem.lower()), None)
+        if found is not None:  # "4x-UltraSharp.pth": the file's name with its suffix
+            return found.path
     if not names:
         message = not_found_message("upscaler", text, names)
         raise UpscalerNotFound("upscaler", f"{message}; {LANCZOS_LABEL} needs no file")
