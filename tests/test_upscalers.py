@@ -11,10 +11,9 @@ import torch
 from studio.engine.models.errors import ModelLoadError
 from studio.engine.models.sd.adapter_files import AdapterLibrary
 from studio.engine.request import RequestError
-from studio.engine.tiling import spans
 from studio.engine.upscalers import UpscalerNotFound, upscale_image
 from studio.engine.upscalers.testing import save_rrdb
-from studio.engine.upscalers.tiles import run_tiled
+from studio.engine.upscalers.tiles import fitted_spans, run_tiled
 
 if importlib.util.find_spec("spandrel") is None:  # not importorskip: spandrel needs our torchvision stand-in
     pytest.skip("spandrel is not installed (scripts/setup_env.sh installs it)", allow_module_level=True)
@@ -129,13 +128,13 @@ def test_a_gradient_shows_no_seam(disk):
     tiled = upscale_image(image, 4, "TinyESRGAN_x4", library=library, tile=32, overlap=16)
     whole = upscale_image(image, 4, "TinyESRGAN_x4", library=library, tile=0, overlap=16)
     # Tile edges in input pixels (the image is padded by overlap // 4 = 4 on each side).
-    seams = sorted({edge - 4 for span in spans(96 + 8, 32, 16) for edge in span if 0 < edge < 104})
+    seams = sorted({edge - 4 for span in fitted_spans(96 + 8, 32, 16) for edge in span if 0 < edge < 104})
     assert len(seams) >= 8
     assert worst_seam_ratio(tiled, seams) <= 1.05
     assert np.abs(tiled.astype(int) - whole).max() <= 1
     # The same check catches tiles pasted without overlap or blending.
     hard = upscale_image(image, 4, "TinyESRGAN_x4", library=library, tile=32, overlap=0)
-    assert worst_seam_ratio(hard, [edge for span in spans(96, 32, 0) for edge in span if 0 < edge < 96]) > 1.3
+    assert worst_seam_ratio(hard, [edge for span in fitted_spans(96, 32, 0) for edge in span if 0 < edge < 96]) > 1.3
 
 
 def test_the_network_never_sees_more_than_a_tile():
