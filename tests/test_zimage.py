@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from studio.engine.flow import flow_sigmas, shift_flow_t
-from studio.engine.models.flow.parts import ModelFiles
-from studio.engine.models.flow.testing_zimage import build_random_zimage, save_diffusers
-from studio.engine.models.flow.zimage import load_zimage
-from studio.engine.models.flow.zimage_prompts import chat_text
-from studio.engine.request import GenerationRequest
-from studio.engine.runner import Runner
-from studio.engine.samplers import SAMPLERS
-from studio.engine.schedules import sampling_sigmas, schedule_at_size
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+import torch  # noqa: E402
+
+from studio.engine.flow import flow_sigmas, shift_flow_t  # noqa: E402
+from studio.engine.models.flow.parts import ModelFiles  # noqa: E402
+from studio.engine.models.flow.testing_zimage import build_random_zimage, save_diffusers  # noqa: E402
+from studio.engine.models.flow.zimage import load_zimage  # noqa: E402
+from studio.engine.models.flow.zimage_prompts import chat_text  # noqa: E402
+from studio.engine.request import GenerationRequest  # noqa: E402
+from studio.engine.runner import Runner  # noqa: E402
+from studio.engine.samplers import SAMPLERS  # noqa: E402
+from studio.engine.schedules import sampling_sigmas, schedule_at_size  # noqa: E402
 
 SIZE = 64
 
@@ -225,3 +228,25 @@ def test_a_lone_transformer_folder_loads_with_its_parts_given(saved, loaded, tmp
     model = load_zimage(ModelFiles("zimage", folder / "transformer", text_encoders={"qwen3": folder / "text_encoder"},
                                    vae=folder / "vae", name="Z-Image-Turbo"), "cpu", "fp32")
     np.testing.assert_array_equal(Runner(model).run(request()).latent, Runner(loaded).run(request()).latent)
+
+
+def test_the_command_line_generates_from_comfyuis_files(saved, tmp_path):
+    from PIL import Image
+
+    from studio.cli import main
+    from studio.engine.models.flow.testing_zimage import save_comfy_split
+
+    transformer, encoder, vae = save_comfy_split(saved[0], tmp_path / "ComfyUI")
+    args = ["--prompt", "a red fox", "--steps", "2", "--cfg", "1", "--sampler", "euler", "--seed", "1",
+            "--width", "64", "--height", "64", "--quiet"]
+    found = tmp_path / "found.png"
+    assert main(["generate", "--model", str(transformer), "--out", str(found), *args]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    lone = elsewhere / transformer.name
+    transformer.rename(lone)
+    given = tmp_path / "given.png"
+    assert main(["generate", "--model", str(lone), "--text-encoder", str(encoder), "--vae", str(vae),
+                 "--out", str(given), *args]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(found)), np.asarray(Image.open(given)))
+    assert "Steps: 2" in Image.open(given).info["parameters"]

@@ -26,7 +26,6 @@ from .parts import ModelFiles
 from .zimage_layout import encoder_from_path, split_parts, vae_from_path
 from .zimage_prompts import QwenPromptEncoder, caption_pair, captions, load_qwen_tokenizer
 
-CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "flow_configs" / "zimage"
 SCALING_FACTOR, SHIFT_FACTOR = 0.3611, 0.1159  # Flux's VAE
 TIMESTEP_SHIFT = 3.0  # the pipelines' scheduler_config.json and ComfyUI's sampling settings
 DEFAULT_SIZE = (1024, 1024)
