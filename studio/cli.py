@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "lanczos, or an upscaler model's name (default latent)")
     gen.add_argument("--denoise", type=float, default=None, metavar="D",
                      help="the hires pass's denoising strength (default 0.7); img2img's is --strength")
+    gen.add_argument("--tile", type=int, default=None, metavar="PX",
+                     help="tiled diffusion: denoise (and encode and decode) in overlapping tiles of PX pixels, "
+                          "so a large image needs a tile's memory (0: off)")
+    gen.add_argument("--vae-tile", type=int, default=None, metavar="PX",
+                     help="encode and decode in tiles of PX pixels (0: as --tile, else tiles above 1536x1536)")
     gen.add_argument("--params-from", type=Path, default=None,
                      help="take every setting from the parameters in this image (ours, AUTOMATIC1111's, "
                           "Forge's, ComfyUI's); flags given here override it")
@@ -110,6 +115,7 @@ FLAG_FIELDS = {
     "refiner": "refiner", "refiner_switch": "refiner_switch", "guidance": "distilled_cfg",
     "hires_scale": "hires_scale", "hires_steps": "hires_steps", "hires_upscaler": "hires_upscaler",
     "denoise": "hires_denoise",
+    "tile": "tile_size", "vae_tile": "vae_tile_size",
 }
 
 

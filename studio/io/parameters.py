@@ -36,6 +36,8 @@ from .controlnet_infotext import read_units
 from .hires_infotext import hires_pairs, read_hires
 from .infotext_pairs import split_pairs
 from .inpaint_infotext import inpaint_pairs, read_inpaint
+from .tile_infotext import OFF_WHEN_ABSENT as TILES_OFF_WHEN_ABSENT
+from .tile_infotext import read_tiles, tile_pairs
 
 NEGATIVE = "Negative prompt:"
 MAX_TEXT_CHARS = 4_000_000  # Pillow refuses PNG text chunks over 1 MB; EXIF comments are smaller still
@@ -118,6 +120,7 @@ def format_parameters(request: GenerationRequest, model_label: str = "",
         pairs.append(("Clip skip", request.clip_skip))
     if spec.name == "ddim" and request.eta:
         pairs.append(("Eta DDIM", _number(request.eta)))
+    pairs += tile_pairs(request)
     pairs += [(key, _unquoted(value)) for key, value in infotext]
     if request.model:
         pairs.append(("Studio model", request.model))
@@ -286,6 +289,7 @@ OFF_WHEN_ABSENT: tuple[tuple[str, str, object], ...] = (
     ("dynamic threshold", "dynamic_threshold", None),
     ("clip skip", "clip_skip", 1),
     ("refiner", "refiner", ""),
+    *TILES_OFF_WHEN_ABSENT,
 )  # Not eta nor RePaint resample: they are written only with DDIM or a mask, so absence says nothing.
 
 
@@ -404,6 +408,7 @@ def parse_parameters(text: str, base: GenerationRequest | None = None) -> Parsed
     _read_clip_skip(r)
     _read_interval(r)
     _read_refiner(r)
+    read_tiles(r)
     if pairs:
         _switch_off_absent(r)
     _read_controlnets(r, bool(pairs))
