@@ -29,11 +29,12 @@ EXPECTED = {
     "bench_runner_overhead.py": ["same pixels: True", "ratio: "],
     "bench_samplers.py": ["dpmpp_2m      5     5", "noise floor"],
     "bench_sd.py": ["wall ratio studio / diffusers", "cpu ratio studio / diffusers"],
+    "bench_tiles.py": ["tiled img2img (tile 64 px)", "one tile's peak", "tiled VAE decode, ours"],
     "bench_ui_latency.py": ["startup to a shown window", "generated 1 x 5 steps", "show a scrubbed step"],
     "bench_upscale.py": ["tiled (48 px)", "peak ratio tiled / one tile"],
 }
 NEEDS = {"bench_sd.py": "diffusers", "bench_controlnet.py": "diffusers", "bench_lora.py": "diffusers",  # [sd] extra
-         "bench_flow.py": "diffusers", "bench_upscale.py": "spandrel"}
+         "bench_flow.py": "diffusers", "bench_upscale.py": "spandrel", "bench_tiles.py": "diffusers"}
 TIMEOUT_S = 300  # a shared 2-core machine under load; alone they take 2-10 s each
 
 
