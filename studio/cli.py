@@ -33,12 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--vae", type=Path, default=None, metavar="PATH",
                      help="the VAE file for a split SD 3.x / Flux.1 / Z-Image model (default: found in models/vae)")
     gen.add_argument("--guidance", type=float, default=None, metavar="W",
-                     help="Flux dev's distilled guidance, Forge's 'Distilled CFG Scale' (default 3.5)")
+                     help="Flux dev's distilled guidance, Forge's 'Distilled CFG Scale' (default: the model's, "
+                          "3.5 for dev)")
     gen.add_argument("--sampler", default=None, help=f"one of {sampler_list()} (default dpmpp_2m)")
-    gen.add_argument("--spacing", default=None, help="leading (default), trailing, linspace or karras")
+    gen.add_argument("--spacing", default=None, help="leading, trailing, linspace or karras (default: the model's "
+                                                     "own, trailing for SD 3.x/Flux/Z-Image, else leading)")
     gen.add_argument("--karras", action="store_true", help="shorthand for --spacing karras")
-    gen.add_argument("--steps", type=int, default=None, help="default 20")
-    gen.add_argument("--cfg", type=float, default=None, help="classifier-free guidance scale (default 5)")
+    gen.add_argument("--steps", type=int, default=None, help="default: the model's recommended steps")
+    gen.add_argument("--cfg", type=float, default=None,
+                     help="classifier-free guidance scale (default: the model's recommended scale)")
     gen.add_argument("--rescale", type=float, default=None, help="guidance rescale phi in [0, 1]")
     gen.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                      help="apply CFG only for sigma in (LO, HI]")
@@ -213,6 +216,19 @@ def _overridden(args) -> set[str]:
     return set(_flag_changes(args)) | ({"width", "height"} if init_sizes else set())
 
 
+def recommended_settings(info) -> dict:
+    """The request fields a model's own advice sets when neither a flag nor a parameters file does."""
+    advice = info.recommended
+    fields = {"steps": advice.steps, "cfg_scale": advice.cfg_scale}
+    if info.has_classifier:
+        fields["classifier_scale"] = advice.classifier_scale
+    if info.distilled_guidance and advice.distilled_cfg is not None:
+        fields["distilled_cfg"] = advice.distilled_cfg
+    if advice.spacing is not None:
+        fields["spacing"] = advice.spacing
+    return fields
+
+
 def _request_from_args(args, model, parsed=None, key: str | None = None):
     """The request: the file's settings (or the defaults), then the flags given, fitted to the model."""
     import random
@@ -235,6 +251,9 @@ def _request_from_args(args, model, parsed=None, key: str | None = None):
     elif "width" not in given | changes.keys() or "height" not in given | changes.keys():
         changes.setdefault("width", model.info.default_size[0])
         changes.setdefault("height", model.info.default_size[1])
+    for field, value in recommended_settings(model.info).items():  # as the window does when a model is picked
+        if field not in given | changes.keys():
+            changes[field] = value
     if "seed" not in given | changes.keys():
         changes["seed"] = random.randrange(2**32)
     if "strength" not in given | changes.keys():

@@ -84,8 +84,9 @@ def test_every_spacing_gives_decreasing_sigmas_ending_in_zero(spacing):
         assert float(sigmas[0]) == pytest.approx(FLOW_SIGMA_MAX)  # these start from pure noise
 
 
-def test_trailing_spacing_is_the_flux_pipelines_linspace_then_shift():
-    steps, shift = 4, math.exp(0.8)
+@pytest.mark.parametrize("steps", [3, 4, 7, 28])
+def test_trailing_spacing_is_the_flux_pipelines_linspace_then_shift(steps):
+    shift = math.exp(0.8)
     table = FlowSchedule(shift=shift).at_size(512, 512)
     expected = shift_flow_t(torch.linspace(1, 1 / steps, steps, dtype=torch.float64), shift)
     assert torch.allclose(sampling_sigmas(table, steps, "trailing"), flow_sigmas(expected), rtol=1e-6)

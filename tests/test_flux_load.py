@@ -80,3 +80,25 @@ def test_lone_transformer_folder_with_encoder_and_vae_files(saved, tmp_path):
 def test_fill_is_detected_and_loaded_as_an_inpainting_model(tmp_path):
     model = load_flow_model(save_all_in_one(build_random_flux("fill"), tmp_path / "flux1-fill-dev.safetensors"))
     assert model.variant == "fill" and model.info.inpainting and model.info.recommended.distilled_cfg == 30.0
+
+
+def test_command_line_takes_the_models_advice_unless_told(saved, tmp_path):
+    """No --steps/--cfg/--spacing/--guidance: Flux dev's own (20 steps, CFG 1, trailing from pure noise, 3.5)."""
+    from studio.cli import main
+    from studio.io.png import read_parameters
+
+    root, random, _ = saved
+    checkpoint = save_all_in_one(random, root / "advice.safetensors")
+    out = tmp_path / "advised.png"
+    assert main(["generate", "--model", str(checkpoint), "--prompt", "a boat", "--width", "32", "--height", "32",
+                 "--seed", "1", "--quiet", "--out", str(out)]) == 0
+    text = read_parameters(out)
+    assert "Steps: 20," in text and "CFG scale: 1," in text and "Distilled CFG Scale: 3.5" in text
+    assert "Schedule type: Trailing," in text
+    told = tmp_path / "told.png"
+    assert main(["generate", "--model", str(checkpoint), "--prompt", "a boat", "--width", "32", "--height", "32",
+                 "--steps", "2", "--cfg", "2", "--spacing", "linspace", "--guidance", "4", "--quiet",
+                 "--out", str(told)]) == 0
+    text = read_parameters(told)
+    assert "Steps: 2," in text and "CFG scale: 2," in text and "Distilled CFG Scale: 4" in text
+    assert "Schedule type: Linspace," in text

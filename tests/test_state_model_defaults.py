@@ -51,3 +51,13 @@ def test_a_flux_model_gets_its_distilled_guidance():
     assert summary.endswith("CFG 1, distilled CFG 30 (its recommended settings)")
     schnell = ModelChoice("flux:s", "Flux schnell", recommended=RecommendedSettings(4, 1.0, 0.0))
     assert apply_model_defaults(PanelValues(distilled_cfg=5.0), schnell)[0].distilled_cfg == 5.0
+
+
+def test_a_flow_model_gets_its_spacing_but_karras_stays():
+    advice = RecommendedSettings(steps=8, cfg_scale=1.0, classifier_scale=0.0, spacing="trailing")
+    zimage = ModelChoice("sd:z", "Z-Image Turbo", default_size=(1024, 1024), recommended=advice)
+    after, summary = apply_model_defaults(PanelValues(spacing="leading"), zimage)
+    assert after.spacing == "trailing" and "trailing spacing" in summary
+    assert apply_model_defaults(PanelValues(spacing="karras"), zimage)[0].spacing == "karras"
+    sd = ModelChoice("sd:x", "SD 1.5", recommended=ADVICE)  # no spacing advice: the user's stays
+    assert apply_model_defaults(PanelValues(spacing="trailing"), sd)[0].spacing == "trailing"

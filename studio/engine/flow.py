@@ -84,19 +84,31 @@ class FlowSchedule:
     def at_size(self, width: int, height: int) -> FlowTable:
         ts = torch.arange(1, self.num_timesteps + 1, dtype=torch.float64) / self.num_timesteps
         shifted = shift_flow_t(ts, self.shift_at(width, height))
-        return FlowTable(1 / (1 + flow_t_to_sigma(shifted) ** 2), shifted)
+        return FlowTable(1 / (1 + flow_t_to_sigma(shifted) ** 2), shifted, self.shift_at(width, height))
 
 
 @dataclass(frozen=True, eq=False)
 class FlowTable(DiscreteSchedule):
     """A DiscreteSchedule whose timestep i is the (shifted) flow time ``flow_ts[i]``.
 
-    Leading, trailing and linspace spacings pick timesteps from it as for any discrete model (trailing
-    is ComfyUI's "simple": linspace(1, 1/steps) before the shift, the spacing the Flux pipeline uses);
-    Karras spacing runs in t, not in sigma, since sigma's top end stands for infinity.
+    Leading and linspace spacings pick timesteps from it as for any discrete model. Trailing is
+    linspace(1, 1/steps) shifted, computed exactly rather than rounded to the 1000 training times (the
+    Flux, SD3 and Z-Image pipelines' spacing; ComfyUI's "simple" rounds), and Karras runs in t, not in
+    sigma, since sigma's top end stands for infinity.
     """
 
     flow_ts: torch.Tensor | None = None  # float64 [n], increasing, the last is 1
+    shift: float = 1.0
+
+    def spaced(self, steps: int, spacing: str) -> torch.Tensor | None:
+        """The sampler's sigmas for the spacings a flow table computes itself; None for the others."""
+        if spacing == "trailing":
+            n = self.num_timesteps
+            ts = torch.linspace(n, n / steps, steps, dtype=torch.float64) / n
+            return flow_sigmas(shift_flow_t(ts, self.shift))
+        if spacing == "karras":
+            return self.karras(steps)
+        return None
 
     def karras(self, steps: int, rho: float = 7.0) -> torch.Tensor:
         t_min, t_max = float(self.flow_ts[0]), float(self.flow_ts[-1])

@@ -136,9 +136,10 @@ def sampling_sigmas(
     """``steps + 1`` decreasing sigmas ending in 0, for a sampler over ``schedule``."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
+    spaced = schedule.spaced(steps, spacing) if hasattr(schedule, "spaced") else None
+    if spaced is not None:  # a flow model's table: exact trailing, Karras in t (see flow.py)
+        return spaced
     if spacing == "karras":
-        if hasattr(schedule, "karras"):  # a flow model's table spaces Karras in t (see flow.py)
-            return schedule.karras(steps)
         return karras_sigmas(steps, schedule.sigma_min, schedule.sigma_max)
     ts = spaced_timesteps(schedule.num_timesteps, steps, spacing, offset)
     sigmas = schedule.t_to_sigma(ts)

@@ -83,6 +83,7 @@ class RecommendedSettings:
     cfg_scale: float
     classifier_scale: float
     distilled_cfg: float | None = None  # for models with distilled guidance (Flux dev, Fill)
+    spacing: str | None = None  # a spacing the model needs (flow models: trailing), else the user's
 
 
 # Model families (engine/models/base.py ModelInfo.family) that only finish another model's run: the refiner

@@ -31,6 +31,10 @@ def apply_model_defaults(values: PanelValues, choice: ModelChoice) -> tuple[Pane
             changes["classifier_scale"] = advice.classifier_scale
             if advice.classifier_scale:
                 parts.append(f"classifier guidance {_number(advice.classifier_scale)}")
+        # A model's spacing replaces the panel's plain one; Karras, which the user switched on, stays.
+        if advice.spacing is not None and values.spacing not in ("karras", advice.spacing):
+            changes["spacing"] = advice.spacing
+            parts.append(f"{advice.spacing} spacing")
         if choice.distilled_guidance and advice.distilled_cfg is not None:
             changes["distilled_cfg"] = advice.distilled_cfg
             parts.append(f"distilled CFG {_number(advice.distilled_cfg)}")

@@ -103,7 +103,8 @@ class EngineSession:
             self.model_key = key
         info = self.runner.model.info
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
-                                     info.recommended.classifier_scale, info.recommended.distilled_cfg)
+                                     info.recommended.classifier_scale, info.recommended.distilled_cfg,
+                                     info.recommended.spacing)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
                            info.size_multiple, advice, info.clip_skip, max_side(info.family), info.family,
                            info.distilled_guidance)

@@ -29,6 +29,9 @@ class Recommended:
     cfg_scale: float = 7.0
     classifier_scale: float = 0.0
     distilled_cfg: float | None = None  # a model with distilled guidance (Flux dev 3.5, Fill 30)
+    # The timestep spacing it needs, if any: flow models start from pure noise only with trailing spacing
+    # (linspace(1, 1/N), the pipelines' and ComfyUI's "simple"); "leading" would start them at t = 0.75 or so.
+    spacing: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ engine's; the VAE is the shared VaeCodec.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -27,6 +29,8 @@ class FlowModel:
         scaling_factor: float, shift_factor: float, patch_size: int = 2, preview: str = "flux",
         distilled_guidance: bool = False, inpainting: bool = False,
     ):
+        if recommended.spacing is None:  # see Recommended.spacing: every flow family starts from pure noise
+            recommended = replace(recommended, spacing="trailing")
         self.codec = VaeCodec(vae, device, weights_dtype, scaling_factor, shift_factor)
         scale = self.codec.latent_scale
         self.info = ModelInfo(name, family, self.codec.latent_channels, scale, default_size, scale * patch_size,
