@@ -34,7 +34,7 @@ class Studio:
 
     def start_engine(self) -> None:
         s = self.controller.settings
-        self.engine.start(s.device, s.threads, self.window.panel.values().model, s.model_folders)
+        self.engine.start(s.device, s.threads, self.window.panel.values().model, s.model_folders, s.model_parts)
 
 
 def create_studio(paths: StudioPaths | None = None, app: QApplication | None = None) -> Studio:

@@ -91,6 +91,7 @@ class RecommendedSettings:
 REFINER_FAMILIES = ("sdxl_refiner",)
 SD_PREFIX = "sd:"  # a Stable Diffusion model's key is this and its path (engine/models/registry.py)
 REFINED_FAMILIES = ("sdxl",)
+FLOW_FAMILIES = ("sd3", "flux", "zimage")  # models whose parts can be split files (state/model_parts.py)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,14 @@ class ModelChoice:
     max_side: int | None = None  # the largest width or height it accepts (engine/limits.py); None: not known yet
     family: str = ""  # "embedded", "sd1", "sdxl", ... ("" when not known)
     distilled_guidance: bool = False  # the model takes the guidance strength as an input (Flux dev, Fill)
+    # What each part was read from and in which precision ("t5xxl: fp8 e4m3fn -> bf16 (t5xxl_fp8_e4m3fn...)"),
+    # for flow models (engine/models/flow/precision.py); empty for the others
+    loaded_as: tuple[str, ...] = ()
+
+    @property
+    def takes_parts(self) -> bool:
+        """Whether its text encoders and VAE may be files of their own (the panel's Text encoders / VAE)."""
+        return self.family in FLOW_FAMILIES
 
     @property
     def is_refiner(self) -> bool:

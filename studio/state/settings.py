@@ -14,6 +14,7 @@ from typing import Any
 
 from ..io.safe_json import load_json_file
 from .files import set_aside, write_text_atomic
+from .model_parts import ModelParts, parts_from_json
 from .panel_values import PanelValues
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -43,6 +44,7 @@ class Settings:
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
     export_folder: str = ""  # where the last export went: the export dialogs open there
     advanced_open: bool = False  # the prompt panel's Advanced fold, as the user left it
+    model_parts: dict[str, ModelParts] = field(default_factory=dict)  # model key -> encoder / VAE files picked
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -51,6 +53,7 @@ class Settings:
         data = asdict(self)
         data["model_folders"] = list(self.model_folders)
         data["panel"] = self.panel.to_json()
+        data["model_parts"] = {key: parts.to_json() for key, parts in self.model_parts.items()}
         return data
 
     @classmethod
@@ -75,6 +78,7 @@ class Settings:
         if isinstance(data.get("advanced_open"), bool):
             changes["advanced_open"] = data["advanced_open"]
         changes["panel"] = PanelValues.from_json(data.get("panel"))
+        changes["model_parts"] = parts_from_json(data.get("model_parts"))
         return replace(default, **changes)
 
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -42,6 +43,7 @@ class PromptPanel(QWidget):
     model_selected = Signal(str)
     advanced_toggled = Signal(bool)
     adapters_changed = Signal()  # the engine listed the LoRA / embedding files again
+    parts_requested = Signal(str)  # the Text encoders / VAE button, with the picked model's key
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -52,6 +54,7 @@ class PromptPanel(QWidget):
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._updating = False
         self._model_info = ModelChoice("", "")
+        self._families: dict[str, str] = {}  # model key -> family, from the engine's catalog
         self._marked: str | None = None  # the field an engine error named, outlined until it is fixed
         self._typed: dict[str, float | None] = {}  # number fields: the number typed, before the box fixed it
         self.adapters = AdapterCatalog()
@@ -145,6 +148,19 @@ class PromptPanel(QWidget):
         self.sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         sampling = self._group("Model and sampler", column)
         sampling.addRow("Model", self.model)
+        # Split SD 3.x / Flux.1 / Z-Image files: which text encoders and VAE, and what precision each was read in.
+        self.parts_button = QToolButton()
+        self.parts_button.setObjectName("partsButton")
+        self.parts_button.setText("Text encoders / VAE…")
+        self.parts_button.setToolTip("Pick this model's text encoder and VAE files when they are not found beside it "
+                                     "(models/text_encoders, models/vae)")
+        self.loaded_as = QLabel()
+        self.loaded_as.setObjectName("hint")
+        self.loaded_as.setWordWrap(True)
+        self.loaded_as.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        sampling.addRow("", self.parts_button)
+        sampling.addRow("", self.loaded_as)
+        self._sampling_form = sampling
         sampling.addRow("Sampler", self.sampler)
         sampling.addRow("Steps", self._row(self.steps, self._label("CFG", self.cfg), self.cfg))
         sampling.addRow("Distilled CFG", self.distilled)
@@ -295,6 +311,8 @@ class PromptPanel(QWidget):
                 box.lineEdit().textChanged.connect(lambda _text, f=field: self._edited(f))
                 box.editingFinished.connect(lambda f=field: self._edit_finished(f))
         self.model.currentIndexChanged.connect(self._model_changed)
+        self.model.currentIndexChanged.connect(self._sync_parts_row)
+        self.parts_button.clicked.connect(lambda: self.parts_requested.emit(self.model.currentData() or ""))
         self.prompt.capped.connect(self._prompt_capped)
         self.negative.capped.connect(self._prompt_capped)
         self.advanced_button.toggled.connect(self.set_advanced_open)
@@ -347,8 +365,10 @@ class PromptPanel(QWidget):
                                                                      if m.is_refiner])
         finally:
             self._updating = False
+        self._families = {m.key: m.family for m in catalog.models}
         self.set_values(keep.with_changes(model=keep.model or catalog.default_model))
         self.set_adapters(catalog.adapters)
+        self._sync_parts_row()
 
     def set_adapters(self, adapters: AdapterCatalog) -> None:
         """The LoRAs, embeddings and ControlNets the engine found, for the pickers, the ControlNet units' model
@@ -389,6 +409,9 @@ class PromptPanel(QWidget):
     def set_model_info(self, choice: ModelChoice) -> None:
         """The loaded model's facts: which settings it reads (classifier, clip skip) and its size multiple."""
         self._model_info = choice
+        if choice.family:
+            self._families.setdefault(choice.key, choice.family)  # the catalog's (from the file) comes first
+        self._sync_parts_row()
         notices = []
         for field in self.fields.values():
             if isinstance(field, NumberField) and field.snaps:
@@ -402,6 +425,17 @@ class PromptPanel(QWidget):
         self._sync_enabled()
         self._refresh_outlines()
         self._notify(notices)
+
+    def _sync_parts_row(self) -> None:
+        """The Text encoders / VAE row shows for flow models; under it, the loaded model's precision per part."""
+        key = self.model.currentData() or ""
+        flow = ModelChoice(key, "", family=self._families.get(key, "")).takes_parts
+        self._sampling_form.setRowVisible(self.parts_button, flow)
+        lines = self._model_info.loaded_as if self._model_info.key == key else ()
+        text = "\n".join(line.replace(" -> ", " → ") for line in lines)
+        self.loaded_as.setText(text)
+        self.loaded_as.setToolTip(text)
+        self._sampling_form.setRowVisible(self.loaded_as, flow and bool(text))
 
     def _available(self, field: PanelField) -> bool:
         return field.needs is None or bool(getattr(self._model_info, field.needs, False))

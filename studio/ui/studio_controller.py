@@ -29,6 +29,7 @@ from ..worker.engine_client import STOP_WAIT_MS
 from .control_preview import ControlPreview
 from .file_actions import FileActions
 from .main_window import MainWindow
+from .model_parts_picker import ModelPartsPicker
 from .prompt_hint import PromptHint
 from .settings_dialog import SettingsDialog
 from .theme import apply_theme
@@ -91,6 +92,7 @@ class StudioController(QObject):
         self.prompt_hint = PromptHint(window.panel, engine, self)
         self.xyz = XyzPlotter(self)
         self.upscaler = Upscaler(self)
+        self.model_parts = ModelPartsPicker(self)
         self.control_preview = ControlPreview(window, self)
 
     # -- wiring --------------------------------------------------------------------------------------

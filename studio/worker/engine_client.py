@@ -34,6 +34,7 @@ class EngineClient(QObject):
 
     _start = Signal(str, int, str, object)
     _rescan = Signal(object)
+    _parts = Signal(object)
     _preload = Signal(str)
     _run = Signal(object)
     _describe = Signal(int, str, str)
@@ -49,6 +50,7 @@ class EngineClient(QObject):
         self._start.connect(self.worker.start)
         self._preload.connect(self.worker.preload)
         self._rescan.connect(self.worker.rescan)
+        self._parts.connect(self.worker.set_model_parts)
         self._run.connect(self.worker.run_job)
         self._describe.connect(self.worker.describe_prompt)
         self._list_adapters.connect(self.worker.list_adapters)
@@ -63,10 +65,17 @@ class EngineClient(QObject):
 
     # -- requests ------------------------------------------------------------------------------------
     def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
-              model_folders: tuple[str, ...] = ()) -> None:
+              model_folders: tuple[str, ...] = (), model_parts: dict | None = None) -> None:
         self.thread.start()
         self.started = True
+        if model_parts:
+            self._parts.emit(dict(model_parts))  # queued before the start: the first load uses them
         self._start.emit(device, threads, model_key, tuple(model_folders))
+
+    def set_model_parts(self, model_parts: dict) -> None:
+        """The encoder / VAE files picked per model key (state/model_parts.py); a model whose own changed reloads
+        when next preloaded or used."""
+        self._parts.emit(dict(model_parts))
 
     def rescan(self, model_folders: tuple[str, ...]) -> None:
         """List models again with these checkpoint folders; the answer comes back on ``ready``."""

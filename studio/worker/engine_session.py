@@ -38,6 +38,7 @@ from ..state.jobs import (
     RecommendedSettings,
     StepPreview,
 )
+from ..state.model_parts import ModelParts
 
 
 class EngineSession:
@@ -51,6 +52,8 @@ class EngineSession:
         self.runner: Runner | None = None
         self.model_folders = tuple(model_folders)
         self._labels: dict[str, str] = {}
+        self.model_parts: dict[str, ModelParts] = {}  # model key -> the encoder / VAE files the user picked
+        self._loaded_parts: ModelParts | None = None
 
     def catalog(self) -> EngineCatalog:
         """Built-in models, then Stable Diffusion checkpoints in the user's folders and the usual places.
@@ -95,19 +98,22 @@ class EngineSession:
     def ensure_model(self, key: str) -> ModelChoice:
         """Load ``key`` unless it is the model already loaded (raises ModelLoadError)."""
         key = key or default_model_key()
-        if key != self.model_key or self.runner is None:
+        parts = self.model_parts.get(key, ModelParts())
+        if key != self.model_key or self.runner is None or parts != self._loaded_parts:
             # The old model stays until the new one has loaded: a bad checkpoint leaves the studio working.
-            model = load_model(key, self.device)
+            model = load_model(key, self.device, text_encoders=parts.text_encoders, vae=parts.vae or None)
             _warm_up(model)
             self.runner = Runner(model, adapters=AdapterLibrary(self.model_folders, _checkpoint(key)))
             self.model_key = key
+            self._loaded_parts = parts
         info = self.runner.model.info
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
                                      info.recommended.classifier_scale, info.recommended.distilled_cfg,
                                      info.recommended.spacing)
+        report = getattr(self.runner.model, "load_report", None)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
                            info.size_multiple, advice, info.clip_skip, max_side(info.family), info.family,
-                           info.distilled_guidance)
+                           info.distilled_guidance, loaded_as=report.lines() if report is not None else ())
 
     def describe_prompt(self, key: str, prompt: str) -> str:
         """The loaded model's reading of a prompt, for models that offer one (never loads a model)."""

@@ -45,6 +45,7 @@ class EngineWorker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._session = None
+        self._model_parts: dict = {}  # model key -> ModelParts, kept until the session exists
         # Set from the UI thread; read by the runner once per step.
         self._cancel_job = -1
         self._cancel_lock = threading.Lock()
@@ -69,6 +70,7 @@ class EngineWorker(QObject):
             from .engine_session import EngineSession
 
             self._session = EngineSession(device, threads, tuple(model_folders))
+            self._session.model_parts = dict(self._model_parts)
         except Exception as exc:  # a broken torch install must not take the window down
             traceback.print_exception(exc, file=sys.stderr)
             self.start_failed.emit(f"The engine could not start: {type(exc).__name__}: {exc}")
@@ -87,6 +89,13 @@ class EngineWorker(QObject):
         catalog = self._session.catalog()
         self._adapters = catalog.adapters
         self.ready.emit(catalog)
+
+    @Slot(object)
+    def set_model_parts(self, parts: dict) -> None:
+        """The encoder / VAE files picked per model key; a model whose own changed reloads when next used."""
+        self._model_parts = dict(parts)
+        if self._session is not None:
+            self._session.model_parts = dict(parts)
 
     @Slot()
     def list_adapters(self) -> None:

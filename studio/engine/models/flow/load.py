@@ -32,8 +32,10 @@ from .model import FlowModel
 from .parts import ModelFiles
 from .precision import LoadReport, PartPrecision, part_precision
 
-# The encoders each family reads its prompt with (SD 3.x can run without T5, but reads prompts worse: asked for).
-REQUIRED_ROLES = {"sd3": ("clip_l", "clip_g", "t5xxl"), "flux": ("clip_l", "t5xxl"), "zimage": ("qwen3",)}
+# The encoders each family reads its prompt with; SD 3.x runs without T5 (prompts followed less closely; its
+# loader says so), so T5 is looked for but not required there.
+REQUIRED_ROLES = {"sd3": ("clip_l", "clip_g"), "flux": ("clip_l", "t5xxl"), "zimage": ("qwen3",)}
+OPTIONAL_ROLES = {"sd3": ("t5xxl",), "flux": (), "zimage": ()}
 # Where a diffusers pipeline folder keeps each part.
 PIPELINE_FOLDERS = {
     "sd3": {"clip_l": "text_encoder", "clip_g": "text_encoder_2", "t5xxl": "text_encoder_3"},
@@ -64,14 +66,15 @@ def find_model_files(
     vae_path = _explicit_vae(vae)
     if det.kind == "diffusion_model" and not path.is_dir() or det.kind == "checkpoint":
         inside = dict(det.parts)
-        wanted = [r for r in REQUIRED_ROLES[det.family] if r not in encoders and r not in inside]
+        roles = REQUIRED_ROLES[det.family] + OPTIONAL_ROLES[det.family]
+        wanted = [r for r in roles if r not in encoders and r not in inside]
         need_vae = vae_path is None and "vae" not in inside
         if wanted or need_vae:
             found = _found_beside(path, bool(wanted), need_vae)
             encoders.update(pick_encoders(found, wanted))
             if need_vae:
                 vae_path = pick_vae(found, det.family)
-            missing = [r for r in wanted if r not in encoders]
+            missing = [r for r in wanted if r not in encoders and r in REQUIRED_ROLES[det.family]]
             if missing or (need_vae and vae_path is None):
                 raise ModelLoadError(missing_message(path, det.family, missing, need_vae and vae_path is None))
     elif det.kind == "diffusion_model":  # a lone diffusers transformer folder: its parts must be given
@@ -169,7 +172,7 @@ def load_report(files: ModelFiles, det: Detected, dtype: torch.dtype) -> LoadRep
     else:
         sources.append(("transformer", files.transformer, det.prefix))
     inside = dict(det.parts)
-    for role in REQUIRED_ROLES[files.family]:
+    for role in REQUIRED_ROLES[files.family] + OPTIONAL_ROLES[files.family]:
         if role in files.text_encoders:
             sources.append((role, files.text_encoders[role], ""))
         elif role in inside:
