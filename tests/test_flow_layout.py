@@ -93,7 +93,8 @@ def test_missing_parts_say_which_file_goes_where(tmp_path):
     assert message == (
         f"flux1-dev.safetensors needs its t5xxl text encoder, its VAE: put t5xxl_fp16.safetensors (or "
         f"t5xxl_fp8_e4m3fn.safetensors) in {models.resolve() / 'text_encoders'}; ae.safetensors in "
-        f"{models.resolve() / 'vae'}, or pass --text-encoder PATH / --vae PATH")
+        f"{models.resolve() / 'vae'}, or give the file with --text-encoder PATH / --vae PATH (in the window: "
+        "Text encoders / VAE… under the model)")
 
 
 def test_a_lone_file_finds_parts_in_its_own_folder(tmp_path):

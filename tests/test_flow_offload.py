@@ -69,7 +69,7 @@ def test_a_model_that_cannot_fit_is_named_with_what_to_do():
     assert size == (4 * 8 + 8 + 3 * (8 * 8 + 8) + 8 * 4 + 4) * 4
     check_fits(size, torch.device("cuda"), "x", free=size * 2)
     with pytest.raises(ModelLoadError, match=r"flux1-dev's transformer needs 20.0 GiB on cuda but only 15.0 GiB is "
-                                             r"free: turn on CPU offload"):
+                                             r"free: close what else uses the GPU"):
         check_fits(20 * 2**30, torch.device("cuda"), "flux1-dev's transformer", free=15 * 2**30)
     check_fits(10**15, torch.device("cpu"), "anything")  # the CPU pages instead of failing
     with pytest.raises(ModelLoadError, match="unknown offload mode 'all'"):

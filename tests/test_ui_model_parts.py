@@ -40,8 +40,9 @@ def test_the_picker_shows_for_flow_models_only_and_names_the_model(panel, qtbot)
         "transformer: GGUF Q4_K -> bf16 (flux1-dev-Q4_K_S.gguf)", "t5xxl: fp8 e4m3fn -> bf16 (t5xxl_fp8.safetensors)"))
     panel.set_model_info(loaded)
     assert panel.loaded_as.isVisible()
-    assert panel.loaded_as.text() == ("transformer: GGUF Q4_K → bf16 (flux1-dev-Q4_K_S.gguf)\n"
-                                      "t5xxl: fp8 e4m3fn → bf16 (t5xxl_fp8.safetensors)")
+    assert panel.loaded_as.text() == "transformer: GGUF Q4_K → bf16\nt5xxl: fp8 e4m3fn → bf16"
+    assert panel.loaded_as.toolTip() == ("transformer: GGUF Q4_K → bf16 (flux1-dev-Q4_K_S.gguf)\n"
+                                         "t5xxl: fp8 e4m3fn → bf16 (t5xxl_fp8.safetensors)")
     panel.set_values(panel.values().with_changes(model=SD1.key))
     assert not panel.parts_button.isVisible() and not panel.loaded_as.isVisible()
 
@@ -101,7 +102,8 @@ def test_a_missing_encoder_is_picked_in_the_panel_and_the_model_loads(qtbot, tmp
         dialog.accept()
         assert studio.controller.settings.model_parts[key] == ModelParts((str(t5),))
         qtbot.waitUntil(lambda: panel.loaded_as.isVisible(), timeout=20_000)
-        assert "t5xxl: fp8 e4m3fn → fp32 (t5xxl_fp8_e4m3fn.safetensors)" in panel.loaded_as.text()
+        assert "t5xxl: fp8 e4m3fn → fp32 (t5xxl_fp8_e4m3fn.safetensors)" in panel.loaded_as.toolTip()
+        assert panel.model.property("error") is False  # the load's failure no longer outlines the model
         qtbot.waitUntil(lambda: studio.window.status.engine_label.text().startswith("Ready · flux1-dev"))
     finally:
         studio.controller.shutdown()

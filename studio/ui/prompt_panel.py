@@ -409,6 +409,8 @@ class PromptPanel(QWidget):
     def set_model_info(self, choice: ModelChoice) -> None:
         """The loaded model's facts: which settings it reads (classifier, clip skip) and its size multiple."""
         self._model_info = choice
+        if self._marked == "model" and choice.key == self.model.currentData():
+            self._marked = None  # the model the engine could not load has loaded now (its parts were picked)
         if choice.family:
             self._families.setdefault(choice.key, choice.family)  # the catalog's (from the file) comes first
         self._sync_parts_row()
@@ -431,11 +433,12 @@ class PromptPanel(QWidget):
         key = self.model.currentData() or ""
         flow = ModelChoice(key, "", family=self._families.get(key, "")).takes_parts
         self._sampling_form.setRowVisible(self.parts_button, flow)
-        lines = self._model_info.loaded_as if self._model_info.key == key else ()
-        text = "\n".join(line.replace(" -> ", " → ") for line in lines)
-        self.loaded_as.setText(text)
-        self.loaded_as.setToolTip(text)
-        self._sampling_form.setRowVisible(self.loaded_as, flow and bool(text))
+        lines = [line.replace(" -> ", " → ") for line in
+                 (self._model_info.loaded_as if self._model_info.key == key else ())]
+        # The panel is narrow: each part's precision here, the files it came from in the tooltip.
+        self.loaded_as.setText("\n".join(line.rpartition(" (")[0] or line for line in lines))
+        self.loaded_as.setToolTip("\n".join(lines))
+        self._sampling_form.setRowVisible(self.loaded_as, flow and bool(lines))
 
     def _available(self, field: PanelField) -> bool:
         return field.needs is None or bool(getattr(self._model_info, field.needs, False))

@@ -101,7 +101,8 @@ class EngineSession:
         parts = self.model_parts.get(key, ModelParts())
         if key != self.model_key or self.runner is None or parts != self._loaded_parts:
             # The old model stays until the new one has loaded: a bad checkpoint leaves the studio working.
-            model = load_model(key, self.device, text_encoders=parts.text_encoders, vae=parts.vae or None)
+            picked = {} if parts.empty else {"text_encoders": parts.text_encoders, "vae": parts.vae or None}
+            model = load_model(key, self.device, **picked)
             _warm_up(model)
             self.runner = Runner(model, adapters=AdapterLibrary(self.model_folders, _checkpoint(key)))
             self.model_key = key

@@ -187,7 +187,8 @@ def missing_message(model: Path, family: str, roles: Iterable[str], need_vae: bo
         wants.append(f"{USUAL_VAES[family]} in {vae_dir}")
     what = ", ".join([*(f"its {r} text encoder" for r in roles), *(["its VAE"] if need_vae else [])])
     flags = " / ".join(f for f, on in (("--text-encoder PATH", bool(list(roles))), ("--vae PATH", need_vae)) if on)
-    return f"{model.name} needs {what}: put {'; '.join(wants)}, or pass {flags}"
+    return (f"{model.name} needs {what}: put {'; '.join(wants)}, or give the file with {flags} (in the window: "
+            "Text encoders / VAE… under the model)")
 
 
 def _target(roots: list[Path], names: tuple[str, ...], model: Path) -> Path:

@@ -46,9 +46,8 @@ def check_fits(nbytes: int, device: torch.device, what: str, free: int | None = 
     if free is None or nbytes * HEADROOM <= free:
         return
     raise ModelLoadError(
-        f"{what} needs {nbytes / 2**30:.1f} GiB on {device} but only {free / 2**30:.1f} GiB is free: turn on CPU "
-        "offload (Settings → Offload: model, or sequential for a model larger than the card), use a smaller "
-        "precision, or close what else uses the GPU")
+        f"{what} needs {nbytes / 2**30:.1f} GiB on {device} but only {free / 2**30:.1f} GiB is free: close what "
+        "else uses the GPU, keep the other parts in CPU memory while this one runs, or run on the CPU")
 
 
 class Placement:

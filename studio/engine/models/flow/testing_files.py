@@ -36,6 +36,7 @@ def save_fp8(state: Mapping[str, torch.Tensor], path: str | Path, *, fp8: torch.
             out[key] = tensor.to(fp8)
     if scaled:
         out["scaled_fp8"] = torch.empty(0, dtype=fp8)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(out, str(path))
     return Path(path)
 
@@ -47,6 +48,7 @@ def save_gguf(state: Mapping[str, torch.Tensor], path: str | Path, *, family: st
 
     qtype = gguf.GGMLQuantizationType[quant]
     block = gguf.GGML_QUANT_SIZES[qtype][0]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(path), architecture or GGUF_ARCHITECTURES.get(family, family))
     for key, tensor in state.items():
         data = tensor.detach().float().numpy()
