@@ -62,6 +62,7 @@ class PromptPanel(QWidget):
         self.fields: dict[str, PanelField] = build_fields()
         self._build()
         self._connect()
+        self._sync_parts_row()  # hidden until a flow model is picked
         self.set_values(PanelValues())
 
     # -- layout --------------------------------------------------------------------------------------
