@@ -130,3 +130,31 @@ def test_a_hires_run_in_the_window_scrubs_and_branches(qtbot, tmp_path):
         assert panel.values().hires_scale is None and not panel.hires_on.isChecked()
     finally:
         studio.controller.shutdown()
+
+
+def test_the_wheel_over_the_unfocused_tile_box_changes_nothing(panel):
+    before = panel.values()
+    panel.generate_button.setFocus()
+    panel.scroll.ensureWidgetVisible(panel.tile_size)
+    for _ in range(3):
+        wheel(panel.tile_size)
+    assert panel.values() == before and before.tile_size == 0
+
+
+def test_a_tiled_run_from_the_panel_writes_and_restores_its_tile_size(qtbot, tmp_path):
+    studio = make_studio(qtbot, tmp_path)
+    try:
+        panel, controller = studio.window.panel, studio.controller
+        set_panel(studio, prompt="red circle", steps=3, seed=3, seed_mode="fixed", width=128, height=128,
+                  tile_size=64)
+        assert panel.values().request_fields()["tile_size"] == 64
+        result = settle(studio, qtbot, controller.generate)
+        assert isinstance(result, JobResult) and result.image.shape == (128, 128, 3)
+        assert "Tiled diffusion: 64" in result.parameters
+        set_panel(studio, tile_size=0)
+        controller.files.restore_parameters(result.parameters, "x.png")
+        assert panel.values().tile_size == 64 and panel.tile_size.value() == 64
+        controller.files.restore_parameters("a cat\nSteps: 3, Sampler: Euler, Seed: 5, Size: 32x32", "y.png")
+        assert panel.values().tile_size == 0
+    finally:
+        studio.controller.shutdown()

@@ -93,6 +93,7 @@ PANEL_LIMITS: dict[str, Range | Choices] = {
     "hires_scale": Range(1.0, 4.0),  # hires fix's factor (engine/hires_settings.py); None (off) is kept
     "hires_steps": Range(0, 1000),  # 0: as many as Steps
     "hires_denoise": Range(0.0, 1.0),
+    "tile_size": Range(0, 2048, 64),  # 0: off; the engine checks the model's multiple and the smallest tile
     "refiner_switch": Range(0.01, 0.99),  # the engine takes (0, 1); A1111's slider goes 0.01-1
     "spacing": Choices(SPACINGS),
     "seed_mode": Choices(SEED_MODES),

@@ -55,6 +55,7 @@ class PanelValues:
     hires_steps: int = 0  # 0: as many as Steps
     hires_upscaler: str = "Latent"  # a latent mode, Lanczos, or an upscaler model's name
     hires_denoise: float = 0.7
+    tile_size: int = 0  # tiled diffusion (MultiDiffusion): the tile's side in pixels; 0 is off
     # ControlNet units; their control image is the canvas's control layer, joined on the engine thread.
     controlnets: tuple[ControlSettings, ...] = DEFAULT_UNITS
 
@@ -80,7 +81,7 @@ class PanelValues:
             "inpaint_area": self.inpaint_area, "inpaint_padding": self.inpaint_padding,
             "masked_content": self.masked_content, "refiner": self.refiner, "refiner_switch": self.refiner_switch,
             "hires_scale": self.hires_scale or 0.0, "hires_steps": self.hires_steps,
-            "hires_upscaler": self.hires_upscaler, "hires_denoise": self.hires_denoise,
+            "hires_upscaler": self.hires_upscaler, "hires_denoise": self.hires_denoise, "tile_size": self.tile_size,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -126,7 +126,8 @@ class FileActions(QObject):
             "refiner": model_key_for(request.refiner, known)}
         values, panel_notices = PanelValues.from_request_fields_with_notices(fields, base=current)
         notices = [*parsed.notices, *fitted.notices, *panel_notices]
-        if values.spacing not in ("karras", NON_KARRAS_SPACING):  # the panel has a Karras switch, no more
+        # The panel has a Karras switch and keeps the spacing flow models need (trailing) behind it, no more.
+        if values.spacing not in ("karras", NON_KARRAS_SPACING, "trailing"):
             notices.append(f"Schedule {values.spacing} has no switch in the panel: set to {NON_KARRAS_SPACING}.")
             values = values.with_changes(spacing=NON_KARRAS_SPACING)
         panel.set_values(values)

@@ -385,6 +385,9 @@ def build_fields() -> dict[str, PanelField]:
         number("hires_steps", "Hires steps", "Steps of the second pass (0: as many as Steps)", follows=hires_on),
         number("hires_denoise", "Denoise", "How much the second pass changes the larger picture (AUTOMATIC1111's "
                "Denoising strength): lower keeps more of the first pass", step=0.05, decimals=2, follows=hires_on),
+        number("tile_size", "Tile size", "Tiled diffusion: denoise in overlapping tiles of this many pixels, "
+               "blended at every step, so a large picture (say, after an upscale, with Strength below 1) needs "
+               "the memory of one tile; 0 is off", step=64, unit=" px"),
         ChoiceField("refiner", "Refiner", refiner, "An SDXL refiner that takes over the run for its last steps",
                     needs="takes_refiner", off_value="", off_tip="Only SDXL models take a refiner"),
         number("refiner_switch", "Switch at", "The fraction of the steps after which the refiner takes over",

@@ -104,6 +104,7 @@ class PromptPanel(QWidget):
         self.hires_upscaler: QComboBox = f["hires_upscaler"].widget
         self.hires_steps = f["hires_steps"].widget
         self.hires_denoise = f["hires_denoise"].widget
+        self.tile_size = f["tile_size"].widget
         self.refiner_switch = f["refiner_switch"].widget
 
         body = QWidget()
@@ -190,6 +191,7 @@ class PromptPanel(QWidget):
         larger.addRow(hires.widget)
         larger.addRow("Steps", self._row(self.hires_steps, self._label("Denoise", self.hires_denoise),
                                          self.hires_denoise))
+        larger.addRow("Tiles", self.tile_size)
 
         self.controlnets = cast(ControlUnitsField, f["controlnets"])
         control = self._group("ControlNet", column)
