@@ -191,6 +191,7 @@ class PromptPanel(QWidget):
         larger.addRow(hires.widget)
         larger.addRow("Steps", self._row(self.hires_steps, self._label("Denoise", self.hires_denoise),
                                          self.hires_denoise))
+        self.tile_size.setSpecialValueText("Off")  # 0 px: no tiles
         larger.addRow("Tiles", self.tile_size)
 
         self.controlnets = cast(ControlUnitsField, f["controlnets"])
