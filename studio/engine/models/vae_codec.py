@@ -115,6 +115,24 @@ class VaeCodec:
         return out
 
 
+class CodecMethods:
+    """The DiffusionModel protocol's pixel <-> latent methods for a model with a ``codec`` (SD, flow families):
+    latents come back in the sampler's ``dtype``."""
+
+    codec: VaeCodec
+    dtype: torch.dtype
+
+    def encode_image(self, image: np.ndarray) -> torch.Tensor:
+        return self.codec.encode_image(image).to(self.dtype)
+
+    def encode_unit(self, unit: torch.Tensor) -> torch.Tensor:
+        """A float [1, 3, H, W] image in [-1, 1] -> latent (see VaeCodec.encode_unit)."""
+        return self.codec.encode_unit(unit).to(self.dtype)
+
+    def decode(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:
+        return self.codec.decode(latent)
+
+
 class readable_oom:
     """Turn a device out-of-memory error into DeviceOutOfMemoryError with advice."""
 

@@ -17,10 +17,10 @@ from ...denoisers import Cond, Denoiser
 from ...flow import FlowDenoiser, FlowSchedule
 from ..base import ClassifierGrad, ModelInfo, Recommended
 from ..sd.previews import LinearPreview
-from ..vae_codec import VaeCodec, readable_oom
+from ..vae_codec import CodecMethods, VaeCodec, readable_oom
 
 
-class FlowModel:
+class FlowModel(CodecMethods):
     """Base class: a transformer predicting velocity, a 16-channel VAE, a shifted flow schedule."""
 
     def __init__(
@@ -64,15 +64,6 @@ class FlowModel:
 
     def classifier_grad(self) -> ClassifierGrad | None:
         return None
-
-    def encode_image(self, image: np.ndarray) -> torch.Tensor:
-        return self.codec.encode_image(image).to(self.dtype)
-
-    def encode_unit(self, unit: torch.Tensor) -> torch.Tensor:
-        return self.codec.encode_unit(unit).to(self.dtype)
-
-    def decode(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:
-        return self.codec.decode(latent)
 
     def preview(self, x0: torch.Tensor) -> np.ndarray:
         return self._preview(x0)

@@ -17,7 +17,7 @@ import torch
 from ...denoisers import Cond, Denoiser, DiscreteTimeDenoiser
 from ...schedules import DiscreteSchedule
 from ..base import ClassifierGrad, ModelInfo, Recommended
-from ..vae_codec import VaeCodec, readable_oom
+from ..vae_codec import CodecMethods, VaeCodec, readable_oom
 from . import XL_FAMILIES
 from .adapter_files import AdapterFile
 from .embeddings import ti_hashes
@@ -38,7 +38,7 @@ class Networks:
     tokenizers: list
 
 
-class StableDiffusionModel:
+class StableDiffusionModel(CodecMethods):
     """SD 1.x / 2.x / XL: UNet + VAE + text encoder(s) run by the studio's samplers."""
 
     def __init__(
@@ -130,17 +130,6 @@ class StableDiffusionModel:
 
     def classifier_grad(self) -> ClassifierGrad | None:
         return None
-
-    # -- pixels <-> latents ----------------------------------------------------------------
-    def encode_image(self, image: np.ndarray) -> torch.Tensor:
-        return self.codec.encode_image(image).to(self.dtype)
-
-    def encode_unit(self, unit: torch.Tensor) -> torch.Tensor:
-        """A float [1, 3, H, W] image in [-1, 1] -> latent (see VaeCodec.encode_unit)."""
-        return self.codec.encode_unit(unit).to(self.dtype)
-
-    def decode(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> np.ndarray:
-        return self.codec.decode(latent)
 
     # -- previews --------------------------------------------------------------------------
     def preview(self, x0: torch.Tensor) -> np.ndarray:
