@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -19,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
-from screenshots import PROMPTS, run_until, shoot  # noqa: E402
+from screenshots import PROMPTS, open_studio, run_until, shoot  # noqa: E402
 
 
 def main() -> int:
@@ -30,21 +28,8 @@ def main() -> int:
     parser.add_argument("--name", default="10-hires-fix")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    os.environ["DIFFUSION_STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-shots-")
-
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("Diffusion Studio")
-    from studio.app import create_studio
-
-    studio = create_studio(app=app)
+    app, studio, model = open_studio(args.model)
     window, controller, panel = studio.window, studio.controller, studio.window.panel
-    window.move(0, 0)
-    window.resize(1600, 960)
-    window.show()
-    run_until(lambda: window.isVisible())
-    studio.start_engine()
-    run_until(lambda: window.status.engine_label.text().startswith("Ready"))
-    model = controller.catalog.default_model if args.model == "default" else args.model
     panel.set_values(panel.values().with_changes(model=model, prompt=PROMPTS.get(model, "a red apple"), steps=20,
                                                  seed=11, seed_mode="fixed", batch_count=1))
     run_until(lambda: window.status.engine_label.text().startswith("Ready"))

@@ -47,28 +47,38 @@ def shoot(window, out: Path, name: str) -> None:
     print("saved", path)
 
 
+def open_studio(model_arg: str, on_shown=None):
+    """(app, studio, model key): a fresh window (its own settings folder) at 1600x960 with its engine ready.
+
+    ``on_shown(window)`` runs once the window is up, while torch still loads on the engine thread."""
+    os.environ["DIFFUSION_STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-shots-")
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Diffusion Studio")
+    from studio.app import create_studio
+
+    studio = create_studio(app=app)
+    window = studio.window
+    window.move(0, 0)
+    window.resize(1600, 960)
+    window.show()
+    run_until(lambda: window.isVisible())
+    studio.start_engine()
+    if on_shown is not None:
+        on_shown(window)
+    run_until(lambda: window.status.engine_label.text().startswith("Ready"))
+    catalog = studio.controller.catalog
+    return app, studio, catalog.default_model if model_arg == "default" else model_arg
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="toy", help="model key; 'default' takes the engine's default")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    os.environ["DIFFUSION_STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-shots-")
-
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("Diffusion Studio")
-    from studio.app import create_studio
-
-    studio = create_studio(app=app)
+    # The first picture while torch still loads on the engine thread: the window is already up.
+    app, studio, model = open_studio(args.model, lambda window: shoot(window, args.out, "00-startup"))
     window, controller, panel = studio.window, studio.controller, studio.window.panel
-    window.move(0, 0)
-    window.resize(1600, 960)
-    window.show()
-    run_until(lambda: window.isVisible())
-    studio.start_engine()
-    shoot(window, args.out, "00-startup")  # torch still loading on the engine thread: the window is already up
-    run_until(lambda: window.status.engine_label.text().startswith("Ready"))
-    model = controller.catalog.default_model if args.model == "default" else args.model
     prompt = PROMPTS.get(model, "a red apple")
     size = next((m.default_size for m in controller.catalog.models if m.key == model), None)
     panel.set_values(panel.values().with_changes(model=model, prompt=prompt, steps=24, seed=11, seed_mode="fixed",
