@@ -94,13 +94,8 @@ def _found_beside(path: Path, encoders: bool, vae: bool) -> list[FoundPart]:
 def _explicit_encoders(paths: Iterable[str | Path]) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for given in paths:
-        path = Path(given).expanduser()
-        if not path.exists():
-            raise ModelLoadError(f"text encoder file not found: {path}")
-        det = detect_path(path)
-        if det.kind != "text_encoder":
-            raise ModelLoadError(f"{path.name} is not a text encoder (it looks like {_kind_words(det)}); "
-                                 "--text-encoder takes CLIP-L, CLIP-G, T5-XXL or Qwen3 files")
+        path, det = _given_part(given, "text_encoder", "text encoder",
+                                "--text-encoder takes CLIP-L, CLIP-G, T5-XXL or Qwen3 files")
         role = clip_role(FoundPart(path, det, 0))
         if role == "clip":
             role = "clip_g" if "clip_l" in out else "clip_l"  # given in the usual order: CLIP-L, then CLIP-G
@@ -113,14 +108,18 @@ def _explicit_encoders(paths: Iterable[str | Path]) -> dict[str, Path]:
 def _explicit_vae(given: str | Path | None) -> Path | None:
     if given is None or str(given) == "":
         return None
+    return _given_part(given, "vae", "VAE", "--vae takes a 16-channel VAE file such as ae.safetensors")[0]
+
+
+def _given_part(given: str | Path, kind: str, what: str, advice: str):
+    """(path, detection) of a part named on the command line or in the picker, refused unless it is a ``kind``."""
     path = Path(given).expanduser()
     if not path.exists():
-        raise ModelLoadError(f"VAE file not found: {path}")
+        raise ModelLoadError(f"{what} file not found: {path}")
     det = detect_path(path)
-    if det.kind != "vae":
-        raise ModelLoadError(f"{path.name} is not a VAE (it looks like {_kind_words(det)}); --vae takes a 16-channel "
-                             "VAE file such as ae.safetensors")
-    return path
+    if det.kind != kind:
+        raise ModelLoadError(f"{path.name} is not a {what} (it looks like {_kind_words(det)}); {advice}")
+    return path, det
 
 
 def _kind_words(det: Detected) -> str:
