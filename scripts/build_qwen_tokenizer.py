@@ -2,7 +2,7 @@
 
 Why: Z-Image reads prompts with Qwen3-4B, whose tokenizer is Qwen's 151,643-token byte-level BPE plus
 the chat's control tokens. The studio loads models offline, so the files ship in
-resources/flow_configs/qwen_tokenizer. They are rebuilt here from ``qwen.tiktoken`` (Apache-2.0), the
+studio/resources/flow_configs/qwen_tokenizer. They are rebuilt here from ``qwen.tiktoken`` (Apache-2.0), the
 rank table Alibaba ships in its ``dashscope`` wheel on PyPI: a token's rank is its merge priority, and the
 merge that made it is found by running byte-pair encoding on its bytes with only the lower ranks allowed
 (the pair left at the end is the merge). Run once; the output is committed.
@@ -19,7 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "resources" / "flow_configs" / "qwen_tokenizer"
+OUT = Path(__file__).resolve().parents[1] / "studio" / "resources" / "flow_configs" / "qwen_tokenizer"
 RANKS_MEMBER = "dashscope/resources/qwen.tiktoken"
 REGULAR_TOKENS = 151643
 # Control tokens after the BPE vocabulary, as Qwen3's tokenizer_config.json numbers them; the first 14

@@ -4,7 +4,7 @@ Why: the tokenizer of SD 1.x, 2.x and XL is OpenAI's CLIP BPE vocabulary (49408
 tokens). The studio must load checkpoints offline, and a model hub is out of
 reach, so the files are rebuilt from ``bpe_simple_vocab_16e6.txt.gz`` as shipped
 in the open-clip-torch wheel on PyPI, the same way CLIP's SimpleTokenizer builds
-its table. Run once; the output is committed under resources/sd_configs/clip_tokenizer.
+its table. Run once; the output is committed under studio/resources/sd_configs/clip_tokenizer.
 
     pip download --no-deps open-clip-torch -d /tmp/oc
     python scripts/build_sd_tokenizer.py /tmp/oc/open_clip_torch-*.whl
@@ -18,7 +18,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "resources" / "sd_configs" / "clip_tokenizer"
+OUT = Path(__file__).resolve().parents[1] / "studio" / "resources" / "sd_configs" / "clip_tokenizer"
 VOCAB_MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
 
 

@@ -4,7 +4,7 @@
 
 For a fixed list of prompts (each with the emoji category it belongs to) and
 fixed seeds, generate with the shipped model, shrink each result to 32 px and
-ask the judge (resources/embedded/judge.safetensors: a clean-image classifier
+ask the judge (studio/resources/embedded/judge.safetensors: a clean-image classifier
 trained separately, never used for guidance, with every tenth emoji held out)
 which category it shows. Prints per-prompt hits and the overall score.
 """

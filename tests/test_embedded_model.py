@@ -1,6 +1,6 @@
 """The shipped embedded model: loads offline, generates deterministically, plugs into the engine.
 
-Uses the weights in resources/embedded/ (no training); a few steps at 32 px keep it fast.
+Uses the weights in studio/resources/embedded/ (no training); a few steps at 32 px keep it fast.
 """
 
 from __future__ import annotations

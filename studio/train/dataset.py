@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..io.image_formats import is_image_path, suffix_list
 
-# Pinned sources. Licences are recorded in resources/embedded/NOTICE.
+# Pinned sources. Licences are recorded in studio/resources/embedded/NOTICE.
 SOURCES = {
     "emoji-datasource-google": "16.0.0",  # images Apache-2.0 (Noto Emoji)
     "emoji-datasource-twitter": "16.0.0",  # images CC-BY-4.0 (Twemoji), credit required

@@ -1,6 +1,6 @@
-"""Assemble resources/embedded/ from finished runs.
+"""Assemble studio/resources/embedded/ from finished runs.
 
-    python -m studio.train.export --data emoji.npz --runs /work/cache/runs --out resources/embedded
+    python -m studio.train.export --data emoji.npz --runs /work/cache/runs --out studio/resources/embedded
 
 Copies each run's exported EMA weights (fp16 safetensors), writes config.json
 (network configs, schedule, prediction type, SR settings, category names) and

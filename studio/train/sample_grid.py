@@ -1,6 +1,6 @@
-"""Write resources/embedded/samples.png: fixed prompts (rows) x fixed seeds (columns).
+"""Write studio/resources/embedded/samples.png: fixed prompts (rows) x fixed seeds (columns).
 
-    python -m studio.train.sample_grid --out resources/embedded/samples.png
+    python -m studio.train.sample_grid --out studio/resources/embedded/samples.png
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def with_row_labels(img: Image.Image, labels: tuple[str, ...], title: str) -> Im
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("resources/embedded/samples.png"))
+    p.add_argument("--out", type=Path, default=Path("studio/resources/embedded/samples.png"))
     p.add_argument("--root", type=Path, default=None, help="model folder (default: the shipped one)")
     p.add_argument("--seeds", type=int, default=6)
     p.add_argument("--steps", type=int, default=20)

@@ -1,13 +1,13 @@
-"""The studio's look: Fusion style with a dark palette and the stylesheet in resources/style/."""
+"""The studio's look: Fusion style with a dark palette and the stylesheet in studio/resources/style/."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-STYLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "style"
+from ..resource_files import resource_dir
+
+STYLE_DIR = resource_dir("style")
 
 
 def dark_palette() -> QPalette:

@@ -1,9 +1,9 @@
-"""The embedded emoji model: trained by us, shipped in resources/embedded/, runs offline on a CPU.
+"""The embedded emoji model: trained by us, shipped in studio/resources/embedded/, runs offline on a CPU.
 
 A text-conditioned 32 px pixel-space UNet (v-prediction, cosine schedule) whose
 prompt embedding comes from all-MiniLM-L6-v2; optionally a 32 -> 64 px
 super-resolution UNet run inside ``decode`` (cascaded diffusion), and a noisy
-category classifier for classifier guidance. See resources/embedded/MODEL_CARD.md.
+category classifier for classifier guidance. See studio/resources/embedded/MODEL_CARD.md.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from ...resource_files import resource_dir
 from ..denoisers import Cond, DiscreteTimeDenoiser
 from ..prompt_syntax import plain_text
 from ..schedules import make_schedule, sampling_sigmas
@@ -24,7 +25,7 @@ from .base import ClassifierGrad, ModelInfo, Recommended, image_to_unit, unit_to
 from .classifier import Classifier, ClassifierConfig
 from .unet import UNet, UNetConfig
 
-RESOURCE_DIR = Path(__file__).resolve().parents[3] / "resources" / "embedded"
+RESOURCE_DIR = resource_dir("embedded")
 REQUIRED_FILES = ("config.json", "base.safetensors", "emoji_index.safetensors")
 NAME = "Diffusion Studio emoji (embedded)"
 

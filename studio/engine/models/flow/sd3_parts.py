@@ -4,7 +4,7 @@ Each part comes as a diffusers / transformers folder, or as a tensor file in any
 keep: Stability's all-in-one checkpoints (``model.diffusion_model.``, ``text_encoders.clip_l.transformer.``,
 ``text_encoders.clip_g.transformer.``, ``text_encoders.t5xxl.transformer.``, ``first_stage_model.``) and
 ComfyUI's split files (the same names without the prefixes). What the shapes cannot say comes from the
-configs in resources/flow_configs/sd3 (CLIP's activations, the VAE's scaling) or from the rule every
+configs in studio/resources/flow_configs/sd3 (CLIP's activations, the VAE's scaling) or from the rule every
 released model follows (64-wide attention heads).
 """
 
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
+from ....resource_files import resource_dir
 from ..errors import ModelLoadError
 from .sd3_layout import DIFFUSERS_MARKER, ORIGINAL_MARKER, config_from_diffusers_shapes, original_to_diffusers
 
-CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "flow_configs" / "sd3"
+CONFIGS = resource_dir("flow_configs", "sd3")
 TRANSFORMER_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 ENCODER_PREFIXES = {"clip_l": "text_encoders.clip_l.transformer.", "clip_g": "text_encoders.clip_g.transformer.",

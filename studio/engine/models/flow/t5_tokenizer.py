@@ -1,11 +1,12 @@
-"""T5 v1.1's tokenizer (the T5-XXL encoder of Flux.1 and SD 3.x), shipped in resources/flow_configs, offline."""
+"""T5 v1.1's tokenizer (the T5-XXL encoder of Flux.1 and SD 3.x), shipped in studio/resources/flow_configs, offline."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
-T5_TOKENIZER_DIR = Path(__file__).resolve().parents[4] / "resources" / "flow_configs" / "t5_tokenizer"
+from ....resource_files import resource_dir
+
+T5_TOKENIZER_DIR = resource_dir("flow_configs", "t5_tokenizer")
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,7 @@ VAE file is Flux's ``ae.safetensors`` in the original autoencoder names.
 
 ComfyUI's all-in-one checkpoints put the three under ``model.diffusion_model.``,
 ``text_encoders.qwen3_4b.transformer.`` and ``vae.``. Configs come from the shipped ones in
-resources/flow_configs/zimage, with the sizes read from the weights' shapes.
+studio/resources/flow_configs/zimage, with the sizes read from the weights' shapes.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from pathlib import Path
 
 import torch
 
+from ....resource_files import resource_dir
 from ..errors import ModelLoadError
 from .parts import ModelFiles
 from .tensors import read_key_shapes, read_state_dict
 
-CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "flow_configs" / "zimage"
+CONFIGS = resource_dir("flow_configs", "zimage")
 TRANSFORMER_PREFIX = "model.diffusion_model."
 ENCODER_PREFIX = "text_encoders.qwen3_4b.transformer."
 VAE_PREFIX = "vae."

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
+from ....resource_files import resource_dir
 from ..errors import ModelLoadError
 
-TOKENIZER_DIR = Path(__file__).resolve().parents[4] / "resources" / "flow_configs" / "qwen_tokenizer"
+TOKENIZER_DIR = resource_dir("flow_configs", "qwen_tokenizer")
 # What Qwen3's chat template renders for [{"role": "user", "content": prompt}] with add_generation_prompt=True
 # and enable_thinking=True (ZImagePipeline's call; ComfyUI's Z-Image tokenizer writes the same string).
 CHAT_FORMAT = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"

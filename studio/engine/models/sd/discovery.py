@@ -142,7 +142,7 @@ def _classify_folder(folder: Path, name: str | None = None) -> FoundModel | Skip
     try:
         weights = any(unet.glob("*.safetensors")) or any(unet.glob("*.bin"))
         if not (unet / "config.json").is_file() or not weights:
-            return None  # not a pipeline, or a weightless config folder like resources/sd_configs
+            return None  # not a pipeline, or a weightless config folder like studio/resources/sd_configs
         det = detect_diffusers_folder(folder)
     except ModelLoadError as exc:
         return SkippedModel(folder, str(exc))

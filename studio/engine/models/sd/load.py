@@ -1,6 +1,6 @@
 """Load a Stable Diffusion model from disk, fully offline: a diffusers folder or a single file.
 
-Single files need the family's config files, which ship in resources/sd_configs
+Single files need the family's config files, which ship in studio/resources/sd_configs
 (no weights there); ``config_dir`` overrides them (tests pass tiny configs).
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ....resource_files import resource_dir
 from ...devices import is_out_of_memory, pick_device
 from ...schedules import DiscreteSchedule, alphas_cumprod_from_betas, linear_betas, scaled_linear_betas
 from ..errors import ModelLoadError
@@ -20,7 +21,7 @@ from .detect import INPAINT_CHANNELS, Detection, detect_diffusers_folder, detect
 from .model import Networks, StableDiffusionModel
 from .previews import find_taesd, taesd_search_dirs
 
-CONFIGS = Path(__file__).resolve().parents[4] / "resources" / "sd_configs"
+CONFIGS = resource_dir("sd_configs")
 SHARED_TOKENIZER = CONFIGS / "clip_tokenizer"
 DEFAULT_SIZES = {"sd1": 512, "sd2": 768, "sdxl": 1024, "sdxl_refiner": 1024}
 INSTALL_HINT = "pip install 'diffusion-studio[sd]'  (or: pip install diffusers transformers accelerate)"

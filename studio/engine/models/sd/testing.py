@@ -3,7 +3,7 @@
 ``build_random`` makes a family's networks at any width (tiny ones for tests,
 SD 1.5-sized for the benchmark); ``save_diffusers`` and ``save_single_file`` write
 them in the two on-disk layouts the loader reads, plus a weightless config
-folder such as resources/sd_configs holds for real models.
+folder such as studio/resources/sd_configs holds for real models.
 """
 
 from __future__ import annotations
