@@ -1,14 +1,8 @@
-"""Launch Diffusion Studio: python main.py"""
+"""Launch Diffusion Studio from a source checkout: python main.py (the installed command is diffusion-studio)."""
 
-import os
 import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads anywhere
+from studio.launch import main  # importing studio sets OMP_WAIT_POLICY before torch can load
 
 if __name__ == "__main__":
-    from studio.platform_check import ensure_qt_can_start
-
-    ensure_qt_can_start()  # before PySide6 loads: a missing X11 library gets advice, not Qt's abort
-    from studio.app import main
-
     sys.exit(main())

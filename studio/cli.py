@@ -12,6 +12,7 @@ from .cli_controlnet import add_controlnet_flags, control_units
 from .engine.hires_settings import canonical_upscaler
 from .engine.sampler_names import sampler_list
 from .upscale_cli import add_upscale_parser, run_upscale
+from .version_report import VersionAction
 from .xyz_cli import add_xyz_parser, run_xyz
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see DESIGN.md
@@ -20,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see D
 def build_parser() -> argparse.ArgumentParser:
     # Every generation flag defaults to None: with --params-from only the flags given override the file.
     parser = argparse.ArgumentParser(prog="python -m studio", description="Diffusion Studio")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate an image headless")
     gen.add_argument("--prompt", default=None)

@@ -5,6 +5,9 @@ One place for each, so the worker, the command line and the model loaders agree.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import torch
 
 # How the allocators word running out: CUDA and MPS say "out of memory"; the CPU allocator says
@@ -28,6 +31,36 @@ def pick_device(preference: str | torch.device = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError:  # not a device name torch knows
         return torch.device("cpu")
+
+
+def cuda_status() -> str:
+    """Whether this torch can run on an NVIDIA GPU, and if not, why: the About box and ``--version`` show it.
+
+    A CPU build of torch (``+cpu``, ``torch.version.cuda is None``) never finds one whatever the machine has,
+    which is what pip gives by default on some platforms; a CUDA build finds none without a driver or device.
+    """
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        more = f" and {count - 1} more" if count > 1 else ""
+        backend = f"ROCm {torch.version.hip}" if getattr(torch.version, "hip", None) else f"CUDA {torch.version.cuda}"
+        return f"found: {torch.cuda.get_device_name(0)}{more} ({backend})"
+    if sys.platform == "darwin":
+        return "not on macOS: torch uses the Apple GPU through MPS instead"
+    if torch.version.cuda is None and not getattr(torch.version, "hip", None):
+        return (f"not found: torch {torch.__version__} is a CPU-only build; install the CUDA build of torch "
+                "first to use an NVIDIA GPU (docs/install.md)")
+    return f"not found: torch {torch.__version__} is built for CUDA {torch.version.cuda}, but {_cuda_start_error()}"
+
+
+def _cuda_start_error() -> str:
+    # is_available() only says False; starting CUDA says why (no driver, a driver too old, no device visible).
+    try:
+        torch.cuda.init()
+    except Exception as exc:  # RuntimeError or AssertionError, worded by the CUDA runtime
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"CUDA could not start: {reason}"
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return "no CUDA device is visible" + (f" (CUDA_VISIBLE_DEVICES={hidden!r})" if hidden is not None else "")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

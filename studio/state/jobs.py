@@ -160,3 +160,5 @@ class EngineCatalog:
     device: str
     skipped_models: tuple[str, ...] = ()  # model files found that cannot be used, each message says why
     adapters: AdapterCatalog = AdapterCatalog()
+    torch_version: str = ""  # for Help -> About, which must not import torch itself
+    cuda_status: str = ""  # engine/devices.py cuda_status(): found, or why not

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..engine.devices import is_out_of_memory, pick_device
+from ..engine.devices import cuda_status, is_out_of_memory, pick_device
 from ..engine.limits import max_side
 from ..engine.models.registry import (
     BUILTIN,
@@ -70,7 +70,7 @@ class EngineSession:
         models = tuple(ModelChoice(e.key, e.label, family=e.family) for e in entries)
         samplers = tuple((s.name, s.label) for s in SAMPLERS.values())
         return EngineCatalog(models, samplers, tuple(SPACINGS), default_model_key(), self.device, tuple(skipped),
-                             self.adapter_catalog())
+                             self.adapter_catalog(), torch_version=str(torch.__version__), cuda_status=cuda_status())
 
     def set_model_folders(self, folders: tuple[str, ...]) -> None:
         """New Settings folders: the loaded model's runner looks for adapters there from now on."""
