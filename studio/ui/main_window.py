@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self.clear_control_action.triggered.connect(self.canvas.clear_control)
         self.zoom_fit_action = self._action("Zoom to fit", "Ctrl+0")
         self.zoom_100_action = self._action("Zoom 100 %", "Ctrl+1")
+        self.about_action = self._action("About Diffusion Studio", tip="Version, torch, device, where files live")
         self.clear_mask_action.triggered.connect(self.canvas.clear_mask)
         self.invert_mask_action.triggered.connect(self.canvas.invert_mask)
         self.zoom_fit_action.triggered.connect(self.canvas.zoom_fit)
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.zoom_fit_action)
         view_menu.addAction(self.zoom_100_action)
+        bar.addMenu("&Help").addAction(self.about_action)
 
     # -- drag and drop: a PNG with parameters restores its settings ------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)

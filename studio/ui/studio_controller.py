@@ -26,6 +26,7 @@ from ..state.settings import Settings, save_settings
 from ..state.timeline import RunTrack, TimelineModel
 from ..worker import EngineClient
 from ..worker.engine_client import STOP_WAIT_MS
+from .about_dialog import AboutBox
 from .control_preview import ControlPreview
 from .file_actions import FileActions
 from .main_window import MainWindow
@@ -94,6 +95,7 @@ class StudioController(QObject):
         self.upscaler = Upscaler(self)
         self.model_parts = ModelPartsPicker(self)
         self.control_preview = ControlPreview(window, self)
+        self.about = AboutBox(self)
 
     # -- wiring --------------------------------------------------------------------------------------
     def _connect(self) -> None:
