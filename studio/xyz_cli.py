@@ -46,20 +46,51 @@ def axis_rows(args: argparse.Namespace) -> list[tuple[str, str]]:
     return rows
 
 
+def cell_request(plot, base, cell):
+    """The request of one cell: the axes' values on ``base``; a Size axis resizes the init image and mask."""
+    from .state.job_builder import fit_image, fit_mask
+
+    request = plot.cell_values(base, cell)
+    only_masked = request.inpaint_area == "masked" and request.mask is not None  # the crop follows the size
+    if request.init_image is not None and not only_masked:
+        request = request.with_changes(
+            init_image=fit_image(request.init_image, request.width, request.height),
+            mask=fit_mask(request.mask, request.width, request.height) if request.mask is not None else None)
+    return request
+
+
+def cell_labels(plot, cell) -> str:
+    return ", ".join(a.labels[i] for a, i in zip(plot.axes, cell.position, strict=True) if a is not None)
+
+
+def write_grid(args: argparse.Namespace, plot, seed: int, images: list, texts: dict[int, str]) -> None:
+    """The labelled grid PNG (a cell without an image stays blank) with the first finished cell's parameters."""
+    from .io.plot_grid import compose_plot_grid
+    from .io.png import save_image
+    from .state.xyz_plot import grid_parameters
+
+    grid = compose_plot_grid(images, plot.shape, plot.labels("X"), plot.labels("Y"), plot.labels("Z"))
+    save_image(args.out, grid.image, grid_parameters(texts[min(texts)], plot))
+    nx, ny, nz = plot.shape
+    print(f"wrote {args.out} ({grid.image.shape[1]}x{grid.image.shape[0]}, {nx}x{ny}x{nz} cells, seed {seed})")
+
+
 def run_xyz(args: argparse.Namespace) -> int:
+    rows = axis_rows(args)
+    if getattr(args, "server", None):  # the cells spread over the server's replicas
+        from .xyz_remote import run_xyz_on_server
+
+        return run_xyz_on_server(args, rows)
     from .cli import _request_from_args, adapter_library, model_parts
     from .engine.models.registry import available_models, default_model_key, load_model, model_key
     from .engine.runner import Runner
     from .engine.samplers import SAMPLERS
     from .engine.schedules import SPACINGS
     from .io.parameters import format_parameters
-    from .io.plot_grid import compose_plot_grid
     from .io.png import save_image
-    from .state.job_builder import fit_image, fit_mask
     from .state.xyz_axes import AxisChoices
-    from .state.xyz_plot import build_plot, grid_parameters
+    from .state.xyz_plot import build_plot
 
-    rows = axis_rows(args)
     key = model_key(args.model) if args.model else default_model_key()
     runner = Runner(load_model(key, device=args.device, **model_parts(args)), adapters=adapter_library(args, key))
     base = _request_from_args(args, runner.model).with_changes(model=key)
@@ -71,25 +102,16 @@ def run_xyz(args: argparse.Namespace) -> int:
     images: list = [None] * plot.cell_count
     texts: dict[int, str] = {}
     for n, cell in enumerate(plot.cells()):
-        request = plot.cell_values(base, cell)
+        request = cell_request(plot, base, cell)
         if request.model != key:  # a Model axis runs outermost, so each model loads once
             key = request.model
             runner = Runner(load_model(key, device=args.device), adapters=adapter_library(args, key))
-        only_masked = request.inpaint_area == "masked" and request.mask is not None  # the crop follows the size
-        if request.init_image is not None and not only_masked:  # a Size axis: the init image and mask follow it
-            request = request.with_changes(
-                init_image=fit_image(request.init_image, request.width, request.height),
-                mask=fit_mask(request.mask, request.width, request.height) if request.mask is not None else None)
         if not args.quiet:
-            labels = [a.labels[i] for a, i in zip(plot.axes, cell.position, strict=True) if a is not None]
-            sys.stderr.write(f"cell {n + 1}/{plot.cell_count}: {', '.join(labels)}\n")
+            sys.stderr.write(f"cell {n + 1}/{plot.cell_count}: {cell_labels(plot, cell)}\n")
         result = runner.run(request)
         texts[cell.index] = format_parameters(request, runner.model.info.name, result.infotext)
         images[cell.index] = result.image
         if args.cells_dir is not None:
             save_image(args.cells_dir / f"cell-{cell.index:03d}.png", result.image, texts[cell.index])
-    grid = compose_plot_grid(images, plot.shape, plot.labels("X"), plot.labels("Y"), plot.labels("Z"))
-    save_image(args.out, grid.image, grid_parameters(texts[0], plot))
-    nx, ny, nz = plot.shape
-    print(f"wrote {args.out} ({grid.image.shape[1]}x{grid.image.shape[0]}, {nx}x{ny}x{nz} cells, seed {base.seed})")
+    write_grid(args, plot, base.seed, images, texts)
     return 0
