@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from .batch_cli import add_batch_flag, batch_outputs, batch_seeds, check_batch_count
 from .cli_controlnet import add_controlnet_flags, control_units
 from .engine.hires_settings import canonical_upscaler
 from .engine.sampler_names import sampler_list
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "beside the model (models/Lora, models/loras) and the usual install places are searched too")
     gen.add_argument("--device", default="cpu")
     gen.add_argument("--out", type=Path, default=Path("out.png"))
+    add_batch_flag(gen)
     gen.add_argument("--quiet", action="store_true")
     sub.add_parser("models", help="list the models this install can load")
     add_upscale_parser(sub)
@@ -292,6 +294,7 @@ def _generate(args) -> int:
     from .io.parameters import format_parameters
     from .io.png import save_image
 
+    check_batch_count(args.batch_count)
     parsed = read_params_file(args.params_from, _overridden(args)) if args.params_from is not None else None
     key, model = _load(args, parsed)
     request = _request_from_args(args, model, parsed, key)
@@ -307,14 +310,17 @@ def _generate(args) -> int:
         sys.stderr.write(f"\rstep {done}/{event.total}  {rate:.1f} it/s  {left:.1f} s left   ")
         sys.stderr.flush()
 
-    result = runner.run(request, on_step=progress)
-    save_image(args.out, result.image, format_parameters(request, model.info.name, result.infotext))
-    if not args.quiet:
-        sys.stderr.write("\n")
-    for notice in runner.notices:
-        _note(notice)
-    print(f"wrote {args.out} ({result.image.shape[1]}x{result.image.shape[0]}, seed {request.seed}, "
-          f"{time.perf_counter() - started:.2f} s)")
+    seeds = batch_seeds(request.seed, args.batch_count)
+    for seed, out in zip(seeds, batch_outputs(args.out, seeds), strict=True):  # --batch-count: the next seeds
+        request = request.with_changes(seed=seed)
+        result = runner.run(request, on_step=progress)
+        save_image(out, result.image, format_parameters(request, model.info.name, result.infotext))
+        if not args.quiet:
+            sys.stderr.write("\n")
+        for notice in runner.notices if seed == seeds[0] else ():  # the same notes for every seed
+            _note(notice)
+        print(f"wrote {out} ({result.image.shape[1]}x{result.image.shape[0]}, seed {request.seed}, "
+              f"{time.perf_counter() - started:.2f} s)")
     return 0
 
 

@@ -38,3 +38,17 @@ def test_xyz_axis_mistakes_are_one_line_messages(tmp_path, capsys):
     assert main(["xyz", "--model", "toy", "--x", "Steps: 1-11", "--y", "Seed: 1-10", "--out", str(out)]) == 2
     assert "110 images; a plot holds at most 100" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_generate_batch_count_writes_the_next_seeds_each_as_its_single_run(tmp_path, capsys):
+    flags = ["--model", "toy", "--prompt", "red circle", "--steps", "3", "--width", "24", "--height", "16", "--quiet"]
+    assert main(["generate", *flags, "--seed", "7", "--batch-count", "3", "--out", str(tmp_path / "b.png")]) == 0
+    assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == \
+        [str(tmp_path / f"b-{seed}.png") for seed in (7, 8, 9)]
+    assert main(["generate", *flags, "--seed", "8", "--out", str(tmp_path / "single.png")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b-8.png")), np.asarray(Image.open(tmp_path / "single.png")))
+    assert "Seed: 8," in read_parameters(tmp_path / "b-8.png")
+    assert main(["generate", *flags, "--batch-count", "0"]) == 2
+    assert "--batch-count 0: give 1 to 64" in capsys.readouterr().err
+    assert main(["xyz", *flags, "--x", "Steps: 3,4", "--batch-count", "2", "--out", str(tmp_path / "g.png")]) == 2
+    assert "a plot sweeps seeds with a Seed axis" in capsys.readouterr().err
