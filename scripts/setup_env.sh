@@ -9,3 +9,5 @@ python3 -m venv .venv
 # Upscaler models: spandrel without its torchvision requirement (see the [upscale] extra in pyproject.toml).
 .venv/bin/pip install -q einops==0.8.2
 .venv/bin/pip install -q --no-deps spandrel==0.4.2
+# The server (python -m studio serve) and its client: ray[serve] and aiohttp, no torch among their requirements.
+.venv/bin/pip install -q -e ".[serve,client]"

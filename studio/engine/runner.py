@@ -138,6 +138,14 @@ class Runner:
     def history(self, run_id: int) -> RunHistory | None:
         return self._histories.get(run_id)
 
+    def adopt(self, history: RunHistory) -> int:
+        """Keep a run another runner ran (see run_export.import_history) under a new run id of this runner's, so
+        ``run(..., branch_from=(id, k))`` continues it exactly as that runner would."""
+        history.run_id = self._next_id
+        self._next_id += 1
+        self._remember(history)
+        return history.run_id
+
     def run(
         self,
         request: GenerationRequest,

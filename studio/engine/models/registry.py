@@ -57,14 +57,16 @@ def available_models(sd_dirs: Sequence[str | Path] = ()) -> list[ModelEntry]:
     return scan_models(sd_dirs)[0]
 
 
-def scan_models(sd_dirs: Sequence[str | Path] = ()) -> tuple[list[ModelEntry], list[str]]:
+def scan_models(sd_dirs: Sequence[str | Path] = (),
+                include_defaults: bool = True) -> tuple[list[ModelEntry], list[str]]:
     """``available_models`` and, for each model file found that cannot be used, a message saying why.
 
-    A bad file never hides the others: it is left out of the list and reported.
+    A bad file never hides the others: it is left out of the list and reported. ``include_defaults=False``
+    looks in ``sd_dirs`` (and $DIFFUSION_STUDIO_SD_DIRS) only, not the usual install places (a server's list).
     """
     from .sd.discovery import scan
 
-    found = scan(sd_dirs)
+    found = scan(sd_dirs, include_defaults)
     return _builtins() + _sd_entries(found.found), [s.reason for s in found.skipped]
 
 

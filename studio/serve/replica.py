@@ -1,0 +1,149 @@
+"""One engine replica: the studio's Runner on one device, running one request at a time off its event loop.
+
+Ray-free (studio/serve/app.py wraps it in a deployment), so it can be driven directly. ``run`` is an async
+generator of event objects: the NDJSON events of the HTTP API, and before each step event a ``_state`` item
+(the step's state as a run_export blob, for the ingress to keep; never sent to clients). Its event loop stays
+free while a run steps on the replica's own thread, so a closed stream stops the run before its next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import torch
+
+from ..engine.devices import is_out_of_memory, pick_device
+from ..engine.models.registry import ModelLoadError, default_model_key, load_model
+from ..engine.models.sd.adapter_files import AdapterLibrary
+from ..engine.request import GenerationRequest, RequestError
+from ..engine.run_export import export_history, import_history
+from ..engine.runner import Cancelled, NonFiniteError, Runner
+from ..io.parameters import format_parameters
+from .options import ServerOptions
+from .wire import png_b64, step_to_json
+
+_DONE = object()
+STATE = "_state"  # the internal item carrying a step's state to the ingress
+
+
+class EngineReplica:
+    """The Runner of one replica, with the runs it holds (by the server's run ids) for branching."""
+
+    def __init__(self, options: ServerOptions, name: str = "local"):
+        self.options = options
+        self.name = name
+        self.device = str(pick_device(options.device))
+        torch.set_num_threads(options.torch_threads())
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
+        self._runner: Runner | None = None
+        self._key: str | None = None
+        self._held: OrderedDict[str, int] = OrderedDict()  # run id -> the runner's run id
+        self.default_model = options.default_model or default_model_key()
+        self._ensure(self.default_model)  # now: the first run does not wait for the load
+
+    def _ensure(self, key: str) -> Runner:
+        """The runner for ``key``, loading it in place of the current model (ModelLoadError when it cannot)."""
+        if self._runner is None or key != self._key:
+            model = load_model(key, self.device)
+            checkpoint = key[3:] if key.startswith("sd:") else None
+            self._runner = Runner(model, adapters=AdapterLibrary(self.options.model_folders, checkpoint))
+            self._key = key
+            self._held.clear()  # another model's step states branch nowhere on this one
+        return self._runner
+
+    async def run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None = None,
+                  latents: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """The run's events: started, then per step a _state item and a step event, then its end (result,
+        cancelled or error). Closing the generator stops the run before its next step."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        yield {"type": "started", "run": run_id, "replica": self.name}
+        loop.run_in_executor(self._executor, self._run_events, run_id, request, branch, latents, emit, cancel)
+        try:
+            while (item := await queue.get()) is not _DONE:
+                yield item
+        finally:
+            cancel.set()  # a closed stream (client gone, run cancelled): stop before the next step
+
+    def _run_events(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None, latents: bool,
+                    emit: Callable[[Any], None], cancel: threading.Event) -> None:
+        try:
+            if not cancel.is_set():
+                self._run(run_id, request, branch, latents, emit, cancel)
+        except Cancelled as exc:
+            emit({"type": "cancelled", "run": run_id, "step": exc.step})
+        except BaseException as exc:  # noqa: BLE001 - every failure ends the stream with a message, never silence
+            emit(failure_event(exc))
+        finally:
+            emit(_DONE)
+
+    def _run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None, latents: bool,
+             emit: Callable[[Any], None], cancel: threading.Event) -> None:
+        runner = self._ensure(request.model or self.default_model)
+        branch_from = self._branch_point(runner, branch) if branch else None
+        sent = 0
+
+        def on_step(event) -> None:
+            nonlocal sent
+            history = runner.history(event.run_id)
+            self._hold(run_id, event.run_id)
+            emit({"type": STATE, "run": run_id, "blob": export_history(history, first=sent, header=sent == 0)})
+            sent = len(history.states)
+            emit(step_to_json(event, run_id, latents))
+
+        try:
+            result = runner.run(request, on_step=on_step, should_cancel=cancel.is_set, branch_from=branch_from)
+        except Cancelled as exc:
+            self._hold(run_id, exc.run_id)
+            raise
+        self._hold(run_id, result.run_id)
+        text = format_parameters(request, runner.model.info.name, result.infotext)
+        emit({"type": "result", "run": run_id, "image": png_b64(result.image, text), "parameters": text,
+              "steps_run": result.steps_run, "elapsed": result.elapsed,
+              "parent": [branch["run"], branch["step"]] if branch else None, "label": runner.model.info.name,
+              "notices": list(runner.notices)})
+
+    def _branch_point(self, runner: Runner, branch: dict[str, Any]) -> tuple[int, int]:
+        """(runner run id, step) for a branch: the run as this replica holds it, or adopted from its state."""
+        parent, step = branch["run"], branch["step"]
+        local = self._held.get(parent)
+        if local is None or runner.history(local) is None:
+            state = branch.get("state")
+            if state is None:
+                raise RequestError("branch", f"run {parent} is not held here and no state came with the branch")
+            local = runner.adopt(import_history(state, self.device))
+            self._hold(parent, local)
+        return local, step
+
+    def _hold(self, run_id: str, local: int) -> None:
+        self._held[run_id] = local
+        self._held.move_to_end(run_id)
+        while len(self._held) > max(self.options.keep_runs, 1):
+            self._held.popitem(last=False)
+
+
+def failure_event(exc: BaseException) -> dict[str, Any]:
+    """An error event whose message says what went wrong and what to try."""
+    if isinstance(exc, RequestError):
+        return {"type": "error", "error": str(exc), "field": exc.field}
+    if isinstance(exc, ModelLoadError):
+        return {"type": "error", "error": f"could not use the model: {exc}", "field": "model"}
+    if isinstance(exc, NonFiniteError):
+        return {"type": "error", "error": f"the image went bad: {exc}", "field": None}
+    if is_out_of_memory(exc):
+        return {"type": "error", "error": "out of memory on the server: try a smaller width and height or fewer "
+                                          "steps", "field": None}
+    traceback.print_exception(exc, file=sys.stderr)  # the replica's log keeps what the message cannot
+    return {"type": "error", "error": f"the engine failed: {type(exc).__name__}: {exc}", "field": None}
