@@ -12,6 +12,7 @@ from .batch_cli import add_batch_flag, batch_outputs, batch_seeds, check_batch_c
 from .cli_controlnet import add_controlnet_flags, control_units
 from .engine.hires_settings import canonical_upscaler
 from .engine.sampler_names import sampler_list
+from .serve.cli import add_serve_parser
 from .upscale_cli import add_upscale_parser, run_upscale
 from .version_report import VersionAction
 from .xyz_cli import add_xyz_parser, run_xyz
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quiet", action="store_true")
     sub.add_parser("models", help="list the models this install can load")
     add_upscale_parser(sub)
+    add_serve_parser(sub)
     add_xyz_parser(sub, gen)  # last: it copies the generate flags
     return parser
 
@@ -343,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_xyz(args)
         if args.command == "upscale":
             return run_upscale(args)
+        if args.command == "serve":
+            from .serve.cli import run_serve
+
+            return run_serve(args)
         return _generate(args)
     except (ValueError, ModelLoadError, NonFiniteError) as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message holds
