@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
-from ray.exceptions import RayError
+from ray.exceptions import ActorUnavailableError, RayActorError, RayError
 from ray.serve.exceptions import RayServeException, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
 
@@ -31,6 +31,8 @@ from .run_store import RunRecord, RunStore, StepUnavailable, UnknownRun
 from .security import ClientQueues, TooLarge, check_body_size, token_matches
 from .wire import API_PREFIX, NDJSON, error_json, event_line, loads_body, request_from_json
 
+RUN_HEADER = "X-Studio-Run"
+RETRIES = 2  # a run that no replica started is tried again this many times
 api = FastAPI(title="Diffusion Studio server", docs_url=None, redoc_url=None, openapi_url=None)
 
 
@@ -62,7 +64,8 @@ class Engine:
 
     def __init__(self, options: dict[str, Any]):
         context = serve.get_replica_context()
-        self.replica = EngineReplica(ServerOptions.from_dict(options), context.replica_id.unique_id)
+        # Its Ray actor's name: what `ray.get_actor(name, namespace="serve")` finds (docs/serve.md).
+        self.replica = EngineReplica(ServerOptions.from_dict(options), context.replica_id.to_full_id_str())
 
     async def run(self, run_id: str, request, branch: dict[str, Any] | None, latents: bool):
         async for item in self.replica.run(run_id, request, branch, latents):
@@ -131,8 +134,10 @@ class Gateway:
                                 "one to finish")
         record = RunRecord(uuid.uuid4().hex, client)
         self.runs.add(record)
-        record.stream = self.engine.options(stream=True).run.remote(record.run, gen_request, branch, latents)
-        return StreamingResponse(self._events(record), media_type=NDJSON)
+        call = (record.run, gen_request, branch, latents)
+        record.stream = self.engine.options(stream=True).run.remote(*call)
+        # The run id in a header too: a queued run's client can cancel it before its "started" line comes.
+        return StreamingResponse(self._events(record, call), media_type=NDJSON, headers={RUN_HEADER: record.run})
 
     @api.post(API_PREFIX + "/runs/{run}/cancel")
     async def cancel_run(self, run: str, request: Request) -> dict[str, bool]:
@@ -207,10 +212,11 @@ class Gateway:
                                     "the branch", "branch") from exc
         return {"run": branch["run"], "step": step, "state": blob}
 
-    async def _events(self, record: RunRecord):
-        """The run's NDJSON lines; the step states are kept here, not sent on."""
+    async def _events(self, record: RunRecord, call: tuple):
+        """The run's NDJSON lines; the step states are kept here, not sent on. A replica that dies before the
+        run started on it (a killed replica Ray Serve has not dropped yet) is tried again on another."""
         try:
-            async for item in record.stream:
+            async for item in self._started(record, call):
                 kind = item.get("type")
                 if kind == STATE:
                     self.runs.add_states(record, item["blob"])
@@ -234,6 +240,20 @@ class Gateway:
                 record.stream.cancel()  # the client went away: stop the run before its next step
             self.queues.leave(record.client)
             self.runs.finish(record)
+
+    async def _started(self, record: RunRecord, call: tuple, tries: int = RETRIES):
+        """The replica's items; the call made again (up to ``tries`` times) when it fails before its first item."""
+        for attempt in range(tries + 1):
+            first = True
+            try:
+                async for item in record.stream:
+                    first = False
+                    yield item
+                return
+            except (RayActorError, ActorUnavailableError):
+                if not first or attempt == tries or record.cancelled:
+                    raise
+                record.stream = self.engine.options(stream=True).run.remote(*call)
 
     # ---- health -------------------------------------------------------------------------------------------------
 
