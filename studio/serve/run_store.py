@@ -35,11 +35,14 @@ class RunRecord:
     finished: bool = False
 
 
-class RunStore:
-    """Runs by id: every running one, and the last ``keep`` finished ones."""
+KEEP_BYTES = 2**30  # step states kept for finished runs (1024 px SD runs keep about 15 MiB each)
 
-    def __init__(self, keep: int = 64):
-        self.keep = keep
+
+class RunStore:
+    """Runs by id: every running one, and the last ``keep`` finished ones while their states fit ``keep_bytes``."""
+
+    def __init__(self, keep: int = 64, keep_bytes: int = KEEP_BYTES):
+        self.keep, self.keep_bytes = keep, keep_bytes
         self._runs: OrderedDict[str, RunRecord] = OrderedDict()
 
     def add(self, record: RunRecord) -> None:
@@ -76,6 +79,19 @@ class RunStore:
         return export_history(record.history, upto=step)
 
     def _trim(self) -> None:
+        """Forget the oldest finished runs beyond ``keep``, then while all the states held pass ``keep_bytes``."""
         finished = [run for run, record in self._runs.items() if record.finished]
         for run in finished[: max(0, len(finished) - self.keep)]:
             del self._runs[run]
+        held = sum(_state_bytes(record) for record in self._runs.values())
+        for run in [run for run, record in self._runs.items() if record.finished]:
+            if held <= self.keep_bytes:
+                break
+            held -= _state_bytes(self._runs.pop(run))
+
+
+def _state_bytes(record: RunRecord) -> int:
+    history = record.history
+    if history is None:
+        return 0
+    return sum(s.x.nbytes for s in history.states) + history.noise.nbytes
