@@ -117,3 +117,31 @@ def test_unknown_runs_and_steps(serve_url):
     branch = {"request": {"model": "toy", "steps": 3}, "branch": {"run": "gone", "step": 1}}
     status, message, field = error_of(call(serve_url, "/v1/runs", branch))
     assert status == 409 and field == "branch"
+
+
+def test_files_named_by_path_are_never_opened(serve_url, tmp_path):
+    # An upscaler file that exists, outside the server's folders: the engine looks for the name, never the path.
+    outside = tmp_path / "4x-Outside.pth"
+    outside.write_bytes(b"not a model")
+    payload = {"request": {"model": "toy", "steps": 2, "hires_scale": 2.0, "hires_upscaler": str(outside)}}
+    events = run_events(serve_url, payload)
+    assert events[-1]["type"] == "error" and events[-1]["field"] == "hires_upscaler"
+    assert "no upscaler named" in events[-1]["error"]
+    for refiner in ("/etc/passwd", "sd:" + str(outside), "../toy"):
+        status, _, field = error_of(call(serve_url, "/v1/runs", {"request": {"model": "toy", "refiner": refiner}}))
+        assert status == 404 and field == "refiner"
+
+
+def test_an_adapter_library_without_paths_takes_names_only(tmp_path):
+    from studio.engine.models.sd.adapter_files import AdapterLibrary, AdapterNotFound
+
+    lora = tmp_path / "outside.safetensors"
+    lora.write_bytes(b"{}")
+    assert AdapterLibrary(include_defaults=False).find("lora", str(lora)).path == lora  # the desktop's own files
+    with pytest.raises(AdapterNotFound):
+        AdapterLibrary(include_defaults=False, allow_paths=False).find("lora", str(lora))
+    inside = tmp_path / "models" / "Lora"
+    inside.mkdir(parents=True)
+    (inside / "mine.safetensors").write_bytes(b"{}")
+    library = AdapterLibrary((tmp_path / "models",), include_defaults=False, allow_paths=False)
+    assert library.find("lora", "mine").path == inside / "mine.safetensors"

@@ -182,6 +182,11 @@ class Gateway:
             gen_request = gen_request.with_changes(model=self.catalog.resolve(gen_request.model))
         except UnknownModel as exc:
             raise ApiError(404, str(exc), "model") from exc
+        if gen_request.refiner.strip():  # an SDXL refiner is a model too: one of the list, never a path
+            try:
+                self.catalog.resolve(gen_request.refiner.strip())
+            except UnknownModel as exc:
+                raise ApiError(404, str(exc), "refiner") from exc
         latents = body.get("latents", False)
         if not isinstance(latents, bool):
             raise ApiError(400, "latents must be true or false", "latents")

@@ -53,7 +53,9 @@ class EngineReplica:
         if self._runner is None or key != self._key:
             model = load_model(key, self.device)
             checkpoint = key[3:] if key.startswith("sd:") else None
-            self._runner = Runner(model, adapters=AdapterLibrary(self.options.model_folders, checkpoint))
+            # The server's folders only, and names only: a client's text never opens a file outside them.
+            library = AdapterLibrary(self.options.model_folders, checkpoint, include_defaults=False, allow_paths=False)
+            self._runner = Runner(model, adapters=library)
             self._key = key
             self._held.clear()  # another model's step states branch nowhere on this one
         return self._runner

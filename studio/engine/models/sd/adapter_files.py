@@ -108,14 +108,16 @@ def _walk(kind: str, folder: Path, depth: int):
             continue
 
 
-def resolve_adapter(kind: str, name_or_path: str, available: list[AdapterFile]) -> AdapterFile:
-    """The adapter a prompt or a request names: an existing path, else a name (case-insensitive).
+def resolve_adapter(kind: str, name_or_path: str, available: list[AdapterFile],
+                    allow_paths: bool = True) -> AdapterFile:
+    """The adapter a prompt or a request names: an existing path (unless ``allow_paths`` is off, as on a server,
+    where a client's text must never open a file outside the listed folders), else a name (case-insensitive).
 
     Raises AdapterNotFound naming the closest names, so a typo is one glance to fix.
     """
     text = name_or_path.strip()
     as_path = Path(text).expanduser()
-    if text and (as_path.suffix or "/" in text or "\\" in text) and as_path.exists():
+    if allow_paths and text and (as_path.suffix or "/" in text or "\\" in text) and as_path.exists():
         return AdapterFile(kind, as_path.stem if as_path.is_file() else as_path.name, as_path)
     found = match_name(text, [a.name for a in available])
     if found is not None:
@@ -128,8 +130,10 @@ class AdapterLibrary:
     """The adapter files one engine session can use: listed per kind, again when a folder changes or on ``rescan``."""
 
     def __init__(self, model_folders: tuple[str | Path, ...] = (), checkpoint: str | Path | None = None,
-                 include_defaults: bool = True, kind_folders: dict[str, tuple[str | Path, ...]] | None = None):
+                 include_defaults: bool = True, kind_folders: dict[str, tuple[str | Path, ...]] | None = None,
+                 allow_paths: bool = True):
         self.model_folders = tuple(model_folders)
+        self.allow_paths = allow_paths  # False: names only, never a path (a server's clients name files)
         self.checkpoint = checkpoint
         self.include_defaults = include_defaults
         # Folders holding one kind, whatever their names (the command line's --lora-dir): searched first.
@@ -139,7 +143,8 @@ class AdapterLibrary:
 
     def for_checkpoint(self, checkpoint: str | Path | None) -> AdapterLibrary:
         """The same folders plus those beside ``checkpoint`` (the model just loaded)."""
-        return AdapterLibrary(self.model_folders, checkpoint, self.include_defaults, self.kind_folders)
+        return AdapterLibrary(self.model_folders, checkpoint, self.include_defaults, self.kind_folders,
+                              self.allow_paths)
 
     def rescan(self) -> None:
         self._lists.clear()
@@ -159,10 +164,10 @@ class AdapterLibrary:
     def find(self, kind: str, name_or_path: str) -> AdapterFile:
         """Resolve a name (or path); a miss lists the folders again once, in case a file was just added."""
         try:
-            return resolve_adapter(kind, name_or_path, self.list(kind))
+            return resolve_adapter(kind, name_or_path, self.list(kind), self.allow_paths)
         except AdapterNotFound:
             self._lists.pop(kind, None)
-            return resolve_adapter(kind, name_or_path, self.list(kind))
+            return resolve_adapter(kind, name_or_path, self.list(kind), self.allow_paths)
 
 
 def _folder_stamps(dirs: list[Path]) -> tuple[tuple[Path, int], ...]:
