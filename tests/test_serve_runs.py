@@ -147,6 +147,18 @@ def test_a_client_over_its_queue_limit_gets_429(serve_url):
             reply.close()
 
 
+def test_an_inpainting_run_with_its_images_on_the_wire_equals_the_local_one(serve_url):
+    rng = np.random.default_rng(8)
+    mask = np.zeros((32, 32), np.float32)
+    mask[4:20, 10:30] = 1.0
+    request = _short(61, sampler="euler_a", init_image=rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), mask=mask,
+                     strength=0.7, mask_feather=1.5)
+    events = run_events(serve_url, wire.run_payload(request))
+    assert events[-1]["type"] == "result", events[-1]
+    assert np.array_equal(wire.event_from_json(events[-1])["image"], Runner(ToyShapesModel()).run(request).image)
+
+
+# Last: the cluster runs on one replica until Ray Serve has replaced the killed one.
 def test_a_killed_replica_ends_the_stream_and_the_retry_runs(serve_url):
     import ray
 

@@ -10,6 +10,7 @@ Imports Ray: the rest of the studio never imports this module unless asked to se
 """
 
 # No "from __future__ import annotations": FastAPI reads the routes' annotations as types.
+import asyncio
 import base64
 import binascii
 import uuid
@@ -116,7 +117,8 @@ class Gateway:
         self._auth(request)
         # Ray gives a replica that asks for a GPU one GPU (and hides them from the others).
         device = "cuda" if self.options.gpus_per_replica > 0 else "cpu"
-        return {"version": __version__, "replicas": self._replicas(), "device": device}
+        replicas = await asyncio.to_thread(self._replicas)  # asks the controller: not on the streams' event loop
+        return {"version": __version__, "replicas": replicas, "device": device}
 
     @api.get(API_PREFIX + "/models")
     async def models(self, request: Request) -> dict[str, Any]:
