@@ -18,7 +18,9 @@ from .state.history import HistoryModel, HistoryStore  # noqa: E402
 from .state.paths import StudioPaths  # noqa: E402
 from .state.settings import load_settings  # noqa: E402
 from .state.timeline import TimelineModel  # noqa: E402
+from .ui.app_icon import app_icon  # noqa: E402
 from .ui.main_window import MainWindow  # noqa: E402
+from .ui.start_options import exit_when_shown_if_asked, open_command_line_image  # noqa: E402
 from .ui.studio_controller import StudioController  # noqa: E402
 from .ui.theme import apply_theme  # noqa: E402
 from .worker import EngineClient  # noqa: E402
@@ -67,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Diffusion Studio")
     app.setOrganizationName("DiffusionStudio")
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("diffusion-studio")  # Wayland matches the window to diffusion-studio.desktop (its icon)
     studio = create_studio(app=app)
     studio.controller.engine_stop_wait_ms = EXIT_ENGINE_WAIT_MS  # end_process follows the close
+    open_command_line_image(studio.controller.files, app.arguments()[1:])  # "Open with" / diffusion-studio a.png
     studio.window.show()
+    exit_when_shown_if_asked(studio.window)  # DIFFUSION_STUDIO_EXIT_WHEN_SHOWN=1: the bundle's start-time probe
     # After the first paint: torch loads on the engine thread while the window is already up.
     QTimer.singleShot(0, studio.start_engine)
     _close_on_ctrl_c(studio.window)
