@@ -225,9 +225,9 @@ class Gateway:
         try:
             async for item in self._started(record, call):
                 kind = item.get("type")
-                if kind == STATE:
-                    self.runs.add_states(record, item["blob"])
-                    continue
+                state = item.pop(STATE, None)
+                if state is not None:  # before the client sees the step, the server can branch from it
+                    self.runs.add_states(record, state)
                 if kind == "started":
                     record.replica = item.get("replica", "")
                 elif kind == "step":

@@ -1,8 +1,8 @@
 """One engine replica: the studio's Runner on one device, running one request at a time off its event loop.
 
 Ray-free (studio/serve/app.py wraps it in a deployment), so it can be driven directly. ``run`` is an async
-generator of event objects: the NDJSON events of the HTTP API, and before each step event a ``_state`` item
-(the step's state as a run_export blob, for the ingress to keep; never sent to clients). Its event loop stays
+generator of event objects: the NDJSON events of the HTTP API, each step event with a ``_state`` entry (the
+step's state as a run_export blob, for the ingress to keep; never sent to clients). Its event loop stays
 free while a run steps on the replica's own thread, so a closed stream stops the run before its next step.
 """
 
@@ -30,7 +30,7 @@ from .options import ServerOptions
 from .wire import png_b64, step_to_json
 
 _DONE = object()
-STATE = "_state"  # the internal item carrying a step's state to the ingress
+STATE = "_state"  # a step event's key for the step's state, which the ingress keeps and never sends on
 
 
 class EngineReplica:
@@ -62,7 +62,7 @@ class EngineReplica:
 
     async def run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None = None,
                   latents: bool = False) -> AsyncIterator[dict[str, Any]]:
-        """The run's events: started, then per step a _state item and a step event, then its end (result,
+        """The run's events: started, then a step event per step (with its _state), then its end (result,
         cancelled or error). Closing the generator stops the run before its next step."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -101,9 +101,9 @@ class EngineReplica:
             nonlocal sent
             history = runner.history(event.run_id)
             self._hold(run_id, event.run_id)
-            emit({"type": STATE, "run": run_id, "blob": export_history(history, first=sent, header=sent == 0)})
+            blob = export_history(history, first=sent, header=sent == 0)
             sent = len(history.states)
-            emit(step_to_json(event, run_id, latents))
+            emit(step_to_json(event, run_id, latents) | {STATE: blob})  # one item a step: less to stream
 
         try:
             result = runner.run(request, on_step=on_step, should_cancel=cancel.is_set, branch_from=branch_from)
