@@ -72,3 +72,11 @@ def test_cross_attention_needs_token_states(tmp_path):
     grown = replace(TINY, token_dim=384, cross_attention_levels=(1,))
     with pytest.raises(ValueError, match="dataset tokens"):
         train(_args(path, tmp_path / "run", grown, steps=1))
+
+
+def test_the_sample_grid_tool_asks_where_to_write_instead_of_a_checkout_path(capsys):
+    from studio.train import sample_grid
+
+    with pytest.raises(SystemExit) as ended:
+        sample_grid.main([])
+    assert ended.value.code == 2 and "--out" in capsys.readouterr().err

@@ -37,7 +37,9 @@ def with_row_labels(img: Image.Image, labels: tuple[str, ...], title: str) -> Im
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("studio/resources/embedded/samples.png"))
+    # Required, like the other training tools' --out: a default inside a checkout means nothing once installed.
+    p.add_argument("--out", type=Path, required=True, help="PNG to write (the shipped one: "
+                                                          "studio/resources/embedded/samples.png in a checkout)")
     p.add_argument("--root", type=Path, default=None, help="model folder (default: the shipped one)")
     p.add_argument("--seeds", type=int, default=6)
     p.add_argument("--steps", type=int, default=20)
