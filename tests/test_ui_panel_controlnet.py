@@ -8,7 +8,7 @@ from studio.state.control_units import ControlSettings
 from studio.state.job_builder import build_jobs
 from studio.state.panel_values import PanelValues
 from studio.ui.prompt_panel import PromptPanel
-from studio.worker.engine_session import control_units
+from studio.worker.job_request import control_units
 
 MODELS = ["control_sd15_canny", "control_sd15_scribble"]
 

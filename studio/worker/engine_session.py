@@ -22,7 +22,7 @@ from ..engine.models.registry import (
     scan_models,
 )
 from ..engine.models.sd.adapter_files import KINDS, AdapterLibrary
-from ..engine.request import ControlUnit, GenerationRequest, RequestError, StepEvent
+from ..engine.request import RequestError, StepEvent
 from ..engine.runner import Cancelled, NonFiniteError, Runner
 from ..engine.samplers import SAMPLERS
 from ..engine.schedules import SPACINGS
@@ -39,6 +39,7 @@ from ..state.jobs import (
     StepPreview,
 )
 from ..state.model_parts import ModelParts
+from .job_request import request_for_job
 
 
 class EngineSession:
@@ -126,8 +127,7 @@ class EngineSession:
 
     def run(self, job: Job, on_step: Callable[[StepPreview], None], should_cancel: Callable[[], bool]) -> JobResult:
         choice = self.ensure_model(job.values.model)
-        fields = job.values.request_fields() | {"model": choice.key}
-        request = GenerationRequest(**fields, init_image=job.init_image, mask=job.mask, controlnets=control_units(job))
+        request = request_for_job(job, choice.key)
 
         def forward(event: StepEvent) -> None:
             on_step(StepPreview(job.job_id, event.run_id, event.index, event.total, event.sigma, event.preview,
@@ -138,15 +138,6 @@ class EngineSession:
         text = format_parameters(request, choice.label, result.infotext)
         return JobResult(job.job_id, result.run_id, values, result.image, text, choice.label, result.steps_run,
                          result.elapsed, result.parent)
-
-
-def control_units(job: Job) -> tuple[ControlUnit, ...]:
-    """The request's ControlNet units: the panel's units that are on, each with its control image from the job
-    (the canvas's control layer; a unit without one is refused by the request's checks, naming the unit)."""
-    images = job.control_images
-    return tuple(ControlUnit(unit.model, images[i] if i < len(images) else None, unit.preprocessor, unit.weight,
-                             unit.start, unit.end)
-                 for i, unit in enumerate(job.values.controlnets) if unit.enabled)
 
 
 def _checkpoint(key: str | None) -> str | None:
