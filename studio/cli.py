@@ -13,6 +13,7 @@ from .cli_controlnet import add_controlnet_flags, control_units
 from .engine.hires_settings import canonical_upscaler
 from .engine.sampler_names import sampler_list
 from .serve.cli import add_serve_parser
+from .serve.remote_cli import add_server_flags, run_remote_generate, run_remote_models
 from .upscale_cli import add_upscale_parser, run_upscale
 from .version_report import VersionAction
 from .xyz_cli import add_xyz_parser, run_xyz
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, default=Path("out.png"))
     add_batch_flag(gen)
     gen.add_argument("--quiet", action="store_true")
-    sub.add_parser("models", help="list the models this install can load")
+    add_server_flags(gen)
+    add_server_flags(sub.add_parser("models", help="list the models this install (or a server) can load"))
     add_upscale_parser(sub)
     add_serve_parser(sub)
     add_xyz_parser(sub, gen)  # last: it copies the generate flags
@@ -332,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     from .engine.runner import NonFiniteError
 
     try:
+        if getattr(args, "server", None) and args.command in ("models", "generate"):
+            return run_remote_models(args) if args.command == "models" else run_remote_generate(args)
         if args.command == "models":
             from .engine.models.registry import scan_models
 
