@@ -23,7 +23,7 @@ from .ui.main_window import MainWindow  # noqa: E402
 from .ui.start_options import exit_when_shown_if_asked, open_command_line_image  # noqa: E402
 from .ui.studio_controller import StudioController  # noqa: E402
 from .ui.theme import apply_theme  # noqa: E402
-from .worker import EngineClient  # noqa: E402
+from .worker.engine_switch import EngineSwitch  # noqa: E402
 
 EXIT_ENGINE_WAIT_MS = 1000  # at exit the engine gets this long to end a step cleanly; then the process ends
 
@@ -32,11 +32,12 @@ EXIT_ENGINE_WAIT_MS = 1000  # at exit the engine gets this long to end a step cl
 class Studio:
     window: MainWindow
     controller: StudioController
-    engine: EngineClient
+    engine: EngineSwitch
 
     def start_engine(self) -> None:
-        s = self.controller.settings
-        self.engine.start(s.device, s.threads, self.window.panel.values().model, s.model_folders, s.model_parts)
+        """This computer's engine thread, or the studio server the settings name."""
+        self.controller.choose_engine()
+        self.controller.start_engine()
 
 
 def create_studio(paths: StudioPaths | None = None, app: QApplication | None = None) -> Studio:
@@ -55,7 +56,7 @@ def create_studio(paths: StudioPaths | None = None, app: QApplication | None = N
     history_message = store.tidy()
     history = HistoryModel(store)
     window = MainWindow(timeline, history)
-    engine = EngineClient(window)
+    engine = EngineSwitch(window)
     controller = StudioController(window, engine, timeline, paths, loaded.settings, window)
     autosave_message = controller.restore()
     messages = [m for m in (loaded.message, autosave_message, history_message) if m]

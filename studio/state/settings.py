@@ -19,6 +19,7 @@ from .panel_values import PanelValues
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 THEMES = ("dark", "light")
+ENGINES = ("local", "server")  # this computer's engine thread, or a studio server (python -m studio serve)
 MAX_THREADS = 256  # the settings dialog's thread box goes this far
 _HEX = re.compile(r"[0-9a-fA-F]*")
 
@@ -45,6 +46,14 @@ class Settings:
     export_folder: str = ""  # where the last export went: the export dialogs open there
     advanced_open: bool = False  # the prompt panel's Advanced fold, as the user left it
     model_parts: dict[str, ModelParts] = field(default_factory=dict)  # model key -> encoder / VAE files picked
+    engine: str = "local"  # see ENGINES
+    server_url: str = ""  # the studio server's address, kept when "local" is picked again
+    server_token: str = ""  # its token (sent as a Bearer header; kept in this file, which only the user reads)
+
+    @property
+    def on_server(self) -> bool:
+        """Whether the studio runs its jobs on a studio server (with an address to reach it at)."""
+        return self.engine == "server" and bool(self.server_url.strip())
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -77,6 +86,11 @@ class Settings:
             changes["export_folder"] = data["export_folder"]
         if isinstance(data.get("advanced_open"), bool):
             changes["advanced_open"] = data["advanced_open"]
+        if data.get("engine") in ENGINES:
+            changes["engine"] = data["engine"]
+        for name in ("server_url", "server_token"):
+            if isinstance(data.get(name), str) and "\0" not in data[name] and len(data[name]) <= 2048:
+                changes[name] = data[name]
         changes["panel"] = PanelValues.from_json(data.get("panel"))
         changes["model_parts"] = parts_from_json(data.get("model_parts"))
         return replace(default, **changes)

@@ -1,6 +1,7 @@
-"""Settings: model folders (checkpoints, LoRAs, embeddings, ControlNets), device, threads and theme.
+"""Settings: model folders (checkpoints, LoRAs, embeddings, ControlNets), device, threads, theme, and the engine
+(this computer or a studio server).
 
-Device and threads apply at the next start; new folders are searched at once."""
+Device and threads apply at the next start; new folders are searched at once; the engine switches at once."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..state.settings import DEVICES, THEMES, Settings
+from .engine_choice_box import EngineChoiceBox
 
 
 class SettingsDialog(QDialog):
@@ -61,7 +63,8 @@ class SettingsDialog(QDialog):
         note.setObjectName("hint")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
+        self.engine_box = EngineChoiceBox(settings)
+        buttons.accepted.connect(lambda: self.engine_box.check() and self.accept())
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         self.folders_label = QLabel(
@@ -76,6 +79,7 @@ class SettingsDialog(QDialog):
         layout.addLayout(folder_buttons)
         layout.addLayout(form)
         layout.addWidget(note)
+        layout.addWidget(self.engine_box)
         layout.addWidget(buttons)
         self._base = settings
 
@@ -87,4 +91,5 @@ class SettingsDialog(QDialog):
     def settings(self) -> Settings:
         folders = tuple(self.folders.item(i).text() for i in range(self.folders.count()))
         return self._base.with_changes(model_folders=folders, device=self.device.currentData(),
-                                       threads=self.threads.value(), theme=self.theme.currentData())
+                                       threads=self.threads.value(), theme=self.theme.currentData(),
+                                       **self.engine_box.changes())

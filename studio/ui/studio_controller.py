@@ -24,8 +24,8 @@ from ..state.paths import StudioPaths
 from ..state.progress import measure
 from ..state.settings import Settings, save_settings
 from ..state.timeline import RunTrack, TimelineModel
-from ..worker import EngineClient
 from ..worker.engine_client import STOP_WAIT_MS
+from ..worker.engine_switch import EngineSwitch
 from .about_dialog import AboutBox
 from .control_preview import ControlPreview
 from .file_actions import FileActions
@@ -58,7 +58,7 @@ class StudioController(QObject):
     _autosave_failed = Signal(object)  # from the writer thread, shown on the UI thread
     _history_failed = Signal(object)
 
-    def __init__(self, window: MainWindow, engine: EngineClient, timeline: TimelineModel, paths: StudioPaths,
+    def __init__(self, window: MainWindow, engine: EngineSwitch, timeline: TimelineModel, paths: StudioPaths,
                  settings: Settings, parent: QObject | None = None):
         super().__init__(parent)
         self.window = window
@@ -111,6 +111,7 @@ class StudioController(QObject):
         engine.finished.connect(self._on_finished)
         engine.failed.connect(self._on_failed)
         engine.adapters_listed.connect(w.panel.set_adapters)
+        engine.connection.connect(self._on_connection)
 
         w.panel.generate_requested.connect(self.generate)
         w.panel.model_selected.connect(self._on_model_selected)
@@ -265,7 +266,8 @@ class StudioController(QObject):
 
     def _on_failed(self, failure: JobFailure) -> None:
         self._flush_steps()
-        track = next((t for t in self.timeline.runs() if t.job_id == failure.job_id), None)
+        # The job's last run: a job sent again after a dropped connection has an interrupted run before it.
+        track = next((t for t in reversed(self.timeline.runs()) if t.job_id == failure.job_id), None)
         if track is not None:
             self.timeline.stop(track.run_id, "cancelled" if failure.cancelled else "failed")
         self.window.status.set_progress(None)
@@ -281,6 +283,18 @@ class StudioController(QObject):
         self.queue.finish(failure.job_id)
         self.job_settled.emit(failure)
         self._dispatch()
+
+    def _on_connection(self, message: str) -> None:
+        """A studio server stopped answering (``message``; the job is sent again once it answers) or answers again."""
+        if not message:
+            self.window.banner.show_notice("Connected to the studio server again.")
+            return
+        self._flush_steps()
+        running = self.queue.running
+        for track in self.timeline.runs():  # what came of the interrupted run stays, marked as such
+            if running is not None and track.job_id == running.job_id and track.state == "running":
+                self.timeline.stop(track.run_id, "failed")
+        self.window.banner.show_error(message)
 
     def _show_cancelled(self, track: RunTrack) -> None:
         """The last step that ran, everywhere: the slider and the canvas stop on it, the banner names it."""
@@ -335,8 +349,37 @@ class StudioController(QObject):
         if dialog.exec():
             self.apply_settings(dialog.settings())
 
+    def choose_engine(self) -> None:
+        """This computer's engine or the settings' studio server, from now on (started by ``start_engine``)."""
+        s = self.settings
+        if s.on_server:
+            try:
+                self.engine.use_server(s.server_url, s.server_token)
+                return
+            except ValueError as exc:  # an address edited by hand in the settings file
+                self.window.banner.show_error(f"Cannot use the studio server: {exc}. Running on this computer.")
+        self.engine.use_local()
+
+    def start_engine(self) -> None:
+        s = self.settings
+        self.engine.start(s.device, s.threads, self.window.panel.values().model, s.model_folders, s.model_parts)
+
+    def _switch_engine(self) -> None:
+        """Stop the job under way (it ran on the engine being left), then run on the settings' engine."""
+        running = self.queue.running
+        self.queue.clear_pending()
+        self.choose_engine()
+        if running is not None:
+            self._on_failed(JobFailure(running.job_id, "Stopped: the engine was switched.", cancelled=True))
+        self.start_engine()
+
     def apply_settings(self, settings: Settings) -> None:
-        """Keep and save new settings; the theme changes at once, device and threads at the next start."""
+        """Keep and save new settings; the theme and the engine change at once, device and threads at the next
+        start."""
+        switch = ((settings.on_server, settings.server_url, settings.server_token)
+                  != (self.settings.on_server, self.settings.server_url, self.settings.server_token))
+        if switch and not settings.on_server and not self.settings.on_server:
+            switch = False  # only the kept address changed
         restart = (settings.device, settings.threads) != (self.settings.device, self.settings.threads)
         rescan = settings.model_folders != self.settings.model_folders
         self.settings = settings
@@ -344,9 +387,11 @@ class StudioController(QObject):
         if isinstance(app, QApplication):
             apply_theme(app, settings.theme)
         self.save_settings()
-        if rescan and self.engine.started:
+        if switch:
+            self._switch_engine()
+        elif rescan and self.engine.started:
             self.engine.rescan(settings.model_folders)
-        if restart:
+        if restart and not settings.on_server:
             self.window.banner.show_notice("The new device and thread settings apply after a restart.")
 
     # -- persistence ---------------------------------------------------------------------------------

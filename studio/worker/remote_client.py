@@ -1,0 +1,360 @@
+"""The window's engine on a studio server: EngineClient's signals and methods over studio/serve/client.py.
+
+It runs on the UI thread, in asyncio tasks on Qt's own loop (qt_asyncio.py), so its signals reach the window
+like the engine thread's do and nothing in the UI changes. The server's run ids (strings) get local ints, which
+the timeline keeps; each finished or cancelled run's state blob is fetched and kept, so a branch from the
+timeline posts it back and is exact on whichever replica takes it.
+
+A connection that drops is retried: ``connection`` says so (the window shows it in its banner), the job stays
+running, and once the server answers again it is sent again; the steps that had come stay in the timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import OrderedDict
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..serve.client import Branch, ServerError, ServerUnreachable, StudioServer, run_payload
+from ..state.jobs import (
+    EngineCatalog,
+    Job,
+    JobFailure,
+    JobResult,
+    ModelChoice,
+    RecommendedSettings,
+    StepPreview,
+)
+from ..state.upscale_jobs import UpscaleJob
+from .job_request import request_for_job
+from .qt_asyncio import spawn
+
+RETRY_S = 2.0  # how often an unreachable server is asked again
+KEPT_STATE_BYTES = 512 * 2**20  # state blobs kept for branching; the oldest runs' go first
+# Local ids of server runs: one count for every server used in this process, far above the local runner's
+# (which counts from 1), so the timeline never mixes two runs up after a switch.
+_RUN_IDS = itertools.count(1_000_001)
+
+
+@dataclass
+class RemoteRun:
+    """A run the server made for this window: its id there, its last step, and its state blob once fetched."""
+
+    server_id: str
+    last_step: int = -1
+    state: asyncio.Task | None = None  # -> bytes | None
+
+
+def model_choice(data: dict[str, Any]) -> ModelChoice:
+    """A ModelChoice from the server's JSON (its fields by name; what is missing stays unknown)."""
+    advice = data.get("recommended")
+    recommended = None
+    if isinstance(advice, dict) and "steps" in advice and "cfg_scale" in advice:
+        recommended = RecommendedSettings(int(advice["steps"]), float(advice["cfg_scale"]),
+                                          float(advice.get("classifier_scale") or 0.0), advice.get("distilled_cfg"),
+                                          advice.get("spacing"))
+    size = data.get("default_size")
+    return ModelChoice(
+        str(data["key"]), str(data.get("label") or data["key"]), data.get("has_classifier"),
+        (int(size[0]), int(size[1])) if isinstance(size, list | tuple) and len(size) == 2 else None,
+        int(data.get("size_multiple") or 8), recommended, bool(data.get("clip_skip")), data.get("max_side"),
+        str(data.get("family") or ""), bool(data.get("distilled_guidance")),
+        tuple(str(line) for line in data.get("loaded_as") or ()))
+
+
+class RemoteEngineClient(QObject):
+    status = Signal(str)
+    ready = Signal(object)  # EngineCatalog
+    start_failed = Signal(str)
+    model_loaded = Signal(object)  # ModelChoice
+    step = Signal(object)  # StepPreview
+    finished = Signal(object)  # JobResult
+    failed = Signal(object)  # JobFailure (cancelled runs too)
+    described = Signal(int, str)
+    adapters_listed = Signal(object)  # AdapterCatalog
+    upscale_progress = Signal(object)
+    upscale_finished = Signal(object)
+    upscale_failed = Signal(object)  # JobFailure
+    connection = Signal(str)  # why the server cannot be reached (retrying); "" once it answers again
+
+    def __init__(self, url: str, token: str = "", parent: QObject | None = None):
+        super().__init__(parent)
+        self.server = StudioServer(url, token or None)  # ValueError on an address that cannot work
+        self.started = False
+        self._catalog: EngineCatalog | None = None
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._runs: OrderedDict[int, RemoteRun] = OrderedDict()  # local run id -> its run on the server
+        self._next_token = 1
+        self._job: Job | None = None
+        self._job_run: RemoteRun | None = None
+        self._cancelled: set[int] = set()
+        self._lost = False
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def where(self) -> str:
+        return self.server.url
+
+    # -- EngineClient's methods ----------------------------------------------------------------------
+    def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
+              model_folders: tuple[str, ...] = (), model_parts: dict | None = None) -> None:
+        """Reach the server (retrying while it cannot be reached), report its models, describe ``model_key``.
+        Device, threads and folders are the server's own."""
+        self.started = True
+        self._spawn(self._start(model_key))
+
+    def rescan(self, model_folders: tuple[str, ...] = ()) -> None:
+        if self.started:
+            self._spawn(self._list_models())
+
+    def set_model_parts(self, model_parts: dict) -> None:
+        """Encoder and VAE files are the server's: it finds them in its own folders."""
+
+    def list_adapters(self) -> None:
+        """The server's LoRAs and embeddings are named in prompts as on this computer; it does not list them."""
+
+    def preload(self, model_key: str) -> None:
+        if self.started:
+            self._spawn(self._describe(model_key))
+
+    def submit(self, job: Job) -> None:
+        self._spawn(self._run_job(job), job)
+
+    def upscale(self, job: UpscaleJob) -> None:
+        failure = JobFailure(job.job_id, "Upscaling runs on this computer: switch Settings → Engine to This computer "
+                                         "to upscale.")
+        QTimer.singleShot(0, lambda: self.upscale_failed.emit(failure))
+
+    def cancel(self, job_id: int | None = None) -> None:
+        """Stop the running job (or ``job_id``) before its next step; returns at once."""
+        job = self._job
+        if job is None or job_id not in (None, job.job_id):
+            return
+        self._cancelled.add(job.job_id)
+        run = self._job_run
+        if run is not None:
+            self._spawn(self._cancel_on_server(run.server_id))
+
+    def describe(self, model_key: str, prompt: str) -> int:
+        """The server does not describe prompts: the answer is always empty (as from a model that cannot)."""
+        token = self._next_token
+        self._next_token += 1
+        QTimer.singleShot(0, lambda: self.described.emit(token, ""))
+        return token
+
+    def stop(self, wait_ms: int = 0) -> None:
+        """Cancel what runs (closing its stream cancels it on the server) and close the connection."""
+        self.started = False
+        for task in list(self._tasks):
+            task.cancel()
+        self._job = None
+        if self.server.is_open:
+            spawn(self.server.close())
+
+    # -- the work, on Qt's loop ------------------------------------------------------------------------
+    def _spawn(self, coroutine, job: Job | None = None) -> None:
+        def failed(exc: BaseException) -> None:  # a bug of ours: said in the window, never a silent hang
+            import sys
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+            message = f"The server client failed: {type(exc).__name__}: {exc}"
+            if job is not None:
+                self._job = None
+                self.failed.emit(JobFailure(job.job_id, message))
+            else:
+                self.start_failed.emit(message)
+
+        task = spawn(coroutine, failed)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reach(self, is_cancelled=lambda: False) -> bool:
+        """Wait until the server answers (True) or ``is_cancelled()`` (False); say so while it does not."""
+        while True:
+            try:
+                await self.server.health()
+            except ServerUnreachable as exc:
+                if not self._lost:
+                    self._lost = True
+                    self.status.emit("Server unreachable — retrying")
+                    self.connection.emit(f"Lost the studio server: {exc}. Retrying every {RETRY_S:g} s; the steps "
+                                         "already received stay in the timeline.")
+                for _ in range(int(RETRY_S / 0.1)):
+                    if is_cancelled():
+                        return False
+                    await asyncio.sleep(0.1)
+                continue
+            if self._lost:
+                self._lost = False
+                self.connection.emit("")
+            return True
+
+    async def _start(self, model_key: str) -> None:
+        self.status.emit(f"Connecting to {self.where}…")
+        await self._reach()
+        try:
+            await self._list_models()
+        except ServerError as exc:
+            self.start_failed.emit(f"The studio server at {self.where} refused the studio: {exc}")
+            self.status.emit("Server refused the connection")
+            return
+        await self._describe(model_key)
+
+    async def _list_models(self) -> None:
+        health = await self.server.health()
+        answer = await self.server.models()
+        self._entries = {str(m["key"]): m for m in answer.get("models", []) if isinstance(m, dict) and "key" in m}
+        models = tuple(ModelChoice(key, str(m.get("label") or key), family=str(m.get("family") or ""))
+                       for key, m in self._entries.items())
+        samplers = tuple((str(s[0]), str(s[1])) for s in answer.get("samplers", []) if len(s) == 2)
+        device = f"{health.get('device', '?')} on {self.where}"
+        self._catalog = EngineCatalog(models, samplers, tuple(answer.get("spacings", ())),
+                                      str(answer.get("default") or (models[0].key if models else "")), device)
+        self.ready.emit(self._catalog)
+
+    def _default_model(self) -> str:
+        return self._catalog.default_model if self._catalog is not None else ""
+
+    async def _describe(self, model_key: str) -> ModelChoice | None:
+        key = model_key or self._default_model()
+        if not key:
+            return None
+        self.status.emit("Loading model…")
+        try:
+            choice = model_choice(await self.server.model(key))
+        except ServerError as exc:
+            if exc.status in (404, 405) and exc.field != "model" and key in self._entries:
+                choice = model_choice(self._entries[key])  # a server that does not describe models: the list's
+            else:
+                self.failed.emit(JobFailure(-1, f"Could not use the model — {exc}.", field="model"))
+                self.status.emit(f"Ready · on {self.where}")
+                return None
+        except ServerUnreachable as exc:
+            self.status.emit("Server unreachable")
+            self.failed.emit(JobFailure(-1, str(exc)))
+            return None
+        self.model_loaded.emit(choice)
+        self.status.emit(f"Ready · {choice.label} on {self.where}")
+        return choice
+
+    async def _cancel_on_server(self, server_id: str) -> None:
+        try:
+            await self.server.cancel(server_id)
+        except (ServerError, ServerUnreachable):
+            pass  # the run ended meanwhile, or the stream is gone (which cancels it too)
+
+    async def _run_job(self, job: Job) -> None:
+        self._job, self._job_run = job, None
+        try:
+            await self._run_until_settled(job)
+        finally:
+            self._job, self._job_run = None, None
+            self._cancelled.discard(job.job_id)
+
+    async def _run_until_settled(self, job: Job) -> None:
+        key = job.values.model or self._default_model()
+        request = request_for_job(job, key)
+        branch = None
+        if job.branch_from is not None:
+            parent = self._runs.get(job.branch_from[0])
+            if parent is None:
+                self.failed.emit(JobFailure(job.job_id, "That run was made by another engine, or its steps are no "
+                                                        "longer kept: branch from a run made on this server."))
+                return
+            state = await parent.state if parent.state is not None else None
+            branch = Branch(parent.server_id, job.branch_from[1], state)
+        self.status.emit(f"Generating · {job.label}")
+        while True:
+            try:
+                await self._stream(job, key, run_payload(request, branch))
+                return
+            except ServerUnreachable:
+                if job.job_id in self._cancelled:
+                    self.failed.emit(JobFailure(job.job_id, "Cancelled.", cancelled=True))
+                    return
+                self._job_run = None
+                if not await self._reach(lambda: job.job_id in self._cancelled):
+                    self.failed.emit(JobFailure(job.job_id, "Cancelled while the server could not be reached.",
+                                                cancelled=True))
+                    return
+                self.status.emit(f"Generating · {job.label} (sent again)")
+            except ServerError as exc:
+                if exc.field == "model":
+                    message = f"Could not use the model — {exc}."
+                elif exc.field or exc.status == 400:
+                    message = f"Cannot generate — {exc}"
+                else:
+                    message = f"The server could not run it: {exc}"
+                self.failed.emit(JobFailure(job.job_id, message, field=exc.field))
+                self.status.emit(f"Ready · on {self.where}")
+                return
+
+    async def _stream(self, job: Job, key: str, payload: dict[str, Any]) -> None:
+        local_id = None
+        run = None
+        async with aclosing(self.server.run(payload)) as events:
+            async for event in events:
+                kind = event.get("type")
+                if kind == "started":
+                    local_id, run = self._new_run(str(event["run"]))
+                    self._job_run = run
+                    if job.job_id in self._cancelled:
+                        self._spawn(self._cancel_on_server(run.server_id))
+                elif kind == "step" and run is not None:
+                    run.last_step = int(event["index"])
+                    self.step.emit(StepPreview(job.job_id, local_id, int(event["index"]), int(event["total"]),
+                                               float(event.get("sigma") or 0.0), event["preview"],
+                                               float(event.get("elapsed") or 0.0), job.branch_from,
+                                               bool(event.get("model_switch")), bool(event.get("hires_start"))))
+                elif kind == "result" and run is not None:
+                    self._keep_state(run)
+                    values = job.values.with_changes(model=key)
+                    label = str(event.get("label") or self._entries.get(key, {}).get("label") or key)
+                    self.finished.emit(JobResult(job.job_id, local_id, values, event["image"],
+                                                 str(event.get("parameters") or ""), label,
+                                                 int(event.get("steps_run") or 0), float(event.get("elapsed") or 0.0),
+                                                 job.branch_from))
+                    self.status.emit(f"Ready · {label} on {self.where}")
+                elif kind == "cancelled":
+                    step = int(event.get("step", run.last_step if run is not None else 0))
+                    if run is not None:
+                        self._keep_state(run)
+                    self.failed.emit(JobFailure(job.job_id, f"Cancelled at step {step + 1}.", cancelled=True,
+                                                step=step))
+                    self.status.emit(f"Ready · on {self.where}")
+
+    def _new_run(self, server_id: str) -> tuple[int, RemoteRun]:
+        local_id = next(_RUN_IDS)
+        run = RemoteRun(server_id)
+        self._runs[local_id] = run
+        return local_id, run
+
+    def _keep_state(self, run: RemoteRun) -> None:
+        """Fetch the run's state after its last step, while the next job may already be streaming."""
+        if run.last_step < 0:
+            return
+
+        async def fetch() -> bytes | None:
+            try:
+                blob = await self.server.state(run.server_id, run.last_step)
+            except (ServerError, ServerUnreachable):
+                return None  # a branch then asks the server for the run it may still hold
+            self._forget_old_states()
+            return blob
+
+        run.state = asyncio.ensure_future(fetch())
+
+    def _forget_old_states(self) -> None:
+        held = [r for r in self._runs.values() if r.state is not None and r.state.done() and r.state.result()]
+        total = sum(len(r.state.result()) for r in held)
+        for run in held:  # oldest first
+            if total <= KEPT_STATE_BYTES:
+                break
+            total -= len(run.state.result())
+            run.state = None
