@@ -61,6 +61,20 @@ def test_cancel_stops_a_run_before_its_next_step(serve_url):
     assert len([e for e in events if e["type"] == "step"]) < 1000
 
 
+def test_a_model_is_described_with_its_size_and_advice(serve_url):
+    async def main():
+        async with StudioServer(serve_url, TOKEN) as server:
+            described = await server.model("toy")
+            with pytest.raises(ServerError) as caught:
+                await server.model("../toy")
+            return described, caught.value
+
+    described, refused = asyncio.run(main())
+    assert described["default_size"] == [32, 32] and described["recommended"]["steps"] == 20
+    assert described["label"] and described["family"] == "toy"
+    assert refused.status == 404 and refused.field == "model"
+
+
 @pytest.mark.parametrize(("token", "request_", "status", "field", "says"), [
     ("wrong", REQUEST, 401, None, "token the server was started with"),
     (TOKEN, REQUEST.with_changes(model="../../etc/passwd"), 404, "model", "python -m studio models --server"),

@@ -156,6 +156,8 @@ async def _generate(args: argparse.Namespace) -> int:
         sys.stderr.write("\n")
     image = result["image"]
     save_image(args.out, image, result["parameters"])
+    for notice in result.get("notices") or ():  # what the engine adapted, as a local run notes it
+        _note(str(notice))
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, seed {request.seed}, "
           f"{time.perf_counter() - started:.2f} s, on {server.url})")
     return 0
