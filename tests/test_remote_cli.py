@@ -49,6 +49,16 @@ def test_init_image_and_mask_travel_to_the_server(serve_url, tmp_path):
     _same_png(tmp_path / "local.png", tmp_path / "remote.png")
 
 
+def test_a_batch_on_the_server_writes_the_files_of_a_local_batch(serve_url, tmp_path):
+    args = [*ARGS, "--batch-count", "2", "--steps", "3"]
+    for folder in ("local", "remote"):
+        (tmp_path / folder).mkdir()
+    assert main([*args, "--out", str(tmp_path / "local" / "b.png")]) == 0
+    assert main(_remote(serve_url, *args, "--out", str(tmp_path / "remote" / "b.png"))) == 0
+    for name in ("b-7.png", "b-8.png"):
+        _same_png(tmp_path / "local" / name, tmp_path / "remote" / name)
+
+
 def test_progress_streams_as_a_local_run_prints_it(serve_url, tmp_path, capsys):
     args = [a for a in ARGS if a != "--quiet"]
     assert main(_remote(serve_url, *args, "--out", str(tmp_path / "remote.png"))) == 0

@@ -123,12 +123,11 @@ def _with_flag(exc) -> str:
 
 
 async def _generate(args: argparse.Namespace) -> int:
-    from contextlib import aclosing
-
+    from ..batch_cli import batch_outputs, batch_seeds, check_batch_count
     from ..cli import _note, _overridden, _request_from_args, read_params_file
-    from ..io.png import save_image
-    from .client import ServerError, StudioServer, run_payload
+    from .client import ServerError, StudioServer
 
+    check_batch_count(args.batch_count)
     parsed = read_params_file(args.params_from, _overridden(args)) if args.params_from is not None else None
     started = time.perf_counter()
     async with StudioServer(args.server, server_token(args)) as server:
@@ -143,24 +142,37 @@ async def _generate(args: argparse.Namespace) -> int:
                               "model")
         model = await _describe(server, key, next(m for m in catalog["models"] if m.get("key") == key))
         request = _request_from_args(args, model, parsed, key)
-        result = None
-        async with aclosing(server.run(run_payload(request))) as events:
-            async for event in events:
-                if event["type"] == "step" and not args.quiet:
-                    _progress(event)
-                elif event["type"] == "result":
-                    result = event
-                elif event["type"] == "cancelled":
-                    raise ValueError(f"the run was cancelled on the server after step {event.get('step', 0) + 1}")
-    if not args.quiet:
-        sys.stderr.write("\n")
-    image = result["image"]
-    save_image(args.out, image, result["parameters"])
-    for notice in result.get("notices") or ():  # what the engine adapted, as a local run notes it
-        _note(str(notice))
-    print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}, seed {request.seed}, "
-          f"{time.perf_counter() - started:.2f} s, on {server.url})")
+        seeds = batch_seeds(request.seed, args.batch_count)
+        for seed, out in zip(seeds, batch_outputs(args.out, seeds), strict=True):  # --batch-count: the next seeds
+            height, width = await _run_one(server, request.with_changes(seed=seed), out, args.quiet, seed == seeds[0])
+            print(f"wrote {out} ({width}x{height}, seed {seed}, {time.perf_counter() - started:.2f} s, "
+                  f"on {server.url})")
     return 0
+
+
+async def _run_one(server, request, out, quiet: bool, notes: bool) -> tuple[int, int]:
+    """One run on the server, its progress on stderr, its PNG (the server's pixels and parameters) at ``out``."""
+    from contextlib import aclosing
+
+    from ..cli import _note
+    from ..io.png import save_image
+    from .client import run_payload
+
+    result = None
+    async with aclosing(server.run(run_payload(request))) as events:
+        async for event in events:
+            if event["type"] == "step" and not quiet:
+                _progress(event)
+            elif event["type"] == "result":
+                result = event
+            elif event["type"] == "cancelled":
+                raise ValueError(f"the run was cancelled on the server at step {event.get('step', 0) + 1}")
+    if not quiet:
+        sys.stderr.write("\n")
+    save_image(out, result["image"], result["parameters"])
+    for notice in result.get("notices") or () if notes else ():  # what the engine adapted, as a local run notes it
+        _note(str(notice))
+    return result["image"].shape[:2]
 
 
 async def _describe(server, key: str, entry: dict[str, Any]) -> ServerModel:
