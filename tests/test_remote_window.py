@@ -74,7 +74,7 @@ def test_a_runs_steps_stream_into_the_timeline_and_a_branch_from_it_is_exact(qtb
 
     branched = settle(studio, qtbot, lambda: studio.controller.branch(track.run_id, 3))
     assert isinstance(branched, JobResult), getattr(branched, "message", "")
-    assert branched.parent == (track.run_id, 3) and branched.run_id != track.run_id
+    assert branched.parent == (track.run_id, 3) and branched.run_id > track.run_id
     assert np.array_equal(branched.image, result.image)  # unchanged settings: exactly the uninterrupted run
     studio.controller.shutdown()
 
@@ -128,6 +128,8 @@ def test_the_engine_switches_to_a_server_and_back_without_a_restart(qtbot, tmp_p
     local_result = settle(studio, qtbot, controller.generate)
     assert isinstance(local_result, JobResult) and not studio.engine.remote
     assert np.array_equal(local_result.image, on_server_result.image)  # the same engine, the same pixels
+    tracks = controller.timeline.runs()  # two runs, each with its own steps: ids never collide after a switch
+    assert [len(t.frames) for t in tracks] == [4, 4] and tracks[0].run_id != tracks[1].run_id
     assert controller.settings.server_url == serve_url  # kept for the next time
     controller.shutdown()
 

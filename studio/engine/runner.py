@@ -35,6 +35,7 @@ from .noise import initial_noise
 from .prompt_schedule import prompts_per_step
 from .refiner import ModelSwitch, refiner_steps
 from .request import GenerationRequest, RequestError, Result, StepEvent, validate_request
+from .run_ids import next_run_id
 from .samplers import SamplerStep, get_sampler, randn_like
 from .schedules import sampling_sigmas, schedule_at_size
 from .tiled_diffusion import model_tiled_denoiser, use_vae_tiles
@@ -133,7 +134,6 @@ class Runner:
         self.notices: tuple[str, ...] = ()  # the last run's notes on LoRA layers this model lacks
         self._refiners: RefinerSlot | None = None  # the SDXL refiner kept beside the model, made when first asked
         self._histories: OrderedDict[int, RunHistory] = OrderedDict()
-        self._next_id = 1
 
     def history(self, run_id: int) -> RunHistory | None:
         return self._histories.get(run_id)
@@ -141,8 +141,7 @@ class Runner:
     def adopt(self, history: RunHistory) -> int:
         """Keep a run another runner ran (see run_export.import_history) under a new run id of this runner's, so
         ``run(..., branch_from=(id, k))`` continues it exactly as that runner would."""
-        history.run_id = self._next_id
-        self._next_id += 1
+        history.run_id = next_run_id()
         self._remember(history)
         return history.run_id
 
@@ -167,8 +166,7 @@ class Runner:
         # LoRAs are merged before anything is encoded, and the encoder reads the prompts without their tags.
         loras = apply_prompt_loras(model, self.adapters, request)
         self.notices = loras.notices
-        run_id = self._next_id
-        self._next_id += 1
+        run_id = next_run_id()  # unique in the process, not only in this runner (run_ids.py)
         started = time.perf_counter()
         device = model.device
 

@@ -12,7 +12,6 @@ running, and once the server answers again it is sent again; the steps that had 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import OrderedDict
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from ..engine.run_ids import next_run_id
 from ..serve.client import Branch, ServerError, ServerUnreachable, StudioServer, run_payload
 from ..state.jobs import (
     EngineCatalog,
@@ -36,9 +36,6 @@ from .qt_asyncio import spawn
 
 RETRY_S = 2.0  # how often an unreachable server is asked again
 KEPT_STATE_BYTES = 512 * 2**20  # state blobs kept for branching; the oldest runs' go first
-# Local ids of server runs: one count for every server used in this process, far above the local runner's
-# (which counts from 1), so the timeline never mixes two runs up after a switch.
-_RUN_IDS = itertools.count(1_000_001)
 
 
 @dataclass
@@ -330,7 +327,7 @@ class RemoteEngineClient(QObject):
                     self.status.emit(f"Ready · on {self.where}")
 
     def _new_run(self, server_id: str) -> tuple[int, RemoteRun]:
-        local_id = next(_RUN_IDS)
+        local_id = next_run_id()  # the count this process's runners draw from: no id the timeline shows
         run = RemoteRun(server_id)
         self._runs[local_id] = run
         return local_id, run
