@@ -68,6 +68,9 @@ class Engine:
         # Its Ray actor's name: what `ray.get_actor(name, namespace="serve")` finds (docs/serve.md).
         self.replica = EngineReplica(ServerOptions.from_dict(options), context.replica_id.to_full_id_str())
 
+    async def describe(self, key: str) -> dict[str, Any]:
+        return await self.replica.describe(key)
+
     async def run(self, run_id: str, request, branch: dict[str, Any] | None, latents: bool):
         async for item in self.replica.run(run_id, request, branch, latents):
             yield item
@@ -124,6 +127,20 @@ class Gateway:
     async def models(self, request: Request) -> dict[str, Any]:
         self._auth(request)
         return self.catalog.to_json()
+
+    @api.get(API_PREFIX + "/models/{key:path}")
+    async def describe_model(self, key: str, request: Request) -> dict[str, Any]:
+        """One model as loaded on a replica: its size and advice, which the studio applies when it is picked and
+        the command line uses for what no flag sets (GET /v1/models lists the keys)."""
+        self._auth(request)
+        try:
+            key = self.catalog.resolve(key)
+        except UnknownModel as exc:
+            raise ApiError(404, str(exc), "model") from exc
+        answer = await self.engine.describe.remote(key)
+        if "error" in answer:
+            raise ApiError(422, answer["error"], "model")
+        return answer | {"label": self.catalog.label(key)}  # the name the list gives it
 
     @api.post(API_PREFIX + "/runs")
     async def start_run(self, request: Request) -> StreamingResponse:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..engine.devices import is_out_of_memory, pick_device
+from ..engine.limits import max_side
 from ..engine.models.registry import ModelLoadError, default_model_key, load_model
 from ..engine.models.sd.adapter_files import AdapterLibrary
 from ..engine.request import GenerationRequest, RequestError
@@ -59,6 +60,16 @@ class EngineReplica:
             self._key = key
             self._held.clear()  # another model's step states branch nowhere on this one
         return self._runner
+
+    async def describe(self, key: str) -> dict[str, Any]:
+        """``key`` as the studio's panel and command line need it (loaded here when it is not the model loaded):
+        model_json's fields, or {"error"} when it cannot be loaded."""
+        loop = asyncio.get_running_loop()
+        try:  # on the run thread: a load never races a run on this replica
+            runner = await loop.run_in_executor(self._executor, self._ensure, key)
+        except Exception as exc:  # noqa: BLE001 - a file that cannot be loaded is the user's to fix: say why
+            return failure_event(exc)
+        return model_json(key, runner.model.info)
 
     async def run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None = None,
                   latents: bool = False) -> AsyncIterator[dict[str, Any]]:
@@ -134,6 +145,18 @@ class EngineReplica:
         self._held.move_to_end(run_id)
         while len(self._held) > max(self.options.keep_runs, 1):
             self._held.popitem(last=False)
+
+
+def model_json(key: str, info) -> dict[str, Any]:
+    """A loaded model's ModelChoice fields (studio/state/jobs.py) for ``GET /v1/models/{key}``."""
+    advice = info.recommended
+    return {"key": key, "label": info.name, "family": info.family, "has_classifier": info.has_classifier,
+            "default_size": list(info.default_size), "size_multiple": info.size_multiple,
+            "clip_skip": info.clip_skip, "max_side": max_side(info.family),
+            "distilled_guidance": info.distilled_guidance,
+            "recommended": {"steps": advice.steps, "cfg_scale": advice.cfg_scale,
+                            "classifier_scale": advice.classifier_scale, "distilled_cfg": advice.distilled_cfg,
+                            "spacing": advice.spacing}}
 
 
 def failure_event(exc: BaseException) -> dict[str, Any]:
