@@ -77,7 +77,7 @@ def test_jobs_carry_the_control_layer_at_the_request_size_for_each_unit_that_is_
 
 def test_engine_session_builds_the_requests_control_units():
     from studio.state.jobs import Job
-    from studio.worker.engine_session import control_units
+    from studio.worker.job_request import control_units
 
     image = np.full((24, 32, 3), 255, np.uint8)
     values = values_with(UNIT, ControlSettings(False, "x"), ControlSettings(True, "canny_model", "canny", 1.2))
