@@ -134,6 +134,20 @@ def test_the_engine_switches_to_a_server_and_back_without_a_restart(qtbot, tmp_p
     controller.shutdown()
 
 
+def test_a_wrong_token_says_so_in_the_banner(qtbot, tmp_path, serve_url):
+    from studio.app import create_studio
+
+    paths = StudioPaths.under(tmp_path)
+    save_settings(paths.settings_file, Settings(engine="server", server_url=serve_url, server_token="wrong"))
+    studio = create_studio(paths)
+    qtbot.addWidget(studio.window)
+    studio.start_engine()
+    banner = studio.window.banner
+    qtbot.waitUntil(lambda: "token" in banner.text(), timeout=TIMEOUT)
+    assert serve_url in banner.text() and "Settings → Engine" in banner.text()
+    studio.controller.shutdown()
+
+
 def test_settings_engine_box_keeps_the_server_and_refuses_an_address_that_cannot_work(qtbot):
     dialog = SettingsDialog(Settings(engine="local", server_url="gpu-box:8188", server_token="s"))
     qtbot.addWidget(dialog)

@@ -107,7 +107,7 @@ class RemoteEngineClient(QObject):
 
     def rescan(self, model_folders: tuple[str, ...] = ()) -> None:
         if self.started:
-            self._spawn(self._list_models())
+            self._spawn(self._relist())
 
     def set_model_parts(self, model_parts: dict) -> None:
         """Encoder and VAE files are the server's: it finds them in its own folders."""
@@ -176,6 +176,8 @@ class RemoteEngineClient(QObject):
         while True:
             try:
                 await self.server.health()
+            except ServerError:
+                pass  # it answered: what it refuses (a token) is said by the call that needs it
             except ServerUnreachable as exc:
                 if not self._lost:
                     self._lost = True
@@ -196,12 +198,18 @@ class RemoteEngineClient(QObject):
         self.status.emit(f"Connecting to {self.where}…")
         await self._reach()
         try:
-            await self._list_models()
+            await self._list_models()  # health too: a wrong token is refused here
         except ServerError as exc:
             self.start_failed.emit(f"The studio server at {self.where} refused the studio: {exc}")
             self.status.emit("Server refused the connection")
             return
         await self._describe(model_key)
+
+    async def _relist(self) -> None:
+        try:
+            await self._list_models()
+        except (ServerError, ServerUnreachable) as exc:
+            self.failed.emit(JobFailure(-1, f"Could not list the server's models: {exc}"))
 
     async def _list_models(self) -> None:
         health = await self.server.health()
