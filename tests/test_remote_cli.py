@@ -89,3 +89,9 @@ def test_files_on_this_computer_are_refused_with_a_server(tmp_path, capsys):
     assert main([*ARGS, "--server", "http://127.0.0.1:1", "--lora-dir", str(tmp_path), "--out",
                  str(tmp_path / "x.png")]) == 2
     assert "--lora-dir" in capsys.readouterr().err
+
+
+def test_models_on_a_server_lists_its_keys_with_the_default_marked(serve_url, capsys):
+    assert main(["models", "--server", serve_url, "--token", TOKEN]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("toy") and line.endswith("(default)") for line in lines)
