@@ -88,6 +88,8 @@ def test_a_checkout_that_is_not_installed_says_so(monkeypatch):
 
     monkeypatch.setattr(studio.version, "version", not_installed)
     assert studio.version.studio_version() == f"{studio.__version__} (source checkout, not installed)"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as PyInstaller sets it
+    assert studio.version.studio_version() == f"{studio.__version__} (bundle)"
 
 
 def test_cpu_build_of_torch_is_named_as_the_reason(monkeypatch):
