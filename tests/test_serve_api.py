@@ -108,6 +108,9 @@ def test_model_names_outside_the_catalog_are_404(serve_url, model):
 
 def test_unknown_runs_and_steps(serve_url):
     assert call(serve_url, "/v1/runs/nope/state?step=0")[0] == 404
+    assert error_of(call(serve_url, "/v1/runs/nope/state?step=two"))[::2] == (400, "step")
+    status, message, _ = error_of(call(serve_url, "/v2/anything"))
+    assert status == 404 and "/v1" in message
     assert call(serve_url, "/v1/runs/nope/cancel", {})[0] == 404
     events = run_events(serve_url, wire.run_payload(GenerationRequest(model="toy", steps=3, seed=1)))
     run = events[0]["run"]

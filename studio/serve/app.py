@@ -17,11 +17,13 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError
 from ray.serve.exceptions import RayServeException, RequestCancelledError
 from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..engine.request import RequestError
@@ -48,6 +50,20 @@ class ApiError(Exception):
 @api.exception_handler(ApiError)
 async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
     return JSONResponse(error_json(exc.message, exc.field), status_code=exc.status)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_parameter(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A query or path parameter of the wrong type (?step=abc): 400 in the API's own error body."""
+    problem = exc.errors()[0] if exc.errors() else {}
+    field = str(problem.get("loc", ("", "request"))[-1])
+    return JSONResponse(error_json(f"{field}: {problem.get('msg', 'is not valid')}", field), status_code=400)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Unknown routes and methods, in the API's error body too."""
+    return JSONResponse(error_json(f"{exc.detail} (the API is under {API_PREFIX})"), status_code=exc.status_code)
 
 
 def loads_or_400(body: bytes) -> Any:
@@ -255,6 +271,9 @@ class Gateway:
         except RequestCancelledError:
             if record.cancelled:
                 yield event_line({"type": "cancelled", "run": record.run, "step": record.last_step + 1})
+            else:  # not asked for by anyone: Ray Serve gave up on it
+                yield event_line({"type": "error", "run": record.run, "field": None,
+                                  "error": "the server cancelled this run (it is shutting down?); run it again"})
         except (RayError, RayServeException) as exc:  # the replica died, or none could take the run
             yield event_line({"type": "error", "run": record.run, "field": None,
                               "error": f"the replica running this run stopped ({type(exc).__name__}); run it again: "
