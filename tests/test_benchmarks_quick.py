@@ -29,12 +29,14 @@ EXPECTED = {
     "bench_runner_overhead.py": ["same pixels: True", "ratio: "],
     "bench_samplers.py": ["dpmpp_2m      5     5", "noise floor"],
     "bench_sd.py": ["wall ratio studio / diffusers", "cpu ratio studio / diffusers"],
+    "bench_serve.py": ["per-step ratio remote / local", "throughput ratio 2 replicas / 1"],
     "bench_tiles.py": ["tiled img2img (tile 64 px)", "one tile's peak", "tiled VAE decode, ours"],
     "bench_ui_latency.py": ["startup to a shown window", "generated 1 x 5 steps", "show a scrubbed step"],
     "bench_upscale.py": ["tiled (48 px)", "peak ratio tiled / one tile"],
 }
 NEEDS = {"bench_sd.py": "diffusers", "bench_controlnet.py": "diffusers", "bench_lora.py": "diffusers",  # [sd] extra
          "bench_flow.py": "diffusers", "bench_upscale.py": "spandrel", "bench_tiles.py": "diffusers"}
+ON_SERVER = {"bench_serve.py"}  # run on the session's serve cluster (tests/serve_cluster.py), after the others
 TIMEOUT_S = 300  # a shared 2-core machine under load; alone they take 2-10 s each
 
 
@@ -66,7 +68,7 @@ def started(request, tmp_path_factory):
             proc.wait()
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", sorted(set(EXPECTED) - ON_SERVER))
 def test_quick_mode_runs(name, started):
     if name not in started:
         pytest.skip(f"{name} needs {NEEDS[name]} (pip install -e '.[sd]')")
@@ -81,3 +83,18 @@ def test_quick_mode_runs(name, started):
     assert code == 0, f"{name} --quick exited with {code}:\n{out[-3000:]}"
     missing = [line for line in EXPECTED[name] if line not in out]
     assert not missing, f"{name} --quick did not print {missing}:\n{out[-3000:]}"
+
+
+def test_bench_serve_quick_mode_runs_on_the_session_cluster(serve_url):
+    """bench_serve.py --quick reuses the serve tests' cluster (--url) instead of starting one of its own."""
+    from serve_cluster import TOKEN
+
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get(
+        "PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "bench_serve.py"), "--quick", "--url", serve_url,
+                           "--token", TOKEN], cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          stdin=subprocess.DEVNULL)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"bench_serve.py --quick exited with {proc.returncode}:\n{out[-3000:]}"
+    missing = [line for line in EXPECTED["bench_serve.py"] if line not in out]
+    assert not missing, f"bench_serve.py --quick did not print {missing}:\n{out[-3000:]}"
