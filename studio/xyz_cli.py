@@ -79,6 +79,10 @@ def run_xyz(args: argparse.Namespace) -> int:
     if args.batch_count != 1:
         raise ValueError("--batch-count is for generate: a plot sweeps seeds with a Seed axis, e.g. --y 'Seed: 1-4'")
     rows = axis_rows(args)
+    if getattr(args, "server", None):  # the cells spread over the server's replicas
+        from .serve.fanout_cli import run_xyz_on_server
+
+        return run_xyz_on_server(args, rows)
     from .cli import _request_from_args, adapter_library, model_parts
     from .engine.models.registry import available_models, default_model_key, load_model, model_key
     from .engine.runner import Runner

@@ -91,11 +91,16 @@ def run_remote_models(args: argparse.Namespace) -> int:
 
 
 def run_remote_generate(args: argparse.Namespace) -> int:
+    refuse_local_files(args)
+    return _run(_generate(args))
+
+
+def refuse_local_files(args: argparse.Namespace) -> None:
+    """ValueError for a flag naming files on this computer, which a server cannot open."""
     for dest, flag in LOCAL_ONLY.items():
         if getattr(args, dest, None):
             raise ValueError(f"{flag} names files on this computer; with --server the server uses the files in its "
                              "own model folders: leave it out")
-    return _run(_generate(args))
 
 
 def _run(coroutine) -> Any:
@@ -122,31 +127,43 @@ def _with_flag(exc) -> str:
     return f"{exc} ({flag})" if flag and flag not in str(exc) else str(exc)
 
 
+async def server_request(server, args: argparse.Namespace, parsed=None):
+    """(the request the command line builds for ``args``, with the server's word on the model; the server's
+    catalog of models, samplers and spacings)."""
+    from ..cli import _note, _request_from_args
+    from .client import ServerError
+
+    catalog = await server.models()
+    keys = [m.get("key") for m in catalog.get("models", [])]
+    from_file = parsed.request.model if parsed is not None and "model" in parsed.given else ""
+    key = args.model or (from_file if from_file in keys else "") or catalog.get("default") or ""
+    if from_file and not args.model and from_file not in keys:
+        _note(f"the file's model {from_file!r} is not on the server: using {key}.")
+    if key not in keys:
+        raise ServerError(404, f"the server has no model {key!r}; it has {', '.join(map(str, keys)) or 'none'}",
+                          "model")
+    model = await _describe(server, key, next(m for m in catalog["models"] if m.get("key") == key))
+    return _request_from_args(args, model, parsed, key), catalog
+
+
 async def _generate(args: argparse.Namespace) -> int:
-    from ..batch_cli import batch_outputs, batch_seeds, check_batch_count
-    from ..cli import _note, _overridden, _request_from_args, read_params_file
-    from .client import ServerError, StudioServer
+    from ..batch_cli import batch_seeds, check_batch_count
+    from ..cli import _overridden, read_params_file
+    from .client import StudioServer
 
     check_batch_count(args.batch_count)
     parsed = read_params_file(args.params_from, _overridden(args)) if args.params_from is not None else None
     started = time.perf_counter()
     async with StudioServer(args.server, server_token(args)) as server:
-        catalog = await server.models()
-        keys = [m.get("key") for m in catalog.get("models", [])]
-        from_file = parsed.request.model if parsed is not None and "model" in parsed.given else ""
-        key = args.model or (from_file if from_file in keys else "") or catalog.get("default") or ""
-        if from_file and not args.model and from_file not in keys:
-            _note(f"the file's model {from_file!r} is not on the server: using {key}.")
-        if key not in keys:
-            raise ServerError(404, f"the server has no model {key!r}; it has {', '.join(map(str, keys)) or 'none'}",
-                              "model")
-        model = await _describe(server, key, next(m for m in catalog["models"] if m.get("key") == key))
-        request = _request_from_args(args, model, parsed, key)
+        request, _ = await server_request(server, args, parsed)
         seeds = batch_seeds(request.seed, args.batch_count)
-        for seed, out in zip(seeds, batch_outputs(args.out, seeds), strict=True):  # --batch-count: the next seeds
-            height, width = await _run_one(server, request.with_changes(seed=seed), out, args.quiet, seed == seeds[0])
-            print(f"wrote {out} ({width}x{height}, seed {seed}, {time.perf_counter() - started:.2f} s, "
-                  f"on {server.url})")
+        if len(seeds) > 1:  # --batch-count: the seeds side by side on the server's replicas
+            from .fanout_cli import write_batch
+
+            return await write_batch(args, server, request, seeds)
+        height, width = await _run_one(server, request, args.out, args.quiet, True)
+        print(f"wrote {args.out} ({width}x{height}, seed {request.seed}, {time.perf_counter() - started:.2f} s, "
+              f"on {server.url})")
     return 0
 
 
