@@ -31,6 +31,7 @@ TOKEN = "screenshot-token"
 def start_server(model: str) -> str:
     import ray
     from ray import serve
+
     from studio.serve.app import build_app
     from studio.serve.options import ServerOptions
 
