@@ -11,6 +11,7 @@ from pathlib import Path
 from .batch_cli import add_batch_flag, batch_outputs, batch_seeds, check_batch_count
 from .cli_controlnet import add_controlnet_flags, control_units
 from .engine.hires_settings import canonical_upscaler
+from .engine.memory_modes import OFFLOAD_MODES
 from .engine.sampler_names import sampler_list
 from .serve.cli import add_serve_parser
 from .serve.remote_cli import add_server_flags, run_remote_generate, run_remote_models
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a folder of LoRA files for <lora:NAME:WEIGHT> in the prompt (repeatable); the folders "
                           "beside the model (models/Lora, models/loras) and the usual install places are searched too")
     gen.add_argument("--device", default="cpu")
+    gen.add_argument("--offload", choices=OFFLOAD_MODES, default="auto",
+                     help="GPU memory for SD 3.x / Flux.1 / Z-Image: auto (the fastest that fits, the default), none "
+                          "(everything on the GPU), model (one part at a time), sequential (the transformer's "
+                          "blocks streamed: the least memory, slowest)")
     gen.add_argument("--out", type=Path, default=Path("out.png"))
     add_batch_flag(gen)
     gen.add_argument("--quiet", action="store_true")
@@ -187,8 +192,9 @@ def _flag_changes(args) -> dict:
 
 
 def model_parts(args) -> dict:
-    """The encoder and VAE files given on the command line, for load_model."""
-    return {"text_encoders": tuple(getattr(args, "text_encoder", ()) or ()), "vae": getattr(args, "vae", None)}
+    """The encoder and VAE files and the GPU memory setting given on the command line, for load_model."""
+    return {"text_encoders": tuple(getattr(args, "text_encoder", ()) or ()), "vae": getattr(args, "vae", None),
+            "offload": getattr(args, "offload", "auto")}
 
 
 def _load(args, parsed):

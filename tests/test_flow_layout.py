@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 from studio.engine.models.errors import ModelLoadError
 from studio.engine.models.flow import load as flow_load
 from studio.engine.models.flow.load import find_model_files, load_flow_model
+from studio.engine.models.flow.offload import MemoryPlan
 from studio.engine.models.flow.testing_files import save_fp8, save_gguf
 
 
@@ -166,7 +167,9 @@ def test_load_flow_model_calls_the_family_loader_and_reports_precision(tmp_path,
     seen = {}
 
     class Loaded:
-        pass
+        def place(self, mode, free=None):
+            seen.update(offload=mode)
+            return MemoryPlan("model", "the whole model does not fit, its largest part does")
 
     def fake_loader(files, device, dtype):
         seen.update(files=files, device=device, dtype=dtype)
@@ -174,12 +177,14 @@ def test_load_flow_model_calls_the_family_loader_and_reports_precision(tmp_path,
 
     monkeypatch.setitem(flow_load.FLOW_LOADERS, "flux", f"{__name__}:_fake")
     monkeypatch.setitem(globals(), "_fake", fake_loader)
-    got = load_flow_model(model, device="cpu", dtype="bf16")
-    assert seen["dtype"] == torch.bfloat16
+    got = load_flow_model(model, device="cpu", dtype="bf16", offload="model")
+    assert seen["dtype"] == torch.bfloat16 and seen["offload"] == "model"
     assert seen["files"].text_encoders["t5xxl"].name == "t5xxl_fp8_e4m3fn.safetensors"
     assert got.load_report.lines() == (
         "transformer: GGUF Q8_0 -> bf16 (flux1-dev-Q8_0.gguf)", "clip_l: fp16 -> bf16 (clip_l.safetensors)",
-        "t5xxl: fp8 e4m3fn -> bf16 (t5xxl_fp8_e4m3fn.safetensors)", "vae: fp32 -> bf16 (ae.safetensors)")
+        "t5xxl: fp8 e4m3fn -> bf16 (t5xxl_fp8_e4m3fn.safetensors)", "vae: fp32 -> bf16 (ae.safetensors)",
+        "GPU memory: one part at a time on the GPU (model offload): the whole model does not fit, its largest part "
+        "does")
 
 
 def test_a_family_not_yet_in_the_studio_is_named(tmp_path, monkeypatch):

@@ -80,9 +80,12 @@ def test_a_missing_encoder_is_picked_in_the_panel_and_the_model_loads(qtbot, tmp
     monkeypatch.setenv("DIFFUSION_STUDIO_SD_DIRS", str(models / "diffusion_models"))
 
     def toy_as_flux(files, device, dtype):  # stands in for the Flux loader: the toy model with the files' report
+        from studio.engine.models.flow.offload import MemoryPlan
         from studio.engine.models.toy import ToyShapesModel
 
-        return ToyShapesModel(device=device)
+        toy = ToyShapesModel(device=device)
+        toy.place = lambda mode, free=None: MemoryPlan("none", "nothing to place", on_gpu=False)  # as a FlowModel
+        return toy
 
     monkeypatch.setitem(globals(), "_toy_as_flux", toy_as_flux)
     monkeypatch.setitem(FLOW_LOADERS, "flux", f"{__name__}:_toy_as_flux")

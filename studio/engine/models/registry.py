@@ -119,12 +119,13 @@ def default_model_key() -> str:
 
 def load_model(
     key: str, device: str | torch.device = "cpu", *, text_encoders: Sequence[str | Path] = (),
-    vae: str | Path | None = None,
+    vae: str | Path | None = None, offload: str = "auto",
 ) -> DiffusionModel:
     """Load a model by key, "sd:<path>" or a path; raise ModelLoadError with a readable reason.
 
     A file or folder holding an SD 3.x / Flux.1 / Z-Image model goes to the flow loader, with ``text_encoders``
-    and ``vae`` (files that override the ones found beside it); every other file to the Stable Diffusion loader.
+    and ``vae`` (files that override the ones found beside it) and ``offload`` (where its parts live in GPU
+    memory: flow/offload.py); every other file to the Stable Diffusion loader.
     """
     key = model_key(key)
     if key.startswith(SD_PREFIX):
@@ -134,7 +135,7 @@ def load_model(
             if flow:
                 from .flow.load import load_flow_model
 
-                return load_flow_model(path, text_encoders=text_encoders, vae=vae, device=device)
+                return load_flow_model(path, text_encoders=text_encoders, vae=vae, device=device, offload=offload)
             from .sd.load import load_sd_model
 
             return load_sd_model(path, device=device)

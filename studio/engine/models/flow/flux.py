@@ -75,6 +75,7 @@ class FluxModel(FlowModel):
     def _encode(self, prompt: str) -> dict[str, torch.Tensor]:
         """One prompt's conditioning; the last few are kept, since a T5-XXL pass is not cheap."""
         if prompt not in self._encoded:
+            self.use("text_encoders")  # only on a miss: a cached prompt leaves the encoders where they are
             self._encoded[prompt] = self.prompts.encode(prompt)
             while len(self._encoded) > 8:
                 self._encoded.popitem(last=False)
@@ -84,6 +85,10 @@ class FluxModel(FlowModel):
     def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int,
                       clip_skip: int = 1) -> tuple[Cond, Cond]:
         return self._encode(prompt), self._encode(negative_prompt)
+
+    def memory_groups(self) -> dict[str, list[torch.nn.Module]]:
+        return {"text_encoders": [self.prompts.clip, self.prompts.t5], "transformer": [self.transformer],
+                "vae": [self.codec.vae]}
 
     @torch.no_grad()
     def velocity(self, x: torch.Tensor, t: torch.Tensor, cond: Cond) -> torch.Tensor:
@@ -137,8 +142,8 @@ def load_flux(files: ModelFiles, device: torch.device, dtype: torch.dtype) -> Fl
                              "studio does not run yet; it runs Flux.1 dev, schnell and Fill")
     scaling = float(getattr(parts.vae.config, "scaling_factor", FLUX_VAE_SCALING) or FLUX_VAE_SCALING)
     shift = float(getattr(parts.vae.config, "shift_factor", FLUX_VAE_SHIFT) or 0.0)
-    for module in (parts.transformer, parts.vae, parts.clip, parts.t5):
-        module.to(device, dtype).eval().requires_grad_(False)
+    for module in (parts.transformer, parts.vae, parts.clip, parts.t5):  # in CPU memory until ``place``
+        module.to(dtype).eval().requires_grad_(False)
     name = files.name or f"{files.display_name} ({LABELS[variant]})"
     return FluxModel(parts, name=name, variant=variant, schedule=_flux_schedule(variant, parts.scheduler_config),
                      device=device, weights_dtype=dtype, vae_scaling=scaling, vae_shift=shift)

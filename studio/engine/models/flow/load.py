@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -145,8 +146,10 @@ def flow_weights_dtype(device: torch.device, dtype: str | torch.dtype | None) ->
 def load_flow_model(
     path: str | Path, *, text_encoders: Iterable[str | Path] = (), vae: str | Path | None = None,
     device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None, name: str = "",
+    offload: str = "auto",
 ) -> FlowModel:
-    """Find the parts, build the family's model on ``device`` in ``dtype``, and attach its LoadReport."""
+    """Find the parts, build the family's model in ``dtype``, place it on ``device`` as ``offload`` says
+    (offload.py: "auto", "none", "model", "sequential"), and attach its LoadReport."""
     files, det = find_model_files(path, text_encoders=text_encoders, vae=vae, name=name)
     dev = pick_device(device)
     wdtype = flow_weights_dtype(dev, dtype)
@@ -159,7 +162,14 @@ def load_flow_model(
                              "studio cannot run yet") from None
     model = loader(files, dev, wdtype)
     model.load_report = load_report(files, det, wdtype)
+    place_model(model, offload)
     return model
+
+
+def place_model(model: FlowModel, offload: str, free: int | None = None) -> None:
+    """Place a loaded model's parts as ``offload`` says (again, when the setting changed) and say so on its card."""
+    plan = model.place(offload, free)
+    model.load_report = replace(getattr(model, "load_report", None) or LoadReport(), placement=plan.describe())
 
 
 def load_report(files: ModelFiles, det: Detected, dtype: torch.dtype) -> LoadReport:

@@ -34,12 +34,14 @@ class PartPrecision:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """One line per part of a loaded model: where it came from and in which precision."""
+    """One line per part of a loaded model: where it came from and in which precision; then where its parts
+    live in memory (offload.MemoryPlan.describe) when it has been placed."""
 
     parts: tuple[PartPrecision, ...] = ()
+    placement: str = ""
 
     def lines(self) -> tuple[str, ...]:
-        return tuple(p.describe() for p in self.parts)
+        return tuple(p.describe() for p in self.parts) + ((self.placement,) if self.placement else ())
 
 
 def dtype_name(dtype: torch.dtype) -> str:

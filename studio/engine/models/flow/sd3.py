@@ -90,7 +90,12 @@ class SD3Model(FlowModel):
 
     def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int,
                       clip_skip: int = 1) -> tuple[Cond, Cond]:
+        self.use("text_encoders")
         return self.prompts.encode(prompt, negative_prompt)
+
+    def memory_groups(self) -> dict[str, list[torch.nn.Module]]:
+        return {"text_encoders": [*self.prompts.clips, self.prompts.t5], "transformer": [self.transformer],
+                "vae": [self.codec.vae]}
 
     @torch.no_grad()
     def velocity(self, x: torch.Tensor, t: torch.Tensor, cond: Cond) -> torch.Tensor:
@@ -127,8 +132,8 @@ def load_sd3(files: ModelFiles, device: torch.device | str = "cpu", dtype: torch
         log.warning(note)
     variant = variant_of(transformer, f"{files.variant} {files.display_name}")
     for module in (transformer, vae, encoders["clip_l"], encoders["clip_g"], encoders["t5xxl"]):
-        if module is not None:
-            _to_device(module, dev, wdtype, files.display_name)
+        if module is not None:  # in CPU memory until ``place`` puts them on the device
+            module.to(wdtype).eval().requires_grad_(False)
     if encoders["t5xxl"] is not None and wdtype == torch.float16:
         _keep_t5_outputs_fp32(encoders["t5xxl"])
     prompts = SD3PromptEncoder(encoders["clip_l"], encoders["clip_g"], encoders["t5xxl"], tokenizers,
@@ -136,17 +141,6 @@ def load_sd3(files: ModelFiles, device: torch.device | str = "cpu", dtype: torch
     name = files.name or f"{files.display_name} ({VARIANTS[variant].label})"
     return SD3Model(transformer=transformer, vae=vae, prompts=prompts, name=name, device=dev, weights_dtype=wdtype,
                     shift=shift, variant=variant, notices=tuple(notices))
-
-
-def _to_device(module: torch.nn.Module, device: torch.device, dtype: torch.dtype, name: str) -> None:
-    from ...devices import is_out_of_memory
-
-    try:
-        module.to(device, dtype).eval().requires_grad_(False)
-    except RuntimeError as exc:
-        if is_out_of_memory(exc):
-            raise ModelLoadError(f"{name} does not fit in {device} memory; try bf16 or fp16, or the CPU") from exc
-        raise
 
 
 def _keep_t5_outputs_fp32(t5: torch.nn.Module) -> None:

@@ -53,7 +53,12 @@ class ZImageModel(FlowModel):
         self.variant = variant
 
     def encode_prompt(self, prompt: str, negative_prompt: str, width: int, height: int, clip_skip: int = 1):
+        self.use("text_encoders")
         return caption_pair(self.prompts.encode(prompt), self.prompts.encode(negative_prompt))
+
+    def memory_groups(self) -> dict[str, list[torch.nn.Module]]:
+        return {"text_encoders": [self.prompts.encoder], "transformer": [self.transformer],
+                "vae": [self.codec.vae]}
 
     @torch.no_grad()
     def velocity(self, x: torch.Tensor, t: torch.Tensor, cond) -> torch.Tensor:
@@ -95,7 +100,7 @@ def load_zimage(files: ModelFiles, device: str | torch.device = "cpu",
     else:  # ComfyUI's diffusion-model file (encoder and VAE beside it) or an all-in-one checkpoint
         transformer, encoder, vae = split_parts(root, files, weights_dtype)
         tokenizer, shift = load_qwen_tokenizer(), TIMESTEP_SHIFT
-    transformer, encoder = transformer.to(dev).eval(), encoder.to(dev).eval()
+    transformer, encoder = transformer.eval(), encoder.eval()  # in CPU memory until ``place``
     return ZImageModel(transformer=transformer, prompts=QwenPromptEncoder(tokenizer, encoder, dev),
                        vae=vae.eval(), name=name, variant=variant_of(files), device=dev,
                        weights_dtype=weights_dtype, shift=shift)
