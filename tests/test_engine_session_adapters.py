@@ -47,7 +47,7 @@ def test_the_lists_follow_the_loaded_checkpoint_and_the_runner_sees_new_folders(
     from studio.worker import engine_session
 
     # What is loaded does not matter here, only where the checkpoint is (a real tiny SD load takes 30 s).
-    monkeypatch.setattr(engine_session, "load_model", lambda key, device: ToyShapesModel())
+    monkeypatch.setattr(engine_session, "load_model", lambda key, device, **options: ToyShapesModel())
     checkpoint = webui / "models" / "Stable-diffusion" / "tiny.safetensors"
     session = EngineSession("cpu")  # no Settings folders: only the checkpoint's place tells where its LoRAs are
     assert names(session.adapter_catalog(), "lora") == []

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..engine.memory_modes import OFFLOAD_MODES
 from ..io.safe_json import load_json_file
 from .files import set_aside, write_text_atomic
 from .model_parts import ModelParts, parts_from_json
@@ -40,6 +41,7 @@ class Settings:
     model_folders: tuple[str, ...] = ()
     device: str = "auto"
     threads: int = 0  # 0: let torch choose
+    gpu_memory: str = "auto"  # where a large model's parts live: one of OFFLOAD_MODES (engine/memory_modes.py)
     theme: str = "dark"
     panel: PanelValues = field(default_factory=PanelValues)
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
@@ -74,6 +76,8 @@ class Settings:
             changes["model_folders"] = tuple(f for f in folders if _usable_folder(f))
         if data.get("device") in DEVICES:
             changes["device"] = data["device"]
+        if data.get("gpu_memory") in OFFLOAD_MODES:
+            changes["gpu_memory"] = data["gpu_memory"]
         threads = data.get("threads")
         if isinstance(threads, int) and not isinstance(threads, bool) and 0 <= threads <= MAX_THREADS:
             changes["threads"] = threads

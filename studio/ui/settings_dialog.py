@@ -1,7 +1,8 @@
-"""Settings: model folders (checkpoints, LoRAs, embeddings, ControlNets), device, threads, theme, and the engine
-(this computer or a studio server).
+"""Settings: model folders (checkpoints, LoRAs, embeddings, ControlNets), device, GPU memory, threads, theme, and
+the engine (this computer or a studio server).
 
-Device and threads apply at the next start; new folders are searched at once; the engine switches at once."""
+Device and threads apply at the next start; new folders are searched at once; the engine switches at once; GPU
+memory moves the loaded model's parts at once."""
 
 from __future__ import annotations
 
@@ -22,6 +23,19 @@ from PySide6.QtWidgets import (
 
 from ..state.settings import DEVICES, THEMES, Settings
 from .engine_choice_box import EngineChoiceBox
+from .panel_boxes import FocusCombo
+
+# Settings → GPU memory, in the order of engine/memory_modes.py's OFFLOAD_MODES.
+GPU_MEMORY_LABELS = {
+    "auto": "Automatic (the fastest that fits)",
+    "none": "Keep everything on the GPU",
+    "model": "One part at a time (model offload)",
+    "sequential": "Stream the transformer's blocks (sequential)",
+}
+GPU_MEMORY_TIP = ("Where the parts of a large model (SD 3.x, Flux.1, Z-Image) live while it runs. One part at a time "
+                  "keeps only the text encoders, the transformer or the VAE on the GPU, the others in CPU memory; "
+                  "streaming also moves the transformer in block by block: the least GPU memory, the slowest. "
+                  "Automatic picks the fastest that fits when the model loads; the model card says which.")
 
 
 class SettingsDialog(QDialog):
@@ -46,6 +60,11 @@ class SettingsDialog(QDialog):
             self.device.addItem({"auto": "Automatic (GPU when present)", "cpu": "CPU", "cuda": "CUDA GPU",
                                  "mps": "Apple GPU (MPS)"}[device], device)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
+        self.gpu_memory = FocusCombo()  # ignores the wheel unless focused, as the panel's boxes do
+        for mode, label in GPU_MEMORY_LABELS.items():
+            self.gpu_memory.addItem(label, mode)
+        self.gpu_memory.setCurrentIndex(max(0, self.gpu_memory.findData(settings.gpu_memory)))
+        self.gpu_memory.setToolTip(GPU_MEMORY_TIP)
         self.threads = QSpinBox()
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("Automatic")
@@ -57,9 +76,10 @@ class SettingsDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Device", self.device)
+        form.addRow("GPU memory", self.gpu_memory)
         form.addRow("CPU threads", self.threads)
         form.addRow("Theme", self.theme)
-        note = QLabel("Device and threads take effect the next time the studio starts.")
+        note = QLabel("Device and threads take effect the next time the studio starts; GPU memory at once.")
         note.setObjectName("hint")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -91,5 +111,5 @@ class SettingsDialog(QDialog):
     def settings(self) -> Settings:
         folders = tuple(self.folders.item(i).text() for i in range(self.folders.count()))
         return self._base.with_changes(model_folders=folders, device=self.device.currentData(),
-                                       threads=self.threads.value(), theme=self.theme.currentData(),
-                                       **self.engine_box.changes())
+                                       gpu_memory=self.gpu_memory.currentData(), threads=self.threads.value(),
+                                       theme=self.theme.currentData(), **self.engine_box.changes())

@@ -362,7 +362,8 @@ class StudioController(QObject):
 
     def start_engine(self) -> None:
         s = self.settings
-        self.engine.start(s.device, s.threads, self.window.panel.values().model, s.model_folders, s.model_parts)
+        self.engine.start(s.device, s.threads, self.window.panel.values().model, s.model_folders, s.model_parts,
+                          s.gpu_memory)
 
     def _switch_engine(self) -> None:
         """Stop the job under way (it ran on the engine being left), then run on the settings' engine."""
@@ -382,6 +383,7 @@ class StudioController(QObject):
             switch = False  # only the kept address changed
         restart = (settings.device, settings.threads) != (self.settings.device, self.settings.threads)
         rescan = settings.model_folders != self.settings.model_folders
+        memory = settings.gpu_memory != self.settings.gpu_memory
         self.settings = settings
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -391,6 +393,9 @@ class StudioController(QObject):
             self._switch_engine()
         elif rescan and self.engine.started:
             self.engine.rescan(settings.model_folders)
+        if memory and self.engine.started and not settings.on_server:  # a server places its models itself
+            self.engine.set_gpu_memory(settings.gpu_memory)
+            self.engine.preload(self.window.panel.values().model)  # placed anew now: the model card says how
         if restart and not settings.on_server:
             self.window.banner.show_notice("The new device and thread settings apply after a restart.")
 

@@ -35,6 +35,7 @@ class EngineClient(QObject):
     _start = Signal(str, int, str, object)
     _rescan = Signal(object)
     _parts = Signal(object)
+    _gpu_memory = Signal(str)
     _preload = Signal(str)
     _run = Signal(object)
     _describe = Signal(int, str, str)
@@ -51,6 +52,7 @@ class EngineClient(QObject):
         self._preload.connect(self.worker.preload)
         self._rescan.connect(self.worker.rescan)
         self._parts.connect(self.worker.set_model_parts)
+        self._gpu_memory.connect(self.worker.set_gpu_memory)
         self._run.connect(self.worker.run_job)
         self._describe.connect(self.worker.describe_prompt)
         self._list_adapters.connect(self.worker.list_adapters)
@@ -65,17 +67,23 @@ class EngineClient(QObject):
 
     # -- requests ------------------------------------------------------------------------------------
     def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
-              model_folders: tuple[str, ...] = (), model_parts: dict | None = None) -> None:
+              model_folders: tuple[str, ...] = (), model_parts: dict | None = None, gpu_memory: str = "auto") -> None:
         self.thread.start()
         self.started = True
         if model_parts:
             self._parts.emit(dict(model_parts))  # queued before the start: the first load uses them
+        self._gpu_memory.emit(gpu_memory)  # likewise
         self._start.emit(device, threads, model_key, tuple(model_folders))
 
     def set_model_parts(self, model_parts: dict) -> None:
         """The encoder / VAE files picked per model key (state/model_parts.py); a model whose own changed reloads
         when next preloaded or used."""
         self._parts.emit(dict(model_parts))
+
+    def set_gpu_memory(self, mode: str) -> None:
+        """Settings → GPU memory (engine/memory_modes.py): where a model's parts live; the loaded model's move
+        when it is next preloaded or used."""
+        self._gpu_memory.emit(mode)
 
     def rescan(self, model_folders: tuple[str, ...]) -> None:
         """List models again with these checkpoint folders; the answer comes back on ``ready``."""

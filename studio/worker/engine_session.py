@@ -55,6 +55,8 @@ class EngineSession:
         self._labels: dict[str, str] = {}
         self.model_parts: dict[str, ModelParts] = {}  # model key -> the encoder / VAE files the user picked
         self._loaded_parts: ModelParts | None = None
+        self.gpu_memory = "auto"  # Settings → GPU memory (engine/memory_modes.py), for the models that place parts
+        self._placed_memory = "auto"  # the setting the loaded model was placed with
 
     def catalog(self) -> EngineCatalog:
         """Built-in models, then Stable Diffusion checkpoints in the user's folders and the usual places.
@@ -103,11 +105,17 @@ class EngineSession:
         if key != self.model_key or self.runner is None or parts != self._loaded_parts:
             # The old model stays until the new one has loaded: a bad checkpoint leaves the studio working.
             picked = {} if parts.empty else {"text_encoders": parts.text_encoders, "vae": parts.vae or None}
-            model = load_model(key, self.device, **picked)
+            model = load_model(key, self.device, offload=self.gpu_memory, **picked)
             _warm_up(model)
             self.runner = Runner(model, adapters=AdapterLibrary(self.model_folders, _checkpoint(key)))
             self.model_key = key
             self._loaded_parts = parts
+            self._placed_memory = self.gpu_memory
+        elif self.gpu_memory != self._placed_memory and hasattr(self.runner.model, "place"):
+            from ..engine.models.flow.load import place_model
+
+            place_model(self.runner.model, self.gpu_memory)  # the loaded model's parts move; nothing is read again
+            self._placed_memory = self.gpu_memory  # (a setting that cannot fit says so again at each use)
         info = self.runner.model.info
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
                                      info.recommended.classifier_scale, info.recommended.distilled_cfg,

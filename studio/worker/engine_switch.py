@@ -90,11 +90,18 @@ class EngineSwitch(QObject):
 
     # -- EngineClient's methods ----------------------------------------------------------------------
     def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
-              model_folders: tuple[str, ...] = (), model_parts: dict | None = None) -> None:
-        self.backend.start(device, threads, model_key, model_folders, model_parts)
+              model_folders: tuple[str, ...] = (), model_parts: dict | None = None, gpu_memory: str = "auto") -> None:
+        if self.backend is self.local:
+            self.local.start(device, threads, model_key, model_folders, model_parts, gpu_memory)
+        else:  # a server places its models in its own GPU's memory
+            self.backend.start(device, threads, model_key, model_folders, model_parts)
 
     def set_model_parts(self, model_parts: dict) -> None:
         self.backend.set_model_parts(model_parts)
+
+    def set_gpu_memory(self, mode: str) -> None:
+        """Settings → GPU memory, for this computer's engine (a server's is its own)."""
+        self.local.set_gpu_memory(mode)
 
     def rescan(self, model_folders: tuple[str, ...]) -> None:
         self.backend.rescan(model_folders)

@@ -46,6 +46,7 @@ class EngineWorker(QObject):
         super().__init__()
         self._session = None
         self._model_parts: dict = {}  # model key -> ModelParts, kept until the session exists
+        self._gpu_memory = "auto"  # Settings → GPU memory, kept until the session exists
         # Set from the UI thread; read by the runner once per step.
         self._cancel_job = -1
         self._cancel_lock = threading.Lock()
@@ -71,6 +72,7 @@ class EngineWorker(QObject):
 
             self._session = EngineSession(device, threads, tuple(model_folders))
             self._session.model_parts = dict(self._model_parts)
+            self._session.gpu_memory = self._gpu_memory
         except Exception as exc:  # a broken torch install must not take the window down
             traceback.print_exception(exc, file=sys.stderr)
             self.start_failed.emit(f"The engine could not start: {type(exc).__name__}: {exc}")
@@ -96,6 +98,13 @@ class EngineWorker(QObject):
         self._model_parts = dict(parts)
         if self._session is not None:
             self._session.model_parts = dict(parts)
+
+    @Slot(str)
+    def set_gpu_memory(self, mode: str) -> None:
+        """Settings → GPU memory (engine/memory_modes.py); the loaded model is placed anew when next used."""
+        self._gpu_memory = mode
+        if self._session is not None:
+            self._session.gpu_memory = mode
 
     @Slot()
     def list_adapters(self) -> None:
