@@ -25,6 +25,7 @@ EXPECTED = {
     "bench_embedded.py": ["one 64x64 image, 2 steps"],
     "bench_flow.py": ["wall ratio studio / diffusers", "max abs latent difference", "load      split files"],
     "bench_lora.py": ["apply (read + parse + merge)", "per-step ratio with / without LoRA (cpu)"],
+    "bench_offload.py": ["sequential  n/a (cpu)", "same pixels in every placement: True", "auto would choose"],
     "bench_prompt_box.py": ["(kept 20,000)", "per key at the cap", "plain box, paste 10,000"],
     "bench_runner_overhead.py": ["same pixels: True", "ratio: "],
     "bench_samplers.py": ["dpmpp_2m      5     5", "noise floor"],
@@ -35,7 +36,8 @@ EXPECTED = {
     "bench_upscale.py": ["tiled (48 px)", "peak ratio tiled / one tile"],
 }
 NEEDS = {"bench_sd.py": "diffusers", "bench_controlnet.py": "diffusers", "bench_lora.py": "diffusers",  # [sd] extra
-         "bench_flow.py": "diffusers", "bench_upscale.py": "spandrel", "bench_tiles.py": "diffusers"}
+         "bench_flow.py": "diffusers", "bench_offload.py": "diffusers", "bench_upscale.py": "spandrel",
+         "bench_tiles.py": "diffusers"}
 ON_SERVER = {"bench_serve.py"}  # run on the session's serve cluster (tests/serve_cluster.py), after the others
 TIMEOUT_S = 300  # a shared 2-core machine under load; alone they take 2-10 s each
 
