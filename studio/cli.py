@@ -22,9 +22,15 @@ from .xyz_cli import add_xyz_parser, run_xyz
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see DESIGN.md
 
 
+def _program_name() -> str:
+    """How the user started the command line: the installed diffusion-studio-cli, or python -m studio."""
+    started_as = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return started_as if started_as.startswith("diffusion-studio") else "python -m studio"
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Every generation flag defaults to None: with --params-from only the flags given override the file.
-    parser = argparse.ArgumentParser(prog="python -m studio", description="Diffusion Studio")
+    parser = argparse.ArgumentParser(prog=_program_name(), description="Diffusion Studio")
     parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate an image headless")

@@ -13,11 +13,16 @@ from .version_report import VersionAction
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # IMAGE is read by studio/ui/start_options.py once Qt has taken its own options (so not declared here,
+    # where argparse would take Qt's option values, such as "offscreen", for it).
     parser = argparse.ArgumentParser(prog="diffusion-studio", allow_abbrev=False,
+                                     usage="%(prog)s [--version] [IMAGE.png]",
                                      description="Diffusion Studio: the window. The command line is "
                                                  "diffusion-studio-cli (or python -m studio).",
-                                     epilog="Other arguments go to Qt (for example -platform offscreen).")
+                                     epilog="IMAGE.png opens as File → Open does (what the desktop's \"Open with\" "
+                                            "runs). Other arguments go to Qt (for example -platform offscreen).")
     parser.add_argument("--version", action=VersionAction, device_setting=True)
+
     return parser
 
 
