@@ -106,3 +106,24 @@ def test_a_setting_changed_in_the_window_reaches_the_running_engine(qtbot, tmp_p
         assert load_settings(StudioPaths.under(tmp_path).settings_file).settings.gpu_memory == "none"
     finally:
         controller.shutdown()
+
+
+def test_no_box_of_the_settings_dialog_changes_under_a_passing_wheel(qtbot):
+    """The wheel over Device, CPU threads, Theme or Run on (unfocused) leaves each as it was: found in the real
+    window, where scrolling over the dialog turned Device from Automatic into CUDA GPU."""
+    from studio.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(device="auto", threads=2, theme="dark"))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.folders.setFocus()
+    boxes = [dialog.device, dialog.threads, dialog.theme, dialog.gpu_memory, dialog.engine_box.engine]
+    before = dialog.settings()
+    for box in boxes:
+        for delta in (-120, 120):  # one notch each way, checked after each (two would cancel out)
+            centre = QPointF(box.rect().center())
+            wheel = QWheelEvent(centre, QPointF(box.mapToGlobal(box.rect().center())), QPoint(0, 0),
+                                QPoint(0, delta), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                Qt.ScrollPhase.NoScrollPhase, False)
+            QApplication.sendEvent(box, wheel)
+            assert dialog.settings() == before, box

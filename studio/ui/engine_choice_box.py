@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QLineEdit, QWidget
 
 from ..serve.address import server_url
 from ..state.settings import Settings
+from .panel_boxes import FocusCombo
 
 ENGINE_LABELS = {"local": "This computer", "server": "Server"}
 
@@ -13,7 +14,7 @@ ENGINE_LABELS = {"local": "This computer", "server": "Server"}
 class EngineChoiceBox(QGroupBox):
     def __init__(self, settings: Settings, parent: QWidget | None = None):
         super().__init__("Engine", parent)
-        self.engine = QComboBox()
+        self.engine = FocusCombo()  # the wheel passing over it must not switch engines
         for key, label in ENGINE_LABELS.items():
             self.engine.addItem(label, key)
         self.engine.setCurrentIndex(max(0, self.engine.findData(settings.engine)))

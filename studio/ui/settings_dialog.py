@@ -7,7 +7,6 @@ memory moves the loaded model's parts at once."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -16,14 +15,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from ..state.settings import DEVICES, THEMES, Settings
 from .engine_choice_box import EngineChoiceBox
-from .panel_boxes import FocusCombo
+from .panel_boxes import FocusCombo, NumberBox
 
 # Settings → GPU memory, in the order of engine/memory_modes.py's OFFLOAD_MODES.
 GPU_MEMORY_LABELS = {
@@ -55,21 +53,21 @@ class SettingsDialog(QDialog):
         folder_buttons.addWidget(remove)
         folder_buttons.addStretch(1)
 
-        self.device = QComboBox()
+        # Every box here ignores the wheel unless focused, as the panel's do: scrolling past must not change them.
+        self.device = FocusCombo()
         for device in DEVICES:
             self.device.addItem({"auto": "Automatic (GPU when present)", "cpu": "CPU", "cuda": "CUDA GPU",
                                  "mps": "Apple GPU (MPS)"}[device], device)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
-        self.gpu_memory = FocusCombo()  # ignores the wheel unless focused, as the panel's boxes do
+        self.gpu_memory = FocusCombo()
         for mode, label in GPU_MEMORY_LABELS.items():
             self.gpu_memory.addItem(label, mode)
         self.gpu_memory.setCurrentIndex(max(0, self.gpu_memory.findData(settings.gpu_memory)))
         self.gpu_memory.setToolTip(GPU_MEMORY_TIP)
-        self.threads = QSpinBox()
-        self.threads.setRange(0, 256)
+        self.threads = NumberBox(0, 256)
         self.threads.setSpecialValueText("Automatic")
         self.threads.setValue(settings.threads)
-        self.theme = QComboBox()
+        self.theme = FocusCombo()
         for theme in THEMES:
             self.theme.addItem(theme.capitalize(), theme)
         self.theme.setCurrentIndex(max(0, self.theme.findData(settings.theme)))
