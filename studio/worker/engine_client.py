@@ -11,26 +11,15 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from ..state.jobs import Job
 from ..state.upscale_jobs import UpscaleJob
+from .engine_signals import ENGINE_SIGNALS, EngineSignals
 from .engine_worker import EngineWorker
 
 STOP_WAIT_MS = 10_000  # closing waits this long at most for the step under way (a large model's step)
 
 
-class EngineClient(QObject):
+class EngineClient(EngineSignals):
     """Lives on the UI thread. Its private signals cross to the worker queued; the worker's come back here."""
 
-    status = Signal(str)
-    ready = Signal(object)  # EngineCatalog
-    start_failed = Signal(str)
-    model_loaded = Signal(object)  # ModelChoice
-    step = Signal(object)  # StepPreview
-    finished = Signal(object)  # JobResult
-    failed = Signal(object)  # JobFailure (cancelled runs too)
-    described = Signal(int, str)  # token, what the loaded model makes of a prompt
-    adapters_listed = Signal(object)  # AdapterCatalog: LoRAs, embeddings, ControlNets (after a model load too)
-    upscale_progress = Signal(object)  # UpscaleProgress
-    upscale_finished = Signal(object)  # UpscaleResult
-    upscale_failed = Signal(object)  # JobFailure
 
     _start = Signal(str, int, str, object)
     _rescan = Signal(object)
@@ -59,8 +48,7 @@ class EngineClient(QObject):
         self._upscale.connect(self.worker.run_upscale)
         # Signal to signal: the receiver is this object, which lives on the UI thread, so Qt queues each
         # re-emit to this thread and anything connected here (lambdas included) runs on the UI thread.
-        for name in ("status", "ready", "start_failed", "model_loaded", "step", "finished", "failed", "described",
-                     "adapters_listed", "upscale_progress", "upscale_finished", "upscale_failed"):
+        for name in ENGINE_SIGNALS:
             getattr(self.worker, name).connect(getattr(self, name))
         self._next_token = 1
         self.started = False

@@ -12,24 +12,10 @@ from PySide6.QtCore import QObject, Signal
 from ..state.jobs import Job
 from ..state.upscale_jobs import UpscaleJob
 from .engine_client import STOP_WAIT_MS, EngineClient
-
-SIGNALS = ("status", "ready", "start_failed", "model_loaded", "step", "finished", "failed", "described",
-           "adapters_listed", "upscale_progress", "upscale_finished", "upscale_failed")
+from .engine_signals import ENGINE_SIGNALS, EngineSignals
 
 
-class EngineSwitch(QObject):
-    status = Signal(str)
-    ready = Signal(object)  # EngineCatalog
-    start_failed = Signal(str)
-    model_loaded = Signal(object)  # ModelChoice
-    step = Signal(object)  # StepPreview
-    finished = Signal(object)  # JobResult
-    failed = Signal(object)  # JobFailure (cancelled runs too)
-    described = Signal(int, str)
-    adapters_listed = Signal(object)  # AdapterCatalog
-    upscale_progress = Signal(object)  # UpscaleProgress
-    upscale_finished = Signal(object)  # UpscaleResult
-    upscale_failed = Signal(object)  # JobFailure
+class EngineSwitch(EngineSignals):
     connection = Signal(str)  # a server's: why it cannot be reached (retrying), "" once it answers again
 
     def __init__(self, parent: QObject | None = None):
@@ -53,11 +39,11 @@ class EngineSwitch(QObject):
         return self.backend is not self.local
 
     def _connect(self, backend: QObject) -> None:
-        for name in SIGNALS + (("connection",) if hasattr(backend, "connection") else ()):
+        for name in ENGINE_SIGNALS + (("connection",) if hasattr(backend, "connection") else ()):
             getattr(backend, name).connect(getattr(self, name))
 
     def _disconnect(self, backend: QObject) -> None:
-        for name in SIGNALS + (("connection",) if hasattr(backend, "connection") else ()):
+        for name in ENGINE_SIGNALS + (("connection",) if hasattr(backend, "connection") else ()):
             getattr(backend, name).disconnect(getattr(self, name))
 
     # -- which engine --------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ import sys
 import threading
 import traceback
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import Slot
 
 from ..state.jobs import Job, JobFailure
 from ..state.upscale_jobs import UpscaleJob
+from .engine_signals import EngineSignals
 
 ENGINE_NICENESS = 5  # the engine thread yields the CPU to the UI thread when both want it
 GIL_SWITCH_INTERVAL_S = 0.0005  # Python's default 5 ms lets a busy engine thread hold the UI thread that long
@@ -28,19 +29,7 @@ def _yield_to_the_ui() -> None:
         pass
 
 
-class EngineWorker(QObject):
-    status = Signal(str)
-    ready = Signal(object)  # EngineCatalog
-    start_failed = Signal(str)
-    model_loaded = Signal(object)  # ModelChoice
-    step = Signal(object)  # StepPreview
-    finished = Signal(object)  # JobResult
-    failed = Signal(object)  # JobFailure (cancelled runs too)
-    described = Signal(int, str)  # token, what the loaded model makes of a prompt ("" when it cannot say)
-    adapters_listed = Signal(object)  # AdapterCatalog, when it differs from the last one reported
-    upscale_progress = Signal(object)  # UpscaleProgress, after each tile
-    upscale_finished = Signal(object)  # UpscaleResult
-    upscale_failed = Signal(object)  # JobFailure (a cancelled upscale too)
+class EngineWorker(EngineSignals):
 
     def __init__(self) -> None:
         super().__init__()

@@ -31,6 +31,7 @@ from ..state.jobs import (
     StepPreview,
 )
 from ..state.upscale_jobs import UpscaleJob
+from .engine_signals import EngineSignals
 from .job_request import request_for_job
 from .qt_asyncio import spawn
 
@@ -64,19 +65,7 @@ def model_choice(data: dict[str, Any]) -> ModelChoice:
         tuple(str(line) for line in data.get("loaded_as") or ()))
 
 
-class RemoteEngineClient(QObject):
-    status = Signal(str)
-    ready = Signal(object)  # EngineCatalog
-    start_failed = Signal(str)
-    model_loaded = Signal(object)  # ModelChoice
-    step = Signal(object)  # StepPreview
-    finished = Signal(object)  # JobResult
-    failed = Signal(object)  # JobFailure (cancelled runs too)
-    described = Signal(int, str)
-    adapters_listed = Signal(object)  # AdapterCatalog
-    upscale_progress = Signal(object)
-    upscale_finished = Signal(object)
-    upscale_failed = Signal(object)  # JobFailure
+class RemoteEngineClient(EngineSignals):
     connection = Signal(str)  # why the server cannot be reached (retrying); "" once it answers again
 
     def __init__(self, url: str, token: str = "", parent: QObject | None = None):
