@@ -3,9 +3,11 @@
     python -m studio.train.dataset emoji --cache ~/.cache/diffusion-studio/npm --out emoji.npz
     python -m studio.train.dataset folder --images my_pictures/ --out mine.npz
 
-Fetches emoji-datasource-google and emoji-datasource-twitter (64 px PNGs) and
-emojibase-data (labels, tags) with ``npm pack`` into a cache outside the repo,
-composites every RGBA image on white, and writes one npz with uint8 images at
+Fetches emoji-datasource-google and emoji-datasource-twitter (64 px PNGs),
+Microsoft's Fluent emoji in their flat and colour designs (Iconify's SVG
+packages, drawn with Qt's SVG renderer) and emojibase-data (labels, tags) with
+``npm pack`` into a cache outside the repo, composites every image on white,
+and writes one npz with uint8 images at
 32 and 64 px, caption strings, their MiniLM embeddings, category ids and the
 group id that ties skin-tone variants of one emoji together.
 """
@@ -22,14 +24,18 @@ import numpy as np
 from PIL import Image
 
 from ..io.image_formats import is_image_path, suffix_list
+from .svg_render import IconSet
 
 # Pinned sources. Licences are recorded in studio/resources/embedded/NOTICE.
 SOURCES = {
     "emoji-datasource-google": "16.0.0",  # images Apache-2.0 (Noto Emoji)
     "emoji-datasource-twitter": "16.0.0",  # images CC-BY-4.0 (Twemoji), credit required
     "emojibase-data": "16.0.3",  # labels and tags, MIT
+    "@iconify-json/fluent-emoji-flat": "1.2.6",  # Fluent Emoji Flat SVGs, MIT (Microsoft)
+    "@iconify-json/fluent-emoji": "1.2.7",  # Fluent Emoji colour SVGs, MIT (Microsoft)
 }
-VENDORS = ("google", "twitter")
+VENDORS = ("google", "twitter")  # emoji-datasource's PNG sets
+FLUENT_SETS = ("@iconify-json/fluent-emoji-flat", "@iconify-json/fluent-emoji")  # vendor ids 2 and 3
 # emoji-datasource's categories; "Component" (skin-tone swatches, hair) folds into Symbols.
 CATEGORIES = (
     "Smileys & Emotion",
@@ -56,9 +62,9 @@ def fetch(cache: Path) -> dict[str, Path]:
     cache.mkdir(parents=True, exist_ok=True)
     roots = {}
     for name, version in SOURCES.items():
-        root = cache / f"{name}-{version}"
+        root = cache / f"{name.lstrip('@').replace('/', '-')}-{version}"
         if not (root / "package" / "package.json").is_file():
-            tgz = cache / f"{name}-{version}.tgz"
+            tgz = cache / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"  # npm pack's file name
             if not tgz.is_file():
                 subprocess.run(["npm", "pack", f"{name}@{version}"], cwd=cache, check=True)
             root.mkdir(exist_ok=True)
@@ -112,6 +118,7 @@ def build(cache: Path) -> dict[str, np.ndarray]:
     labels = {}
     for e in json.loads((roots["emojibase-data"] / "en" / "data.json").read_text()):
         labels[_strip_fe0f(e["hexcode"])] = e
+    fluent = [IconSet(roots[name]) for name in FLUENT_SETS]
     entries = json.loads((roots["emoji-datasource-google"] / "emoji.json").read_text())
     entries.sort(key=lambda e: e["sort_order"])
     img64, cat_ids, groups, vendor_ids, cap_start, cap_count, captions, names = [], [], [], [], [], [], [], []
@@ -136,7 +143,18 @@ def build(cache: Path) -> dict[str, np.ndarray]:
                 cap_start.append(len(captions))
                 cap_count.append(len(caps))
                 names.append(caps[0])
-            captions.extend(caps)  # both vendors' rows point at this one caption block
+            for f, icons in enumerate(fluent):
+                icon = icons.name_for(Path(image).stem)
+                if icon is None:
+                    continue
+                img64.append(icons.render(icon))
+                cat_ids.append(CATEGORIES.index(category))
+                groups.append(group)
+                vendor_ids.append(len(VENDORS) + f)
+                cap_start.append(len(captions))
+                cap_count.append(len(caps))
+                names.append(caps[0])
+            captions.extend(caps)  # every design's rows point at this one caption block
     return _dataset_arrays(img64, cat_ids, groups, vendor_ids, cap_start, cap_count, captions, names, CATEGORIES)
 
 
