@@ -1,4 +1,4 @@
-"""Command line for training: ``python -m studio.train {base,sr,classifier,judge} ...``.
+"""Command line for training: ``python -m studio.train {base,sr,palette,classifier,judge} ...``.
 
 Every run is resumable: start the same command again and it continues from
 ``<run>/checkpoint.pt`` (weights, EMA, optimiser and RNG state). To train on
@@ -48,6 +48,15 @@ def main(argv: list[str] | None = None) -> None:
         if kind == "base":
             s.add_argument("--cross-attention", default="2",
                            help="levels whose blocks attend to the prompt's tokens ('' for none)")
+    s = sub.add_parser("palette", help="image-to-image UNet (Palette): colourisation and inpainting")
+    _common(s)
+    s.add_argument("--init", type=Path, default=None,
+                   help="grow from these base weights (its network, a wider stem; e.g. the shipped base.safetensors)")
+    s.add_argument("--ema-decay", type=float, default=0.999)
+    s.add_argument("--cond-drop", type=float, default=0.1)
+    s.add_argument("--lr-decay-minutes", type=float, default=0.0,
+                   help="cosine-decay the learning rate to 10%% over this many minutes of training")
+    s.add_argument("--inpaint-share", type=float, default=0.5, help="inpaintings; the rest are colourisations")
     for kind in ("classifier", "judge"):
         s = sub.add_parser(kind, help=f"{kind} over emoji categories")
         _common(s)
@@ -69,6 +78,15 @@ def main(argv: list[str] | None = None) -> None:
             ema_decay=a.ema_decay, cond_drop=a.cond_drop, steps=a.steps, minutes=a.minutes,
             save_every=a.save_every, seed=a.seed, device=a.device, bf16=a.bf16, threads=a.threads,
             init=a.init, lr_decay_minutes=a.lr_decay_minutes,
+        ))
+    elif a.kind == "palette":
+        from .palette import PaletteArgs, palette_config, train_palette
+
+        train_palette(PaletteArgs(
+            kind="palette", data=a.data, run=a.run, export=a.export, config=palette_config(a.init), batch=a.batch,
+            lr=a.lr, ema_decay=a.ema_decay, cond_drop=a.cond_drop, steps=a.steps, minutes=a.minutes,
+            save_every=a.save_every, seed=a.seed, device=a.device, bf16=a.bf16, threads=a.threads, init=a.init,
+            lr_decay_minutes=a.lr_decay_minutes, inpaint_share=a.inpaint_share,
         ))
     else:
         from .classifier import ClassifierArgs

@@ -13,6 +13,7 @@ import json
 import math
 import signal
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,15 +67,7 @@ def make_batch(
     b = sample_batch(data, a.batch, g)
     if a.kind == "base":
         x0 = flip_where(to_unit(data.images32[b["idx"]]), b["flip"])
-        keep = (torch.rand(a.batch, generator=g) >= a.cond_drop).float()
-        cond = {"text": b["text"] * keep[:, None]}
-        if a.config.token_dim:
-            if "tokens" not in b:
-                raise ValueError(f"{a.data} has no caption token states; add them with "
-                                 f"python -m studio.train.dataset tokens --data {a.data}")
-            # a dropped caption loses its tokens too: only the null token is left to attend
-            cond["tokens"] = b["tokens"] * keep[:, None, None]
-            cond["token_mask"] = b["token_mask"] * keep[:, None]
+        cond = prompt_cond(a, b, g)
     else:
         hi = flip_where(to_unit(data.images64[b["idx"]]), b["flip"])
         lo = upsample(flip_where(to_unit(data.images32[b["idx"]]), b["flip"]), 64)
@@ -85,12 +78,32 @@ def make_batch(
         ab = abar[level].float()[:, None, None, None]
         lo = ab.sqrt() * lo + (1 - ab).sqrt() * torch.randn(lo.shape, generator=g)
         cond = {"lowres": lo, "noise_level": level.float()}
-    t = torch.randint(0, abar.shape[0], (a.batch,), generator=g)
+    xt, t, v = noised(x0, abar, g)
+    return xt, t, cond, v
+
+
+def prompt_cond(a: DiffusionArgs, b: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
+    """The base's prompt conditioning for a batch from ``sample_batch``; ``a.cond_drop`` of the captions dropped."""
+    keep = (torch.rand(a.batch, generator=g) >= a.cond_drop).float()
+    cond = {"text": b["text"] * keep[:, None]}
+    if a.config.token_dim:
+        if "tokens" not in b:
+            raise ValueError(f"{a.data} has no caption token states; add them with "
+                             f"python -m studio.train.dataset tokens --data {a.data}")
+        # a dropped caption loses its tokens too: only the null token is left to attend
+        cond["tokens"] = b["tokens"] * keep[:, None, None]
+        cond["token_mask"] = b["token_mask"] * keep[:, None]
+    return cond
+
+
+def noised(x0: torch.Tensor, abar: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_t, t, v target) for clean images ``x0`` at random timesteps: the v-prediction objective."""
+    t = torch.randint(0, abar.shape[0], (x0.shape[0],), generator=g)
     ab = abar[t].float()[:, None, None, None]
     eps = torch.randn(x0.shape, generator=g)
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
     v = ab.sqrt() * eps - (1 - ab).sqrt() * x0
-    return xt, t.float(), cond, v
+    return xt, t.float(), v
 
 
 def decay_factor(a: DiffusionArgs, trained_s: float) -> float:
@@ -123,13 +136,20 @@ def warm_start(model: UNet, path: Path) -> None:
     print(f"warm start from {path}: {len(taken)} tensors copied, {len(fresh)} new", flush=True)
 
 
-def train(a: DiffusionArgs) -> None:
-    if a.kind not in ("base", "sr"):
+BatchFn = Callable[[DiffusionArgs, TrainData, torch.Generator, torch.Tensor],
+                   tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor]]
+
+
+def train(a: DiffusionArgs, data: TrainData | None = None, batch_fn: BatchFn = make_batch,
+          init_fn: Callable[[UNet, Path], None] = warm_start) -> None:
+    """Train ``a.kind``; another kind of model (Palette: studio/train/palette.py) brings its own data,
+    batches and warm start, and shares this loop, checkpoints and export."""
+    if a.kind not in ("base", "sr") and batch_fn is make_batch:
         raise ValueError(f"unknown diffusion model kind {a.kind!r}; choose base or sr")
     if a.threads:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
-    data = load(a.data, with64=a.kind == "sr")
+    data = data if data is not None else load(a.data, with64=a.kind == "sr")
     abar = make_schedule("cosine").alphas_cumprod
     ckpt_path = a.run / "checkpoint.pt"
     state = load_checkpoint(ckpt_path)
@@ -137,7 +157,7 @@ def train(a: DiffusionArgs) -> None:
     a.config = config
     model = UNet(config)
     if not state and a.init is not None:
-        warm_start(model, a.init)
+        init_fn(model, a.init)
     # channels-last: mkldnn convolutions ran about 25% faster on these CPUs
     model = model.to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
@@ -185,7 +205,7 @@ def train(a: DiffusionArgs) -> None:
     while step < a.steps and not stop["now"]:
         if a.minutes and time.time() - start > a.minutes * 60:
             break
-        xt, t, cond, v = make_batch(a, data, g, abar)
+        xt, t, cond, v = batch_fn(a, data, g, abar)
         xt, t, v = xt.to(device, memory_format=torch.channels_last), t.to(device), v.to(device)
         cond = {k: c.to(device) for k, c in cond.items()}
         lr = a.lr * min(1.0, (step + 1) / a.warmup) * decay_factor(a, trained_s + time.time() - t0)

@@ -35,6 +35,9 @@ class UNetConfig:
     groups: int = 16
     token_dim: int = 0  # size of the prompt's token states for cross-attention; 0 for none
     cross_attention_levels: tuple[int, ...] = ()  # levels (and the middle, when any) with cross-attention
+    # Palette (Saharia et al. 2022): channels of a known image joined to the input (cond["concat"]), with no
+    # noise-level embedding (unlike lowres_channels), so a model grown from a base is the base at step 0.
+    concat_channels: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -123,7 +126,8 @@ class UNet(nn.Module):
     "tokens" [B, L, token_dim] and "token_mask" [B, L] (1 for a real token, 0 for
     padding; all zeros mean unconditional); and for super-resolution "lowres"
     [B, 3, H, W] (already upsampled) and "noise_level" [B] (the timestep used to
-    noise the low-res image, Ho et al. 2021's augmentation).
+    noise the low-res image, Ho et al. 2021's augmentation); for an image-to-image
+    (Palette) network "concat" [B or 1, concat_channels, H, W], the known image.
     """
 
     def __init__(self, config: UNetConfig):
@@ -143,7 +147,8 @@ class UNet(nn.Module):
         if cross:
             self.context_norm = nn.LayerNorm(cfg.token_dim)
             self.null_token = nn.Parameter(torch.zeros(1, 1, cfg.token_dim))
-        self.stem = nn.Conv2d(cfg.in_channels + cfg.lowres_channels, cfg.base_channels, 3, padding=1)
+        self.stem = nn.Conv2d(cfg.in_channels + cfg.lowres_channels + cfg.concat_channels, cfg.base_channels, 3,
+                              padding=1)
         chans = [cfg.base_channels * m for m in cfg.channel_mults]
         self.down = nn.ModuleList()
         skips = [cfg.base_channels]
@@ -222,6 +227,11 @@ class UNet(nn.Module):
             if cond is None or "lowres" not in cond:
                 raise ValueError("a super-resolution UNet needs cond['lowres']")
             x = torch.cat([x, cond["lowres"].to(x.dtype)], dim=1)
+        if self.config.concat_channels:
+            if cond is None or "concat" not in cond:
+                raise ValueError("an image-to-image (Palette) UNet needs cond['concat']")
+            known = cond["concat"].to(x.dtype)
+            x = torch.cat([x, known.expand(x.shape[0], -1, -1, -1) if known.shape[0] == 1 else known], dim=1)
         h = self.stem(x)
         hs = [h]
         for blocks in self.down:
