@@ -23,7 +23,7 @@ def test_health_and_models(serve_url):
     status, body = call(serve_url, "/v1/health")
     assert status == 200
     health = json.loads(body)
-    assert health == {"version": __version__, "replicas": 2, "device": "cpu"}
+    assert health == {"version": __version__, "replicas": 2, "device": "cpu", "queue_limit": 4}
     models = json.loads(call(serve_url, "/v1/models")[1])
     assert "toy" in [m["key"] for m in models["models"]]
     assert ["dpmpp_2m", "DPM++ 2M"] in models["samplers"] and "karras" in models["spacings"]

@@ -137,7 +137,8 @@ class Gateway:
         # Ray gives a replica that asks for a GPU one GPU (and hides them from the others).
         device = "cuda" if self.options.gpus_per_replica > 0 else "cpu"
         replicas = await asyncio.to_thread(self._replicas)  # asks the controller: not on the streams' event loop
-        return {"version": __version__, "replicas": replicas, "device": device}
+        # queue_limit: the runs this client may have queued or running (fan-out keeps no more in flight)
+        return {"version": __version__, "replicas": replicas, "device": device, "queue_limit": self.queues.limit}
 
     @api.get(API_PREFIX + "/models")
     async def models(self, request: Request) -> dict[str, Any]:

@@ -146,7 +146,7 @@ class FanOut:
                 if exc.status == TOO_MANY_RUNS:
                     raise _Busy() from exc
                 failure = RunOutcome(index, error=str(exc), field=exc.field)
-                if not _worth_retrying(exc):
+                if not worth_retrying(exc):
                     return failure
             except ValueError as exc:  # an event that is not one (wire.event_from_json's RequestError)
                 return RunOutcome(index, error=f"the server sent a broken event: {exc}")
@@ -190,7 +190,7 @@ class FanOut:
             pass  # the run ended meanwhile, or the server is gone: either way it no longer runs
 
 
-def _worth_retrying(exc: ServerError) -> bool:
+def worth_retrying(exc: ServerError) -> bool:
     """A run lost to the server's side (no replica, a replica that died under it) may succeed on another; a request
     the server refused (a bad field, an unknown model, a token) would be refused again."""
     return exc.status == NO_REPLICA or (exc.status == FAILED_ON_SERVER and exc.field is None)

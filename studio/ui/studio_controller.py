@@ -175,15 +175,18 @@ class StudioController(QObject):
         self._dispatch()
 
     def cancel(self) -> None:
-        """Stop the running image before its next step and drop everything waiting."""
+        """Stop the running images before their next step and drop everything waiting."""
         self.queue.clear_pending()
-        if self.queue.running is not None:
-            self.engine.cancel(self.queue.running.job_id)
+        for job in self.queue.running_jobs():
+            self.engine.cancel(job.job_id)
 
     def _dispatch(self) -> None:
-        job = self.queue.take_next()
-        if job is not None:
-            self.window.status.set_progress(measure(0, job.values.steps, 0))
+        """Start waiting jobs while the engine takes more: one at a time on this computer, several on a server
+        (its replicas each run one while the next waits), each streaming into its own run as it comes."""
+        self.queue.capacity = self.engine.parallel_jobs
+        while (job := self.queue.take_next()) is not None:
+            if job is self.queue.running:
+                self.window.status.set_progress(measure(0, job.values.steps, 0))
             self.engine.submit(job)
 
     def _on_queue_changed(self) -> None:
@@ -236,16 +239,20 @@ class StudioController(QObject):
     def _flush_steps(self) -> None:
         self._step_timer.stop()
         events, self._pending_steps = self._pending_steps, []
-        job = self.queue.running
-        events = [e for e in events if job is not None and e.job_id == job.job_id]
+        jobs = {job.job_id: job for job in self.queue.running_jobs()}
+        events = [e for e in events if e.job_id in jobs]
         if not events:
             return
-        last = events[-1]
-        first = 0 if last.parent is None else last.parent[1] + 1
-        # Before the steps land: QProgressBar.setValue repaints at once, so it is called once per batch.
-        self.window.status.set_progress(measure(last.index - first + 1, last.total - first, last.elapsed))
+        # The progress bar follows the oldest running job (the only one on this computer's engine).
+        oldest = self.queue.running
+        own = [e for e in events if oldest is not None and e.job_id == oldest.job_id]
+        if own:
+            last = own[-1]
+            first = 0 if last.parent is None else last.parent[1] + 1
+            # Before the steps land: QProgressBar.setValue repaints at once, so it is called once per batch.
+            self.window.status.set_progress(measure(last.index - first + 1, last.total - first, last.elapsed))
         for event in events:
-            self.timeline.add_step(event, job.values)
+            self.timeline.add_step(event, jobs[event.job_id].values)
 
     def _on_finished(self, result: JobResult) -> None:
         self._flush_steps()
@@ -257,7 +264,8 @@ class StudioController(QObject):
         self.window.panel.show_used_seed(result.values.seed)  # Random mode: the box shows the seed just used
         self.timeline.finish(result)
         self.history.add(result.image, result.values, result.parameters, result.model_label, self._history_failed.emit)
-        self.window.status.set_progress(None)
+        if self.queue.running is None or self.queue.running.job_id == result.job_id:
+            self.window.status.set_progress(None)
         self.window.statusBar().showMessage(
             f"Done: {result.steps_run} steps in {result.elapsed:.1f} s (seed {result.values.seed})", 5000)
         self.queue.finish(result.job_id)
@@ -270,7 +278,8 @@ class StudioController(QObject):
         track = next((t for t in reversed(self.timeline.runs()) if t.job_id == failure.job_id), None)
         if track is not None:
             self.timeline.stop(track.run_id, "cancelled" if failure.cancelled else "failed")
-        self.window.status.set_progress(None)
+        if self.queue.running is None or self.queue.running.job_id == failure.job_id:
+            self.window.status.set_progress(None)
         if failure.cancelled and track is not None and track.frames:
             self._show_cancelled(track)
         elif failure.cancelled:  # before its first step: nothing ran, the document stays
@@ -290,9 +299,9 @@ class StudioController(QObject):
             self.window.banner.show_notice("Connected to the studio server again.")
             return
         self._flush_steps()
-        running = self.queue.running
-        for track in self.timeline.runs():  # what came of the interrupted run stays, marked as such
-            if running is not None and track.job_id == running.job_id and track.state == "running":
+        running = {job.job_id for job in self.queue.running_jobs()}
+        for track in self.timeline.runs():  # what came of the interrupted runs stays, marked as such
+            if track.job_id in running and track.state == "running":
                 self.timeline.stop(track.run_id, "failed")
         self.window.banner.show_error(message)
 
@@ -367,11 +376,11 @@ class StudioController(QObject):
 
     def _switch_engine(self) -> None:
         """Stop the job under way (it ran on the engine being left), then run on the settings' engine."""
-        running = self.queue.running
+        running = self.queue.running_jobs()
         self.queue.clear_pending()
         self.choose_engine()
-        if running is not None:
-            self._on_failed(JobFailure(running.job_id, "Stopped: the engine was switched.", cancelled=True))
+        for job in running:
+            self._on_failed(JobFailure(job.job_id, "Stopped: the engine was switched.", cancelled=True))
         self.start_engine()
 
     def apply_settings(self, settings: Settings) -> None:

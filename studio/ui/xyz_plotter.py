@@ -96,9 +96,7 @@ class XyzPlotter(QObject):
 
     def _check_queue(self) -> None:
         queue = self.controller.queue
-        live = {job.job_id for job in queue.pending()}
-        if queue.running is not None:
-            live.add(queue.running.job_id)
+        live = {job.job_id for job in queue.pending() + queue.running_jobs()}
         for run in self.runs:
             run.drop_missing(live)
         self._finish()

@@ -53,6 +53,11 @@ class EngineClient(EngineSignals):
         self._next_token = 1
         self.started = False
 
+    @property
+    def parallel_jobs(self) -> int:
+        """Jobs this engine takes at once: one (the engine thread runs them in turn)."""
+        return 1
+
     # -- requests ------------------------------------------------------------------------------------
     def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
               model_folders: tuple[str, ...] = (), model_parts: dict | None = None, gpu_memory: str = "auto") -> None:

@@ -35,6 +35,11 @@ class EngineSwitch(EngineSignals):
         return self.backend.started
 
     @property
+    def parallel_jobs(self) -> int:
+        """How many jobs the engine in use takes at once (a server: its replicas, each with the next one waiting)."""
+        return max(1, int(self.backend.parallel_jobs))
+
+    @property
     def remote(self) -> bool:
         return self.backend is not self.local
 

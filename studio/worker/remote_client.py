@@ -7,6 +7,11 @@ timeline posts it back and is exact on whichever replica takes it.
 
 A connection that drops is retried: ``connection`` says so (the window shows it in its banner), the job stays
 running, and once the server answers again it is sent again; the steps that had come stay in the timeline.
+
+Several jobs run at once (a batch, the cells of an X/Y/Z plot): ``parallel_jobs`` tells the window's queue how many,
+the server's replicas times two (each replica runs one while the next waits, as studio/serve/fanout.py does for the
+command line), so each job streams into its own run as its replica makes it. A job the server's per-client limit
+turns away (429) waits and is sent again; one lost with its replica is sent once more, then fails alone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..engine.run_ids import next_run_id
 from ..serve.client import Branch, ServerError, ServerUnreachable, StudioServer, run_payload
+from ..serve.fanout import DEFAULT_PER_REPLICA, TOO_MANY_RUNS, worth_retrying
 from ..state.jobs import (
     EngineCatalog,
     Job,
@@ -37,6 +43,8 @@ from .qt_asyncio import spawn
 
 RETRY_S = 2.0  # how often an unreachable server is asked again
 KEPT_STATE_BYTES = 512 * 2**20  # state blobs kept for branching; the oldest runs' go first
+BUSY_RETRY_S = 0.5  # how often a job the server's queue limit turned away (429) is sent again
+RETRIES = 1  # extra tries for a job whose replica was lost under it (another replica takes it)
 
 
 @dataclass
@@ -46,6 +54,16 @@ class RemoteRun:
     server_id: str
     last_step: int = -1
     state: asyncio.Task | None = None  # -> bytes | None
+    replica: str = ""  # the replica that made it (its "started" event)
+
+
+@dataclass
+class RemoteJob:
+    """A job this window sent: its run on the server once started, and whether the user cancelled it."""
+
+    job: Job
+    run: RemoteRun | None = None
+    cancelled: bool = False
 
 
 def model_choice(data: dict[str, Any]) -> ModelChoice:
@@ -76,15 +94,24 @@ class RemoteEngineClient(EngineSignals):
         self._entries: dict[str, dict[str, Any]] = {}
         self._runs: OrderedDict[int, RemoteRun] = OrderedDict()  # local run id -> its run on the server
         self._next_token = 1
-        self._job: Job | None = None
-        self._job_run: RemoteRun | None = None
-        self._cancelled: set[int] = set()
+        self._jobs: dict[int, RemoteJob] = {}  # the jobs sent and not yet settled, by job id
+        self._parallel = 1  # jobs the server takes at once: replicas x DEFAULT_PER_REPLICA (see its health)
         self._lost = False
         self._tasks: set[asyncio.Task] = set()
 
     @property
     def where(self) -> str:
         return self.server.url
+
+    @property
+    def parallel_jobs(self) -> int:
+        """How many jobs the window may have running here at once (one until the server has answered)."""
+        return self._parallel
+
+    def replica_of(self, run_id: int) -> str:
+        """The server's replica that made the run the timeline knows as ``run_id`` ("" when not known)."""
+        run = self._runs.get(run_id)
+        return run.replica if run is not None else ""
 
     # -- EngineClient's methods ----------------------------------------------------------------------
     def start(self, device: str = "auto", threads: int = 0, model_key: str = "",
@@ -117,14 +144,12 @@ class RemoteEngineClient(EngineSignals):
         QTimer.singleShot(0, lambda: self.upscale_failed.emit(failure))
 
     def cancel(self, job_id: int | None = None) -> None:
-        """Stop the running job (or ``job_id``) before its next step; returns at once."""
-        job = self._job
-        if job is None or job_id not in (None, job.job_id):
-            return
-        self._cancelled.add(job.job_id)
-        run = self._job_run
-        if run is not None:
-            self._spawn(self._cancel_on_server(run.server_id))
+        """Stop ``job_id`` (every job sent, when None) before its next step; returns at once."""
+        for sent in list(self._jobs.values()):
+            if job_id in (None, sent.job.job_id) and not sent.cancelled:
+                sent.cancelled = True
+                if sent.run is not None:
+                    self._spawn(self._cancel_on_server(sent.run.server_id))
 
     def describe(self, model_key: str, prompt: str) -> int:
         """The server does not describe prompts: the answer is always empty (as from a model that cannot)."""
@@ -138,7 +163,7 @@ class RemoteEngineClient(EngineSignals):
         self.started = False
         for task in list(self._tasks):
             task.cancel()
-        self._job = None
+        self._jobs.clear()
         if self.server.is_open:
             spawn(self.server.close())
 
@@ -151,7 +176,7 @@ class RemoteEngineClient(EngineSignals):
             traceback.print_exception(exc, file=sys.stderr)
             message = f"The server client failed: {type(exc).__name__}: {exc}"
             if job is not None:
-                self._job = None
+                self._jobs.pop(job.job_id, None)
                 self.failed.emit(JobFailure(job.job_id, message))
             else:
                 self.start_failed.emit(message)
@@ -208,6 +233,7 @@ class RemoteEngineClient(EngineSignals):
                        for key, m in self._entries.items())
         samplers = tuple((str(s[0]), str(s[1])) for s in answer.get("samplers", []) if len(s) == 2)
         device = f"{health.get('device', '?')} on {self.where}"
+        self._parallel = parallel_jobs(health)
         self._catalog = EngineCatalog(models, samplers, tuple(answer.get("spacings", ())),
                                       str(answer.get("default") or (models[0].key if models else "")), device)
         self.ready.emit(self._catalog)
@@ -244,14 +270,14 @@ class RemoteEngineClient(EngineSignals):
             pass  # the run ended meanwhile, or the stream is gone (which cancels it too)
 
     async def _run_job(self, job: Job) -> None:
-        self._job, self._job_run = job, None
+        sent = self._jobs[job.job_id] = RemoteJob(job)
         try:
-            await self._run_until_settled(job)
+            await self._run_until_settled(sent)
         finally:
-            self._job, self._job_run = None, None
-            self._cancelled.discard(job.job_id)
+            self._jobs.pop(job.job_id, None)
 
-    async def _run_until_settled(self, job: Job) -> None:
+    async def _run_until_settled(self, sent: RemoteJob) -> None:
+        job = sent.job
         key = job.values.model or self._default_model()
         request = request_for_job(job, key)
         branch = None
@@ -264,21 +290,34 @@ class RemoteEngineClient(EngineSignals):
             state = await parent.state if parent.state is not None else None
             branch = Branch(parent.server_id, job.branch_from[1], state)
         self.status.emit(f"Generating · {job.label}")
+        tries = 0
         while True:
             try:
-                await self._stream(job, key, run_payload(request, branch))
+                await self._stream(sent, key, run_payload(request, branch))
                 return
             except ServerUnreachable:
-                if job.job_id in self._cancelled:
+                if sent.cancelled:
                     self.failed.emit(JobFailure(job.job_id, "Cancelled.", cancelled=True))
                     return
-                self._job_run = None
-                if not await self._reach(lambda: job.job_id in self._cancelled):
+                sent.run = None
+                if not await self._reach(lambda: sent.cancelled):
                     self.failed.emit(JobFailure(job.job_id, "Cancelled while the server could not be reached.",
                                                 cancelled=True))
                     return
                 self.status.emit(f"Generating · {job.label} (sent again)")
+                continue
             except ServerError as exc:
+                sent.run = None
+                if exc.status == TOO_MANY_RUNS:  # runs of ours (or this token's elsewhere) fill the server's queue
+                    if not await self._wait_busy(sent):
+                        self.failed.emit(JobFailure(job.job_id, "Cancelled while waiting for the server's queue.",
+                                                    cancelled=True))
+                        return
+                    continue
+                if worth_retrying(exc) and tries < RETRIES and not sent.cancelled:
+                    tries += 1  # its replica was lost under it: another one takes it
+                    self.status.emit(f"Generating · {job.label} (sent again: {exc})")
+                    continue
                 if exc.field == "model":
                     message = f"Could not use the model — {exc}."
                 elif exc.field or exc.status == 400:
@@ -286,10 +325,20 @@ class RemoteEngineClient(EngineSignals):
                 else:
                     message = f"The server could not run it: {exc}"
                 self.failed.emit(JobFailure(job.job_id, message, field=exc.field))
-                self.status.emit(f"Ready · on {self.where}")
+                self._ready_unless_busy(f"Ready · on {self.where}")
                 return
 
-    async def _stream(self, job: Job, key: str, payload: dict[str, Any]) -> None:
+    async def _wait_busy(self, sent: RemoteJob) -> bool:
+        """Wait a moment before a job the server's queue limit turned away is sent again; False when cancelled."""
+        self.status.emit(f"Waiting for the server's queue · {sent.job.label}")
+        for _ in range(int(BUSY_RETRY_S / 0.1)):
+            if sent.cancelled:
+                return False
+            await asyncio.sleep(0.1)
+        return not sent.cancelled
+
+    async def _stream(self, sent: RemoteJob, key: str, payload: dict[str, Any]) -> None:
+        job = sent.job
         local_id = None
         run = None
         async with aclosing(self.server.run(payload)) as events:
@@ -297,8 +346,9 @@ class RemoteEngineClient(EngineSignals):
                 kind = event.get("type")
                 if kind == "started":
                     local_id, run = self._new_run(str(event["run"]))
-                    self._job_run = run
-                    if job.job_id in self._cancelled:
+                    run.replica = str(event.get("replica") or "")
+                    sent.run = run
+                    if sent.cancelled:
                         self._spawn(self._cancel_on_server(run.server_id))
                 elif kind == "step" and run is not None:
                     run.last_step = int(event["index"])
@@ -314,14 +364,19 @@ class RemoteEngineClient(EngineSignals):
                                                  str(event.get("parameters") or ""), label,
                                                  int(event.get("steps_run") or 0), float(event.get("elapsed") or 0.0),
                                                  job.branch_from))
-                    self.status.emit(f"Ready · {label} on {self.where}")
+                    self._ready_unless_busy(f"Ready · {label} on {self.where}")
                 elif kind == "cancelled":
                     step = int(event.get("step", run.last_step if run is not None else 0))
                     if run is not None:
                         self._keep_state(run)
                     self.failed.emit(JobFailure(job.job_id, f"Cancelled at step {step + 1}.", cancelled=True,
                                                 step=step))
-                    self.status.emit(f"Ready · on {self.where}")
+                    self._ready_unless_busy(f"Ready · on {self.where}")
+
+    def _ready_unless_busy(self, text: str) -> None:
+        """The status line says Ready when the job ending was the last one running here."""
+        if len(self._jobs) <= 1:
+            self.status.emit(text)
 
     def _new_run(self, server_id: str) -> tuple[int, RemoteRun]:
         local_id = next_run_id()  # the count this process's runners draw from: no id the timeline shows
@@ -352,3 +407,16 @@ class RemoteEngineClient(EngineSignals):
                 break
             total -= len(run.state.result())
             run.state = None
+
+
+def parallel_jobs(health: dict[str, Any]) -> int:
+    """Jobs to keep running on a server at once, from its health: each replica one running and one waiting, but
+    no more than the server lets one client queue (its ``queue_limit``, when it says)."""
+    try:
+        replicas = max(1, int(health.get("replicas") or 1))
+        limit = health.get("queue_limit")
+        limit = int(limit) if limit is not None else None
+    except (TypeError, ValueError):
+        return 1
+    jobs = replicas * DEFAULT_PER_REPLICA
+    return max(1, min(jobs, limit)) if limit is not None and limit > 0 else jobs
