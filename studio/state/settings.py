@@ -2,6 +2,9 @@
 
 A settings file that cannot be read is moved aside (settings.json.corrupt-<time>)
 and defaults are used; ``load_settings`` says so in its message for the window.
+
+The studio server's token is a setting too, but it is kept apart (token_store.py: the OS keyring, or a file only
+the user can read) and never written into settings.json; a settings.json that still holds one is migrated on load.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ..io.safe_json import load_json_file
 from .files import set_aside, write_text_atomic
 from .model_parts import ModelParts, parts_from_json
 from .panel_values import PanelValues
+from .token_store import TokenStore
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 THEMES = ("dark", "light")
@@ -50,7 +54,8 @@ class Settings:
     model_parts: dict[str, ModelParts] = field(default_factory=dict)  # model key -> encoder / VAE files picked
     engine: str = "local"  # see ENGINES
     server_url: str = ""  # the studio server's address, kept when "local" is picked again
-    server_token: str = ""  # its token (sent as a Bearer header; kept in this file, which only the user reads)
+    # Its token (sent as a Bearer header): kept apart by token_store.py, never in settings.json nor in a repr.
+    server_token: str = field(default="", repr=False)
 
     @property
     def on_server(self) -> bool:
@@ -65,6 +70,7 @@ class Settings:
         data["model_folders"] = list(self.model_folders)
         data["panel"] = self.panel.to_json()
         data["model_parts"] = {key: parts.to_json() for key, parts in self.model_parts.items()}
+        del data["server_token"]  # kept apart (token_store.py)
         return data
 
     @classmethod
@@ -107,7 +113,26 @@ class LoadedSettings:
     set_aside: bool = False  # the file could not be read and was moved away (defaults are in use)
 
 
-def load_settings(path: Path) -> LoadedSettings:
+def load_settings(path: Path, tokens: TokenStore | None = None) -> LoadedSettings:
+    """The settings in ``path``, with the server token from ``tokens`` (by default the store beside ``path``)."""
+    tokens = tokens if tokens is not None else TokenStore(path.parent)
+    loaded = _load_settings_file(path)
+    if loaded.set_aside:
+        return loaded
+    settings = loaded.settings
+    if settings.server_token:  # a settings.json from before the token was kept apart: move it out, once
+        try:
+            tokens.save(settings.server_token)
+            save_settings(path, settings, tokens)
+        except OSError as exc:
+            return LoadedSettings(settings, f"The server token could not be moved out of {path.name} into "
+                                            f"{tokens.where} ({exc}); it is still in plain text there.")
+        return loaded
+    token = tokens.load()
+    return LoadedSettings(settings.with_changes(server_token=token), loaded.message) if token else loaded
+
+
+def _load_settings_file(path: Path) -> LoadedSettings:
     if not path.exists():
         return LoadedSettings(Settings())
     try:
@@ -125,7 +150,12 @@ def load_settings(path: Path) -> LoadedSettings:
                               set_aside=True)
 
 
-def save_settings(path: Path, settings: Settings) -> None:
+def save_settings(path: Path, settings: Settings, tokens: TokenStore | None = None) -> None:
+    """settings.json without the token; the token into ``tokens`` (by default the store beside ``path``) when it
+    changed. OSError when either cannot be written."""
+    tokens = tokens if tokens is not None else TokenStore(path.parent)
+    if tokens.load() != settings.server_token.strip():
+        tokens.save(settings.server_token)
     write_text_atomic(path, json.dumps(settings.to_json(), indent=2, ensure_ascii=False))
 
 
