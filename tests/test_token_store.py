@@ -112,3 +112,13 @@ def test_a_token_set_in_the_window_is_kept_apart_and_comes_back_at_the_next_star
     qtbot.addWidget(again.window)
     assert again.controller.settings.server_token == SECRET
     again.controller.shutdown()
+
+
+@pytest.mark.parametrize(("stored", "token"), [(f"  {SECRET}\n", SECRET), ("two words", ""), ("a\rb", ""), (7, "")])
+def test_an_old_plaintext_token_is_taken_only_when_it_can_be_one(tmp_path, stored, token):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"engine": "server", "server_token": stored}))
+    loaded = load_settings(path).settings
+    assert loaded.server_token == token
+    save_settings(path, loaded)  # what closing the window writes: the next start reads the same
+    assert load_settings(path).settings == loaded

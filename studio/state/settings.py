@@ -40,6 +40,12 @@ def _usable_folder(text: object) -> bool:
     return True
 
 
+def usable_token(text: str) -> bool:
+    """Whether ``text`` can be a Bearer token: printable, no spaces or line breaks inside, not too long."""
+    token = text.strip()
+    return len(token) <= 2048 and token.isprintable() and not any(c.isspace() for c in token)
+
+
 @dataclass(frozen=True)
 class Settings:
     model_folders: tuple[str, ...] = ()
@@ -98,9 +104,12 @@ class Settings:
             changes["advanced_open"] = data["advanced_open"]
         if data.get("engine") in ENGINES:
             changes["engine"] = data["engine"]
-        for name in ("server_url", "server_token"):
-            if isinstance(data.get(name), str) and "\0" not in data[name] and len(data[name]) <= 2048:
-                changes[name] = data[name]
+        url = data.get("server_url")
+        if isinstance(url, str) and "\0" not in url and len(url) <= 2048:
+            changes["server_url"] = url
+        token = data.get("server_token")  # only in a settings.json from before it was kept apart
+        if isinstance(token, str) and usable_token(token):
+            changes["server_token"] = token.strip()
         changes["panel"] = PanelValues.from_json(data.get("panel"))
         changes["model_parts"] = parts_from_json(data.get("model_parts"))
         return replace(default, **changes)

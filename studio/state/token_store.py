@@ -63,7 +63,7 @@ class TokenStore:
         try:
             if stat.S_IMODE(self.file.stat().st_mode) & 0o077:
                 os.chmod(self.file, 0o600)  # copied in with looser rights: the owner's alone again
-            return self.file.read_text(encoding="utf-8").strip()
+            return self.file.read_bytes().decode("utf-8").strip()
         except (OSError, UnicodeDecodeError):
             return ""
 
