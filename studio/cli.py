@@ -246,6 +246,8 @@ def recommended_settings(info) -> dict:
         fields["distilled_cfg"] = advice.distilled_cfg
     if advice.spacing is not None:
         fields["spacing"] = advice.spacing
+    if advice.strength is not None:
+        fields["strength"] = advice.strength
     return fields
 
 

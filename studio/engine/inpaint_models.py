@@ -40,13 +40,14 @@ def inpainting_conditioning(model: DiffusionModel, request: GenerationRequest) -
         return None
     h, w = request.height, request.width
     mask = binary_pixel_mask(request.mask, request.mask_feather, h, w)
-    if request.init_image is None:
-        masked = torch.zeros(1, 3, h, w)  # txt2img: an all-grey picture, all of it to paint
-    else:
-        masked = image_to_unit(request.init_image) * (mask < 0.5)
+    image = None if request.init_image is None else image_to_unit(request.init_image)
+    # txt2img: an all-grey picture, all of it to paint
+    masked = torch.zeros(1, 3, h, w) if image is None else image * (mask < 0.5)
     own = getattr(model, "inpainting_concat", None)
-    if own is not None:  # a model that joins the mask and masked image its own way (Flux Fill)
-        return own(mask, masked)
+    if own is not None:  # a model that joins the mask and masked image its own way (Flux Fill, Palette)
+        # ``image`` (None without one) is the whole init image, for a model that reads what lies under
+        # the mask too: the emoji colouriser takes the luminance of all of it (models/palette.py).
+        return own(mask, masked, image)
     latent = model.encode_unit(masked)
     if not torch.isfinite(latent).all():
         raise RequestError("init_image", "encoding the masked image for the inpainting model gave non-finite values")

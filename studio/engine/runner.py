@@ -241,6 +241,9 @@ class Runner:
         use_vae_tiles(refiner.model if refined else model, request)
         image = (refiner.model if refined else model).decode(x, generator=decode_gen)
         refiner_pairs = refiner_infotext(refiner, request) if refined else ()
+        finish = None if refined else getattr(model, "finish_image", None)
+        if finish is not None:  # the emoji colouriser keeps the grey picture's own luminance (models/palette.py)
+            image = finish(image, request)
         if request.mask is not None:
             image = self._paste_known(image, request)
         if area is not None:

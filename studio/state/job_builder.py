@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from .jobs import Job
+from .jobs import CANVAS_INPUT_MODELS, Job
 from .panel_values import PanelValues, seeds_for_batch
 
 
@@ -28,8 +28,9 @@ def fit_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def canvas_inputs(values: PanelValues, image: np.ndarray | None, mask: np.ndarray | None
                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Init image and mask for the engine: a painted mask inpaints, strength below 1 refines, else text only."""
-    if image is None or (mask is None and values.strength >= 1.0):
+    """Init image and mask for the engine: a painted mask inpaints, strength below 1 refines, else text only
+    (the canvas picture always goes to a model that reads it, such as the emoji colouriser)."""
+    if image is None or (mask is None and values.strength >= 1.0 and values.model not in CANVAS_INPUT_MODELS):
         return None, None
     init = fit_image(image, values.width, values.height)
     return init, (fit_mask(mask, values.width, values.height) if mask is not None else None)

@@ -84,6 +84,7 @@ class RecommendedSettings:
     classifier_scale: float
     distilled_cfg: float | None = None  # for models with distilled guidance (Flux dev, Fill)
     spacing: str | None = None  # a spacing the model needs (flow models: trailing), else the user's
+    strength: float | None = None  # an img2img strength it needs (the emoji colouriser: 1), else the user's
 
 
 # Model families (engine/models/base.py ModelInfo.family) that only finish another model's run: the refiner
@@ -92,6 +93,9 @@ REFINER_FAMILIES = ("sdxl_refiner",)
 SD_PREFIX = "sd:"  # a Stable Diffusion model's key is this and its path (engine/models/registry.py)
 REFINED_FAMILIES = ("sdxl",)
 FLOW_FAMILIES = ("sd3", "flux", "zimage")  # models whose parts can be split files (state/model_parts.py)
+# Models whose input is the canvas picture itself, so it goes with every job whatever the strength (the emoji
+# colouriser paints all of a grey picture at strength 1): keys of engine/models/registry.py's BUILTIN.
+CANVAS_INPUT_MODELS = ("emoji-colouriser",)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ def apply_model_defaults(values: PanelValues, choice: ModelChoice) -> tuple[Pane
         if advice.spacing is not None and values.spacing not in ("karras", advice.spacing):
             changes["spacing"] = advice.spacing
             parts.append(f"{advice.spacing} spacing")
+        if advice.strength is not None and values.strength != advice.strength:
+            changes["strength"] = advice.strength
+            parts.append(f"strength {_number(advice.strength)}")
         if choice.distilled_guidance and advice.distilled_cfg is not None:
             changes["distilled_cfg"] = advice.distilled_cfg
             parts.append(f"distilled CFG {_number(advice.distilled_cfg)}")

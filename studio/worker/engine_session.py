@@ -119,7 +119,7 @@ class EngineSession:
         info = self.runner.model.info
         advice = RecommendedSettings(info.recommended.steps, info.recommended.cfg_scale,
                                      info.recommended.classifier_scale, info.recommended.distilled_cfg,
-                                     info.recommended.spacing)
+                                     info.recommended.spacing, info.recommended.strength)
         report = getattr(self.runner.model, "load_report", None)
         return ModelChoice(key, self._labels.get(key, info.name), info.has_classifier, info.default_size,
                            info.size_multiple, advice, info.clip_skip, max_side(info.family), info.family,

@@ -32,6 +32,8 @@ class Recommended:
     # The timestep spacing it needs, if any: flow models start from pure noise only with trailing spacing
     # (linspace(1, 1/N), the pipelines' and ComfyUI's "simple"); "leading" would start them at t = 0.75 or so.
     spacing: str | None = None
+    # The img2img strength it needs, if any: the emoji colouriser paints the whole picture (1) from the grey one.
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class ModelInfo:
     clip_skip: bool = False  # whether encode_prompt honours clip_skip (SD 1.x / 2.x CLIP encoders)
     # An inpainting network (SD 1.5 / SDXL inpainting): its cond carries "concat", the mask and the masked
     # image's latent, which it joins to its input (see inpaint_models.py); the runner adds it to cond and uncond.
-    # Such a model also has ``encode_unit(float [1, 3, H, W] in [-1, 1]) -> latent`` for the masked image.
+    # Such a model also has ``encode_unit(float [1, 3, H, W] in [-1, 1]) -> latent`` for the masked image, or
+    # its own ``inpainting_concat(mask, masked, image) -> cond entries`` (Flux Fill, the Palette models).
     inpainting: bool = False
     # Flux dev: the network takes the guidance strength as an input (request.distilled_cfg, Forge's
     # "Distilled CFG Scale"); the runner adds cond["guidance"] [B] to cond and uncond.

@@ -45,8 +45,10 @@ def _load_state(path: Path, module: torch.nn.Module, device: torch.device) -> to
 class EmbeddedModel:
     """The DiffusionModel protocol over the shipped emoji networks."""
 
+    required_files = REQUIRED_FILES
+
     def __init__(self, root: Path = RESOURCE_DIR, device: str | torch.device = "cpu"):
-        for f in REQUIRED_FILES:
+        for f in self.required_files:
             if not (root / f).is_file():
                 raise FileNotFoundError(f"embedded model file missing: {root / f}")
         self.root = root
@@ -56,8 +58,7 @@ class EmbeddedModel:
         self.schedule = make_schedule(self.config["schedule"])
         self.prediction = self.config["prediction"]
         self.categories: list[str] = list(self.config["categories"])
-        self.base = _load_state(root / "base.safetensors",
-                                UNet(UNetConfig.from_dict(self.config["base"]["config"])), self.device)
+        self.base = self._load_base(root)
         self.sr = None
         if "sr" in self.config and (root / "sr.safetensors").is_file():
             self.sr = _load_state(root / "sr.safetensors",
@@ -79,6 +80,11 @@ class EmbeddedModel:
             advice.pop("classifier_scale", None)
         self.info = ModelInfo(NAME, "embedded", 3, scale, (base * scale, base * scale), 8,
                               has_classifier=self.classifier is not None, recommended=Recommended(**advice))
+
+    def _load_base(self, root: Path) -> UNet:
+        """The 32 px network the sampler runs (models/palette.py loads its image-to-image one instead)."""
+        return _load_state(root / "base.safetensors", UNet(UNetConfig.from_dict(self.config["base"]["config"])),
+                           self.device)
 
     # --- text ---------------------------------------------------------------------------------------
     def embed_text(self, text: str) -> torch.Tensor:

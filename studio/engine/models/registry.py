@@ -28,6 +28,11 @@ BUILTIN = (
     ModelEntry("embedded", "Diffusion Studio emoji (embedded)", "embedded",
                "studio.engine.models.embedded:load_embedded_model"),
     ModelEntry("toy", "Toy shapes (built-in test model)", "toy", "studio.engine.models.toy:ToyShapesModel"),
+    # Palette (models/palette.py): listed when palette.safetensors is installed beside the embedded model
+    ModelEntry("emoji-colouriser", "Emoji colouriser (Palette, embedded)", "palette",
+               "studio.engine.models.palette:load_colouriser"),
+    ModelEntry("emoji-inpainting", "Emoji inpainting (Palette, embedded)", "palette",
+               "studio.engine.models.palette:load_palette_inpainting"),
 )
 
 
@@ -70,8 +75,17 @@ def scan_models(sd_dirs: Sequence[str | Path] = (),
     return _builtins() + _sd_entries(found.found), [s.reason for s in found.skipped]
 
 
+def palette_available() -> bool:
+    try:
+        from .palette import palette_weights_present
+    except ImportError:
+        return False
+    return palette_weights_present()
+
+
 def _builtins() -> list[ModelEntry]:
-    return [e for e in BUILTIN if e.key != "embedded" or embedded_available()]
+    present = {"embedded": embedded_available, "palette": palette_available}
+    return [e for e in BUILTIN if e.family not in present or present[e.family]()]
 
 
 def _sd_entries(found) -> list[ModelEntry]:

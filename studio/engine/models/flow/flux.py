@@ -108,8 +108,10 @@ class FluxModel(FlowModel):
             return_dict=False)[0]
         return unpack(out.float(), h, w)
 
-    def inpainting_concat(self, mask: torch.Tensor, masked: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Flux Fill's extra input from the binary pixel mask [1, 1, H, W] and the masked image [1, 3, H, W]."""
+    def inpainting_concat(self, mask: torch.Tensor, masked: torch.Tensor,
+                          image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Flux Fill's extra input from the binary pixel mask [1, 1, H, W] and the masked image [1, 3, H, W]
+        (the whole ``image`` is not read: Fill sees only what the mask leaves)."""
         from .flux_fill import fill_conditioning
 
         return {FILL_KEY: fill_conditioning(self, mask, masked)}
