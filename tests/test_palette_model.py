@@ -185,3 +185,23 @@ def test_the_command_line_colours_a_grey_png(root, tmp_path, monkeypatch, capsys
     assert "Denoising strength: 1" in parameters and "CFG scale: 2" in parameters  # its recommended settings
     assert cli.main(["generate", "--model", "emoji-colouriser", "--steps", "2", "--out", str(out)]) == 2
     assert "grey picture" in capsys.readouterr().err
+
+
+def test_the_samples_script_shows_held_out_emoji(root, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "palette_samples", Path(__file__).resolve().parents[1] / "scripts" / "palette_samples.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(0)
+    n = 12  # groups 0 and 10 are held out
+    np.savez(tmp_path / "data.npz", images64=rng.integers(0, 255, (n, 64, 64, 3), dtype=np.uint8),
+             group=np.arange(n), name=np.array([f"emoji {i}" for i in range(n)]))
+    script.main(["--data", str(tmp_path / "data.npz"), "--out", str(tmp_path / "samples.png"), "--weights",
+                 str(root / "palette.safetensors"), "--rows", "2", "--seeds", "1", "--steps", "2", "--scale", "1"])
+    out = capsys.readouterr().out
+    assert "rows = emoji 0, emoji 10" in out and "PSNR colourised" in out
+    picture = Image.open(tmp_path / "samples.png")
+    assert picture.height > 2 * 2 * 64 and picture.width > 3 * 64  # two panels of two rows, three columns
