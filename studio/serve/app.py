@@ -31,7 +31,7 @@ from .catalog import ServerCatalog, UnknownModel
 from .options import ServerOptions
 from .replica import STATE, EngineReplica
 from .run_store import RunRecord, RunStore, StepUnavailable, UnknownRun
-from .security import ClientQueues, TooLarge, check_body_size, token_matches
+from .security import Client, ClientQueues, ClientTokens, TooLarge, check_body_size
 from .wire import API_PREFIX, NDJSON, error_json, event_line, loads_body, request_from_json
 
 RUN_HEADER = "X-Studio-Run"
@@ -101,16 +101,17 @@ class Gateway:
         self.catalog = ServerCatalog.scan(self.options.model_folders, self.options.default_model)
         self.runs = RunStore(self.options.keep_runs)
         self.queues = ClientQueues(self.options.queue_limit)
+        self.clients = ClientTokens(self.options.tokens(), self.options.queue_limit)
 
     # ---- checks every route makes -----------------------------------------------------------------------------
 
-    def _auth(self, request: Request) -> None:
-        if not token_matches(self.options.token, request.headers.get("authorization")):
+    def _auth(self, request: Request) -> Client:
+        """Who sent it (its token, or its address on a server without tokens); 401 for a wrong or missing token."""
+        address = request.client.host if request.client is not None else "unknown"
+        client = self.clients.identify(request.headers.get("authorization"), address)
+        if client is None:
             raise ApiError(401, "wrong or missing token: send 'Authorization: Bearer <the server's token>'")
-
-    @staticmethod
-    def _client(request: Request) -> str:
-        return request.client.host if request.client is not None else "unknown"
+        return client
 
     async def _body(self, request: Request) -> bytes:
         """The body, refused (413) from its Content-Length or as soon as it grows past the limit."""
@@ -133,12 +134,12 @@ class Gateway:
 
     @api.get(API_PREFIX + "/health")
     async def health(self, request: Request) -> dict[str, Any]:
-        self._auth(request)
+        client = self._auth(request)
         # Ray gives a replica that asks for a GPU one GPU (and hides them from the others).
         device = "cuda" if self.options.gpus_per_replica > 0 else "cpu"
         replicas = await asyncio.to_thread(self._replicas)  # asks the controller: not on the streams' event loop
         # queue_limit: the runs this client may have queued or running (fan-out keeps no more in flight)
-        return {"version": __version__, "replicas": replicas, "device": device, "queue_limit": self.queues.limit}
+        return {"version": __version__, "replicas": replicas, "device": device, "queue_limit": client.limit}
 
     @api.get(API_PREFIX + "/models")
     async def models(self, request: Request) -> dict[str, Any]:
@@ -161,14 +162,14 @@ class Gateway:
 
     @api.post(API_PREFIX + "/runs")
     async def start_run(self, request: Request) -> StreamingResponse:
-        self._auth(request)
+        client = self._auth(request)
         payload = self._payload(loads_or_400(await self._body(request)))
         gen_request, branch, latents = payload
-        client = self._client(request)
-        if not self.queues.enter(client):
-            raise ApiError(429, f"this client already has {self.queues.limit} runs queued or running here; wait for "
-                                "one to finish")
-        record = RunRecord(uuid.uuid4().hex, client)
+        if not self.queues.enter(client.key, client.limit):
+            who = "this token" if client.by_token else "this client"
+            raise ApiError(429, f"{who} already has {client.limit} runs queued or running here (its limit); wait "
+                                "for one to finish")
+        record = RunRecord(uuid.uuid4().hex, client.key)
         self.runs.add(record)
         call = (record.run, gen_request, branch, latents)
         record.stream = self.engine.options(stream=True).run.remote(*call)

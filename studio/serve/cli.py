@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from . import INSTALL_SERVE
 from .options import DEFAULT_PORT, ServerOptions
-from .security import MAX_QUEUED_RUNS, check_listen
+from .security import MAX_QUEUED_RUNS, check_listen, read_tokens_file
 
 
 def add_serve_parser(sub) -> None:
@@ -18,8 +19,11 @@ def add_serve_parser(sub) -> None:
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; any other needs --token)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    serve.add_argument("--token", default=None,
-                       help="clients must send 'Authorization: Bearer TOKEN' (required off 127.0.0.1)")
+    serve.add_argument("--token", action="append", default=[],
+                       help="clients must send 'Authorization: Bearer TOKEN' (required off 127.0.0.1); repeatable: "
+                            "each token is a client with its own queue")
+    serve.add_argument("--tokens-file", type=Path, default=None, metavar="FILE",
+                       help="more clients' tokens, one a line: TOKEN, or TOKEN LIMIT for its own queue limit")
     serve.add_argument("--replicas", type=int, default=None,
                        help="engine replicas (default: one per GPU in the cluster, else 1)")
     serve.add_argument("--min-replicas", type=int, default=None, help="autoscale from this many replicas ...")
@@ -43,7 +47,10 @@ def add_serve_parser(sub) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Start the server, print its URL, serve until Ctrl+C. ValueError for settings that cannot work."""
-    check_listen(args.host, args.token)
+    tokens = _tokens(args)
+    check_listen(args.host, tokens[0][0] if tokens else None)
+    if args.queue_limit < 1:
+        raise ValueError(f"--queue-limit {args.queue_limit} is too small: at least 1")
     if not 0 < args.port < 65536:
         raise ValueError(f"--port {args.port} is not a port number (1 to 65535)")
     for name in ("replicas", "min_replicas", "max_replicas"):
@@ -63,7 +70,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if started_ray:
         ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
     try:
-        options = _options(args, ray.cluster_resources())
+        options = _options(args, ray.cluster_resources(), tokens)
         options.autoscaling()  # refuse a bad min / max before anything starts
         catalog = ServerCatalog.scan(options.model_folders, options.default_model)  # a bad default: said now
         for reason in catalog.skipped:
@@ -75,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
                  f"{options.fixed_replicas()} replica(s)")
         shown_host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"serving on http://{shown_host}:{args.port} ({count} on {where}"
-              f"{', token required' if args.token else ''}); Ctrl+C stops", flush=True)
+              f"{_token_note(tokens)}); Ctrl+C stops", flush=True)
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
@@ -88,10 +95,27 @@ def run_serve(args: argparse.Namespace) -> int:
             ray.shutdown()
 
 
-def _options(args: argparse.Namespace, resources: dict) -> ServerOptions:
+def _tokens(args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
+    """--token's (with the server's queue limit) then --tokens-file's; ValueError for one given twice."""
+    tokens = tuple((token, 0) for token in args.token if token)
+    if args.tokens_file is not None:
+        tokens += read_tokens_file(args.tokens_file)
+    names = [token for token, _ in tokens]
+    if len(set(names)) != len(names):
+        raise ValueError("a token is given twice (--token, --tokens-file): each client needs its own")
+    return tokens
+
+
+def _token_note(tokens: tuple[tuple[str, int], ...]) -> str:
+    if not tokens:
+        return ""
+    return ", token required" if len(tokens) == 1 else f", {len(tokens)} tokens, each with its own queue"
+
+
+def _options(args: argparse.Namespace, resources: dict, tokens: tuple[tuple[str, int], ...] = ()) -> ServerOptions:
     gpus = 0 if args.cpu else int(resources.get("GPU", 0))
     replicas = args.replicas if args.replicas is not None else max(gpus, 1)
-    return ServerOptions(host=args.host, port=args.port, token=args.token, replicas=replicas,
+    return ServerOptions(host=args.host, port=args.port, client_tokens=tokens, replicas=replicas,
                          min_replicas=args.min_replicas, max_replicas=args.max_replicas,
                          gpus_per_replica=1.0 if gpus else 0.0, cpus_per_replica=args.cpus_per_replica,
                          threads=args.threads, device="auto" if gpus else "cpu",

@@ -15,6 +15,8 @@ class ServerOptions:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     token: str | None = None
+    # More clients' tokens, each (token, its queue limit; 0: queue_limit): each token's runs are counted apart
+    client_tokens: tuple[tuple[str, int], ...] = ()
     replicas: int = 1  # engine replicas (the number when min_replicas == max_replicas, else the start)
     min_replicas: int | None = None  # with max_replicas: autoscaled between them on queued runs
     max_replicas: int | None = None
@@ -33,7 +35,12 @@ class ServerOptions:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerOptions:
-        return cls(**{**data, "model_folders": tuple(data.get("model_folders", ()))})
+        return cls(**{**data, "model_folders": tuple(data.get("model_folders", ())),
+                      "client_tokens": tuple((str(t), int(n)) for t, n in data.get("client_tokens", ()))})
+
+    def tokens(self) -> tuple[tuple[str, int], ...]:
+        """Every token the server takes, with its queue limit (0: ``queue_limit``): --token's first."""
+        return (((self.token, 0),) if self.token else ()) + self.client_tokens
 
     def torch_threads(self) -> int:
         return self.threads if self.threads > 0 else max(1, int(self.cpus_per_replica))
