@@ -4,11 +4,18 @@ as this computer's; a cell that fails fails alone; Cancel stops them all."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import numpy as np
 import pytest
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton
+from serve_cluster import REPLICAS, _wait_healthy
+from serve_http import open_run
 from test_remote_window import TIMEOUT, make_studio, on_server, set_panel, wait_ready
 
+from studio.engine.request import GenerationRequest
+from studio.serve import wire
 from studio.state.jobs import JobFailure, JobResult
 from studio.worker.qt_asyncio import release_loop
 from studio.worker.remote_client import parallel_jobs
@@ -18,6 +25,24 @@ from studio.worker.remote_client import parallel_jobs
 def _no_loop_left_running():
     yield
     release_loop()  # later tests may call asyncio.run() on this thread
+
+
+@pytest.fixture
+def both_replicas(serve_url):
+    """The cluster's URL once both replicas take runs: after a test killed one, Ray Serve starts another, and
+    the server routes to it a little after it reports it running."""
+    _wait_healthy(serve_url, REPLICAS)
+    payload = wire.run_payload(GenerationRequest(prompt="probe", model="toy", steps=20, width=16, height=16))
+    deadline = time.monotonic() + 60
+    while True:
+        replies = [open_run(serve_url, payload) for _ in range(REPLICAS)]  # posted together, then read
+        replicas = {json.loads(reply.readline())["replica"] for reply in replies}
+        for reply in replies:
+            reply.read()
+            reply.close()
+        if len(replicas) == REPLICAS or time.monotonic() > deadline:
+            return serve_url
+        time.sleep(0.5)
 
 
 def watch_running(controller) -> list[int]:
@@ -39,8 +64,8 @@ def run_plot(studio, qtbot, x: str, y: str):
     return blocker.args[0]
 
 
-def test_an_xyz_plot_runs_its_cells_at_once_on_both_replicas_and_makes_the_local_grid(qtbot, tmp_path, serve_url):
-    studio = make_studio(qtbot, tmp_path, on_server(serve_url))
+def test_an_xyz_plot_runs_its_cells_at_once_on_both_replicas_and_makes_the_local_grid(qtbot, tmp_path, both_replicas):
+    studio = make_studio(qtbot, tmp_path, on_server(both_replicas))
     controller = studio.controller
     assert studio.engine.parallel_jobs == 4  # 2 replicas, each running one with the next waiting
     set_panel(studio, prompt="red circle", steps=6, width=24, height=16, seed=5)
@@ -66,8 +91,8 @@ def test_an_xyz_plot_runs_its_cells_at_once_on_both_replicas_and_makes_the_local
     controller.shutdown()
 
 
-def test_a_failing_cell_fails_alone_with_its_message(qtbot, tmp_path, serve_url):
-    studio = make_studio(qtbot, tmp_path, on_server(serve_url))
+def test_a_failing_cell_fails_alone_with_its_message(qtbot, tmp_path, both_replicas):
+    studio = make_studio(qtbot, tmp_path, on_server(both_replicas))
     set_panel(studio, prompt="red circle", steps=3, width=24, height=16, seed=5)
     settled = []
     studio.controller.job_settled.connect(settled.append)
@@ -82,8 +107,8 @@ def test_a_failing_cell_fails_alone_with_its_message(qtbot, tmp_path, serve_url)
     studio.controller.shutdown()
 
 
-def test_cancel_stops_every_job_of_a_batch_on_the_server(qtbot, tmp_path, serve_url):
-    studio = make_studio(qtbot, tmp_path, on_server(serve_url))
+def test_cancel_stops_every_job_of_a_batch_on_the_server(qtbot, tmp_path, both_replicas):
+    studio = make_studio(qtbot, tmp_path, on_server(both_replicas))
     controller = studio.controller
     set_panel(studio, prompt="red circle", steps=1000, width=24, height=16, seed=5, batch_count=6)
     settled = []
