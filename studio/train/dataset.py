@@ -66,7 +66,10 @@ def fetch(cache: Path) -> dict[str, Path]:
         if not (root / "package" / "package.json").is_file():
             tgz = cache / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"  # npm pack's file name
             if not tgz.is_file():
-                subprocess.run(["npm", "pack", f"{name}@{version}"], cwd=cache, check=True)
+                # npm pack lists every file of the tarball (thousands of lines): keep it out of the log
+                done = subprocess.run(["npm", "pack", f"{name}@{version}"], cwd=cache, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"npm pack {name}@{version} failed:\n{done.stderr[-2000:]}")
             root.mkdir(exist_ok=True)
             with tarfile.open(tgz) as tar:
                 tar.extractall(root, filter="data")
@@ -118,7 +121,8 @@ def build(cache: Path) -> dict[str, np.ndarray]:
     labels = {}
     for e in json.loads((roots["emojibase-data"] / "en" / "data.json").read_text()):
         labels[_strip_fe0f(e["hexcode"])] = e
-    fluent = [IconSet(roots[name]) for name in FLUENT_SETS]
+    flat = roots[FLUENT_SETS[0]]
+    fluent = [IconSet(flat), IconSet(roots[FLUENT_SETS[1]], chars_from=flat)]
     entries = json.loads((roots["emoji-datasource-google"] / "emoji.json").read_text())
     entries.sort(key=lambda e: e["sort_order"])
     img64, cat_ids, groups, vendor_ids, cap_start, cap_count, captions, names = [], [], [], [], [], [], [], []

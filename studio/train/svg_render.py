@@ -19,14 +19,17 @@ SIZE = 64
 class IconSet:
     """One Iconify JSON package: icon bodies by name, and emoji code points to names."""
 
-    def __init__(self, package: Path) -> None:
+    def __init__(self, package: Path, chars_from: Path | None = None) -> None:
+        """``chars_from``: a sibling package whose chars.json names the same icons (Iconify's
+        colour Fluent set ships an empty one; its names are the flat set's)."""
         data = json.loads((package / "icons.json").read_text())
         self._icons: dict[str, dict] = data["icons"]
         self._aliases: dict[str, dict] = data.get("aliases", {})
         self._width = int(data.get("width", 16))
         self._height = int(data.get("height", 16))
-        chars = json.loads((package / "chars.json").read_text())
-        self._by_code = {_code_key(code): name for code, name in chars.items()}
+        chars = json.loads(((chars_from or package) / "chars.json").read_text())
+        known = self._icons.keys() | self._aliases.keys()
+        self._by_code = {_code_key(code): name for code, name in chars.items() if name in known}
 
     def name_for(self, code: str) -> str | None:
         """The icon drawn for an emoji code such as ``1F44B-1F3FB`` (FE0F ignored), or None."""
