@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--cond-drop", type=float, default=0.1)
         s.add_argument("--init", type=Path, default=None,
                        help="start a new run from these weights (checkpoint.pt: its EMA; or .safetensors)")
+        s.add_argument("--warmup", type=int, default=500,
+                       help="optimiser steps of linear learning-rate warm-up (fewer when fine-tuning from --init)")
         s.add_argument("--lr-decay-minutes", type=float, default=0.0,
                        help="cosine-decay the learning rate to 10%% over this many minutes of training")
         if kind == "base":
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             kind=a.kind, data=a.data, run=a.run, export=a.export, config=config, batch=a.batch, lr=a.lr,
             ema_decay=a.ema_decay, cond_drop=a.cond_drop, steps=a.steps, minutes=a.minutes,
             save_every=a.save_every, seed=a.seed, device=a.device, bf16=a.bf16, threads=a.threads,
-            init=a.init, lr_decay_minutes=a.lr_decay_minutes,
+            init=a.init, lr_decay_minutes=a.lr_decay_minutes, warmup=a.warmup,
         ))
     elif a.kind == "palette":
         from .palette import PaletteArgs, palette_config, train_palette
