@@ -19,6 +19,7 @@ from studio.train.checkpoint import export_weights
 from studio.train.data import sample_batch
 from studio.train.palette import (
     PaletteArgs,
+    held_out_loss,
     palette_batch,
     palette_config,
     random_masks,
@@ -157,6 +158,22 @@ def test_the_command_grows_the_base_trains_and_exports(data_path, base_file, tmp
         meta = {k: json.loads(v) for k, v in f.metadata().items()}
         stem = f.get_tensor("stem.weight")
     assert meta["kind"] == "palette" and meta["step"] == 2
+    assert meta["held_out_colour_loss"] > 0 and meta["held_out_inpaint_loss"] > 0  # the fixed held-out test
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert any("held_out_colour_loss" in r for r in log)
     assert meta["config"]["concat_channels"] == CONCAT_CHANNELS and meta["config"]["token_dim"] == 384
     assert stem.dtype == torch.float16 and stem.shape[1] == 3 + CONCAT_CHANNELS
     assert stem[:, 3:].abs().max() > 0  # the new channels learned something
+
+
+def test_the_held_out_test_scores_both_tasks_alike_at_step_0_and_apart_once_trained(data_path, base_file):
+    evaluate = held_out_loss(training_data(data_path))
+    grown = UNet(palette_config(base_file))
+    warm_start_palette(grown, base_file)
+    scores = evaluate(grown)
+    assert scores["held_out_colour_loss"] == pytest.approx(scores["held_out_inpaint_loss"], rel=1e-5)
+    assert evaluate(grown) == scores  # the same images, masks and noise each time
+    with torch.no_grad():
+        grown.stem.weight[:, 3:].normal_()  # a network that reads the known image
+    moved = evaluate(grown)
+    assert moved["held_out_colour_loss"] != pytest.approx(moved["held_out_inpaint_loss"], rel=1e-3)

@@ -141,9 +141,11 @@ BatchFn = Callable[[DiffusionArgs, TrainData, torch.Generator, torch.Tensor],
 
 
 def train(a: DiffusionArgs, data: TrainData | None = None, batch_fn: BatchFn = make_batch,
-          init_fn: Callable[[UNet, Path], None] = warm_start) -> None:
+          init_fn: Callable[[UNet, Path], None] = warm_start,
+          evaluate: Callable[[UNet], dict[str, float]] | None = None) -> None:
     """Train ``a.kind``; another kind of model (Palette: studio/train/palette.py) brings its own data,
-    batches and warm start, and shares this loop, checkpoints and export."""
+    batches, warm start and an ``evaluate`` of the EMA weights at each save (logged and exported),
+    and shares this loop, checkpoints and export."""
     if a.kind not in ("base", "sr") and batch_fn is make_batch:
         raise ValueError(f"unknown diffusion model kind {a.kind!r}; choose base or sr")
     if a.threads:
@@ -190,9 +192,14 @@ def train(a: DiffusionArgs, data: TrainData | None = None, batch_fn: BatchFn = m
             "rng": g.get_state(), "step": step, "seen": seen, "trained_s": trained_s,
             "config": json.dumps(config.to_dict()),
         })
+        scores = evaluate(ema.model) if evaluate is not None else {}
+        if scores:
+            log.write(json.dumps({"step": step, **scores}) + "\n")
+            log.flush()
+            print(json.dumps({"step": step, **scores}), flush=True)
         if a.export is not None:
             meta = {"kind": a.kind, "step": step, "images_seen": seen,
-                    "train_minutes": round(trained_s / 60, 1), "config": config.to_dict()}
+                    "train_minutes": round(trained_s / 60, 1), "config": config.to_dict(), **scores}
             export_weights(ema.model.state_dict(), a.export, torch.float16, meta)
 
     autocast = (
