@@ -152,7 +152,7 @@ def test_random_masks_are_binary_holes_of_every_kind():
 def test_the_command_grows_the_base_trains_and_exports(data_path, base_file, tmp_path):
     run, export = tmp_path / "run", tmp_path / "palette.safetensors"
     args = ["palette", "--data", str(data_path), "--run", str(run), "--export", str(export), "--init",
-            str(base_file), "--batch", "4", "--save-every", "2", "--threads", "1", "--no-bf16"]
+            str(base_file), "--batch", "4", "--save-every", "2", "--threads", "1", "--no-bf16", "--warmup", "1"]
     train_main(args + ["--steps", "2"])
     with safe_open(str(export), "pt") as f:
         meta = {k: json.loads(v) for k, v in f.metadata().items()}

@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--lr-decay-minutes", type=float, default=0.0,
                    help="cosine-decay the learning rate to 10%% over this many minutes of training")
     s.add_argument("--inpaint-share", type=float, default=0.5, help="inpaintings; the rest are colourisations")
+    s.add_argument("--warmup", type=int, default=200,
+                   help="optimiser steps of linear learning-rate warm-up (short: all but the new inputs are trained)")
     for kind in ("classifier", "judge"):
         s = sub.add_parser(kind, help=f"{kind} over emoji categories")
         _common(s)
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
             kind="palette", data=a.data, run=a.run, export=a.export, config=palette_config(a.init), batch=a.batch,
             lr=a.lr, ema_decay=a.ema_decay, cond_drop=a.cond_drop, steps=a.steps, minutes=a.minutes,
             save_every=a.save_every, seed=a.seed, device=a.device, bf16=a.bf16, threads=a.threads, init=a.init,
-            lr_decay_minutes=a.lr_decay_minutes, inpaint_share=a.inpaint_share,
+            lr_decay_minutes=a.lr_decay_minutes, inpaint_share=a.inpaint_share, warmup=a.warmup,
         ))
     else:
         from .classifier import ClassifierArgs
