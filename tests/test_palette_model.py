@@ -205,3 +205,19 @@ def test_the_samples_script_shows_held_out_emoji(root, tmp_path, capsys):
     assert "rows = emoji 0, emoji 10" in out and "PSNR colourised" in out
     picture = Image.open(tmp_path / "samples.png")
     assert picture.height > 2 * 2 * 64 and picture.width > 3 * 64  # two panels of two rows, three columns
+
+
+def test_the_command_line_inpaints_a_masked_png(root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(palette_module, "RESOURCE_DIR", root)
+    picture, mask = emoji_like(), np.zeros((64, 64), np.uint8)
+    mask[20:44, 8:30] = 255
+    Image.fromarray(picture).save(tmp_path / "picture.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "filled.png"
+    code = cli.main(["generate", "--model", "emoji-inpainting", "--init", str(tmp_path / "picture.png"), "--mask",
+                     str(tmp_path / "mask.png"), "--feather", "0", "--steps", "2", "--seed", "3", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(image[mask == 0], picture[mask == 0])
+    assert not np.array_equal(image[mask > 0], picture[mask > 0])
+    assert "Denoising strength: 1" in read_parameters(out)
