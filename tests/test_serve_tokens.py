@@ -1,6 +1,6 @@
 """Queue limits per token: a server with several tokens counts each token's runs apart, so a client over its own
-limit gets 429 saying so while the others run. On the session's cluster (tests/serve_cluster.py) a second ingress
-with two tokens is put in front of the same engine replicas; no other cluster is started."""
+limit gets 429 saying so while the others run. On the session's cluster, through a second ingress with two tokens
+in front of the same engine replicas (tests/serve_ingress.py)."""
 
 from __future__ import annotations
 
@@ -8,37 +8,19 @@ import json
 import time
 
 import pytest
-from serve_cluster import APP_NAME
 from serve_http import call, error_of, open_run
+from serve_ingress import ALICE, BOB
 
 from studio.cli import main
 from studio.engine.request import GenerationRequest
 from studio.serve import wire
 from studio.serve.security import ClientTokens, read_tokens_file
 
-ALICE, BOB = "alice-7f3a", "bob-91c2"
 TOY = GenerationRequest(prompt="red circle", model="toy", steps=3, width=24, height=16, seed=5)
 
 
-@pytest.fixture(scope="module")
-def two_tokens_url(serve_url):
-    """The cluster's engine replicas behind an ingress whose tokens are alice (1 run at a time) and bob (4)."""
-    from ray import serve
-
-    from studio.serve.app import Gateway
-    from studio.serve.options import ServerOptions
-
-    engine = serve.get_deployment_handle("Engine", app_name=APP_NAME)
-    options = ServerOptions(client_tokens=((ALICE, 1), (BOB, 0)), default_model="toy", app_name=APP_NAME)
-    serve.run(Gateway.bind(engine, options.to_dict()), name="tokens", route_prefix="/tokens")
-    try:
-        yield serve_url + "/tokens"
-    finally:
-        serve.delete("tokens", _blocking=False)  # gone with the cluster at the latest
-
-
-def test_a_token_over_its_own_limit_gets_429_and_other_tokens_run(two_tokens_url):
-    url = two_tokens_url
+def test_a_token_over_its_own_limit_gets_429_and_other_tokens_run(second_ingress):
+    url = second_ingress.url
     assert json.loads(call(url, "/v1/health", token=ALICE)[1])["queue_limit"] == 1
     assert json.loads(call(url, "/v1/health", token=BOB)[1])["queue_limit"] == 4
     assert call(url, "/v1/health", token="t0ken")[0] == 401  # the other app's token is not one of these

@@ -29,6 +29,7 @@ from .. import __version__
 from ..engine.request import RequestError
 from .catalog import ServerCatalog, UnknownModel
 from .options import ServerOptions
+from .prompt_help import MAX_PROMPT_CHARS, PromptHelp
 from .replica import STATE, EngineReplica
 from .run_store import RunRecord, RunStore, StepUnavailable, UnknownRun
 from .security import Client, ClientQueues, ClientTokens, TooLarge, check_body_size
@@ -102,6 +103,7 @@ class Gateway:
         self.runs = RunStore(self.options.keep_runs)
         self.queues = ClientQueues(self.options.queue_limit)
         self.clients = ClientTokens(self.options.tokens(), self.options.queue_limit)
+        self.prompt_help = PromptHelp(self.options.model_folders)
 
     # ---- checks every route makes -----------------------------------------------------------------------------
 
@@ -159,6 +161,39 @@ class Gateway:
         if "error" in answer:
             raise ApiError(422, answer["error"], "model")
         return answer | {"label": self.catalog.label(key)}  # the name the list gives it
+
+    @api.get(API_PREFIX + "/adapters")
+    async def adapters(self, request: Request, model: str = "") -> dict[str, Any]:
+        """The LoRA, embedding, ControlNet and upscaler names a run of ``model`` (default: the server's default
+        model) may use: the server's own folders only, by name (no path on the server is sent)."""
+        self._auth(request)
+        key = self._model_key(model or self.catalog.default)
+        return await asyncio.to_thread(self.prompt_help.adapters, key)
+
+    @api.post(API_PREFIX + "/prompts/describe")
+    async def describe_prompt(self, request: Request) -> dict[str, str]:
+        """``{"model", "prompt"}`` -> ``{"description"}``: what the model makes of the prompt ("" when it cannot
+        say), for the line under the studio's prompt box."""
+        self._auth(request)
+        body = loads_or_400(await self._body(request))
+        if not isinstance(body, dict) or not isinstance(body.get("prompt", ""), str):
+            raise ApiError(400, "the body must be {\"model\": key, \"prompt\": text}", "prompt")
+        prompt = body.get("prompt", "")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise ApiError(400, f"the prompt is longer than {MAX_PROMPT_CHARS} characters", "prompt")
+        key = self._model_key(body.get("model") or self.catalog.default)
+        try:
+            text = await asyncio.to_thread(self.prompt_help.describe, key, prompt)
+        except Exception as exc:  # noqa: BLE001 - a model that cannot load describes nothing; the run says why
+            print(f"describing a prompt with {key} failed: {type(exc).__name__}: {exc}")
+            text = ""
+        return {"description": text}
+
+    def _model_key(self, model: Any) -> str:
+        try:
+            return self.catalog.resolve(model)
+        except UnknownModel as exc:
+            raise ApiError(404, str(exc), "model") from exc
 
     @api.post(API_PREFIX + "/runs")
     async def start_run(self, request: Request) -> StreamingResponse:

@@ -130,6 +130,16 @@ class StudioServer:
         ``recommended``, ...); loads it on a replica when none has it."""
         return await self._json("GET", f"/models/{quote(key, safe='')}")
 
+    async def adapters(self, model: str = "") -> dict[str, list[str]]:
+        """The adapter names a run of ``model`` may use, by kind: ``{"lora", "embedding", "controlnet",
+        "upscaler"}`` (the server's folders only)."""
+        return await self._json("GET", "/adapters", params={"model": model} if model else None)
+
+    async def describe(self, model: str, prompt: str) -> str:
+        """What ``model`` makes of ``prompt`` ("" when it cannot say): the line under the studio's prompt box."""
+        answer = await self._json("POST", "/prompts/describe", body={"model": model, "prompt": prompt})
+        return str(answer.get("description") or "")
+
     async def cancel(self, run: str) -> bool:
         """Stop ``run`` before its next step; whether it was still running."""
         answer = await self._json("POST", f"/runs/{quote(run, safe='')}/cancel")
@@ -140,7 +150,8 @@ class StudioServer:
         return await self._call("GET", f"/runs/{quote(run, safe='')}/state", params={"step": str(int(step))},
                                 read=lambda response: response.read())
 
-    async def _json(self, method: str, path: str) -> dict[str, Any]:
+    async def _json(self, method: str, path: str, params: dict | None = None,
+                    body: dict | None = None) -> dict[str, Any]:
         async def read(response) -> dict[str, Any]:
             try:
                 answer = json.loads(await response.read())
@@ -151,11 +162,11 @@ class StudioServer:
                                                    "studio server's JSON: is it the right address?")
             return answer
 
-        return await self._call(method, path, read=read)
+        return await self._call(method, path, read=read, params=params, body=body)
 
-    async def _call(self, method: str, path: str, read, params: dict | None = None):
+    async def _call(self, method: str, path: str, read, params: dict | None = None, body: dict | None = None):
         try:
-            async with self._client().request(method, self.url + API + path, params=params,
+            async with self._client().request(method, self.url + API + path, params=params, json=body,
                                               timeout=aiohttp.ClientTimeout(total=self._answer_timeout,
                                                                             sock_connect=self._connect_timeout)
                                               ) as response:

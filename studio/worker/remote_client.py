@@ -8,6 +8,9 @@ timeline posts it back and is exact on whichever replica takes it.
 A connection that drops is retried: ``connection`` says so (the window shows it in its banner), the job stays
 running, and once the server answers again it is sent again; the steps that had come stay in the timeline.
 
+The pickers' adapter names and the line under the prompt box come from the server too (``GET /v1/adapters``,
+``POST /v1/prompts/describe``): its own folders, its own models. Upscaling stays on this computer.
+
 Several jobs run at once (a batch, the cells of an X/Y/Z plot): ``parallel_jobs`` tells the window's queue how many,
 the server's replicas times two (each replica runs one while the next waits, as studio/serve/fanout.py does for the
 command line), so each job streams into its own run as its replica makes it. A job the server's per-client limit
@@ -28,6 +31,8 @@ from ..engine.run_ids import next_run_id
 from ..serve.client import Branch, ServerError, ServerUnreachable, StudioServer, run_payload
 from ..serve.fanout import DEFAULT_PER_REPLICA, TOO_MANY_RUNS, worth_retrying
 from ..state.jobs import (
+    AdapterCatalog,
+    AdapterChoice,
     EngineCatalog,
     Job,
     JobFailure,
@@ -96,6 +101,8 @@ class RemoteEngineClient(EngineSignals):
         self._next_token = 1
         self._jobs: dict[int, RemoteJob] = {}  # the jobs sent and not yet settled, by job id
         self._parallel = 1  # jobs the server takes at once: replicas x DEFAULT_PER_REPLICA (see its health)
+        self._model_key = ""  # the model last described (its adapters are the ones listed)
+        self._adapters = AdapterCatalog()  # the server's adapter names last listed (the catalog carries them too)
         self._lost = False
         self._tasks: set[asyncio.Task] = set()
 
@@ -129,7 +136,9 @@ class RemoteEngineClient(EngineSignals):
         """Encoder and VAE files are the server's: it finds them in its own folders."""
 
     def list_adapters(self) -> None:
-        """The server's LoRAs and embeddings are named in prompts as on this computer; it does not list them."""
+        """The server's LoRAs, embeddings, ControlNets and upscalers for the model in use (its own folders)."""
+        if self.started:
+            self._spawn(self._list_adapters())
 
     def preload(self, model_key: str) -> None:
         if self.started:
@@ -152,10 +161,14 @@ class RemoteEngineClient(EngineSignals):
                     self._spawn(self._cancel_on_server(sent.run.server_id))
 
     def describe(self, model_key: str, prompt: str) -> int:
-        """The server does not describe prompts: the answer is always empty (as from a model that cannot)."""
+        """Ask the server what the model makes of ``prompt``; ``described`` answers with this token ("" when the
+        model cannot say, or the server does not answer)."""
         token = self._next_token
         self._next_token += 1
-        QTimer.singleShot(0, lambda: self.described.emit(token, ""))
+        if self.started:
+            self._spawn(self._describe_prompt(token, model_key or self._model_key or self._default_model(), prompt))
+        else:
+            QTimer.singleShot(0, lambda: self.described.emit(token, ""))
         return token
 
     def stop(self, wait_ms: int = 0) -> None:
@@ -235,7 +248,8 @@ class RemoteEngineClient(EngineSignals):
         device = f"{health.get('device', '?')} on {self.where}"
         self._parallel = parallel_jobs(health)
         self._catalog = EngineCatalog(models, samplers, tuple(answer.get("spacings", ())),
-                                      str(answer.get("default") or (models[0].key if models else "")), device)
+                                      str(answer.get("default") or (models[0].key if models else "")), device,
+                                      adapters=self._adapters)
         self.ready.emit(self._catalog)
 
     def _default_model(self) -> str:
@@ -259,9 +273,31 @@ class RemoteEngineClient(EngineSignals):
             self.status.emit("Server unreachable")
             self.failed.emit(JobFailure(-1, str(exc)))
             return None
+        self._model_key = key
         self.model_loaded.emit(choice)
         self.status.emit(f"Ready · {choice.label} on {self.where}")
+        await self._list_adapters()  # as this computer's engine reports them after a load
         return choice
+
+    async def _list_adapters(self) -> None:
+        try:
+            answer = await self.server.adapters(self._model_key)
+        except (ServerError, ServerUnreachable):
+            return  # an older server without the list, or none reachable: the pickers stay as they were
+        where = f"on the server {self.where}"
+        found = {kind: tuple(AdapterChoice(str(name), where) for name in answer.get(kind, ()) if isinstance(name, str))
+                 for kind in ("lora", "embedding", "controlnet", "upscaler")}
+        self._adapters = AdapterCatalog(found["lora"], found["embedding"], found["controlnet"], found["upscaler"])
+        self.adapters_listed.emit(self._adapters)
+
+    async def _describe_prompt(self, token: int, model_key: str, prompt: str) -> None:
+        text = ""
+        if model_key and prompt.strip():
+            try:
+                text = await self.server.describe(model_key, prompt)
+            except (ServerError, ServerUnreachable):
+                pass  # an older server, or a model it cannot load: no line, as for a model that cannot say
+        self.described.emit(token, text)
 
     async def _cancel_on_server(self, server_id: str) -> None:
         try:
