@@ -168,6 +168,12 @@ def test_the_models_are_listed_and_load_only_when_the_weights_are_installed(root
     assert "embedded" in keys and "emoji-colouriser" not in keys  # the base model is there without them
     with pytest.raises(ModelLoadError, match="python -m studio.train palette"):
         load_model("emoji-colouriser")
+    damaged = tmp_path / "damaged"
+    tiny_palette_root(damaged)
+    (damaged / "palette.safetensors").write_bytes(b"not a safetensors file")
+    monkeypatch.setattr(palette_module, "RESOURCE_DIR", damaged)
+    with pytest.raises(ModelLoadError, match="damaged or not a safetensors file"):
+        load_model("emoji-inpainting")
     assert load_embedded_model().info.family == "embedded"
 
 

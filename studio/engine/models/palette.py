@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from ..denoisers import Cond
 from ..request import GenerationRequest, RequestError
@@ -47,8 +47,12 @@ def palette_weights_present(root: Path | None = None) -> bool:
 
 def network_config(path: Path) -> UNetConfig:
     """The network a Palette file holds, from its metadata (written by the training's export)."""
-    with safe_open(str(path), "pt") as f:
-        text = (f.metadata() or {}).get("config")
+    try:
+        with safe_open(str(path), "pt") as f:
+            text = (f.metadata() or {}).get("config")
+    except SafetensorError as exc:
+        raise ValueError(f"{path} is damaged or not a safetensors file ({exc}); export it again with "
+                         "python -m studio.train palette") from exc
     if not text:
         raise ValueError(f"{path} does not say which network it holds; export it with python -m studio.train palette")
     config = UNetConfig.from_dict(json.loads(text))
