@@ -227,3 +227,16 @@ def test_the_command_line_inpaints_a_masked_png(root, tmp_path, monkeypatch, cap
     assert np.array_equal(image[mask == 0], picture[mask == 0])
     assert not np.array_equal(image[mask > 0], picture[mask > 0])
     assert "Denoising strength: 1" in read_parameters(out)
+
+
+def test_a_server_describes_the_strength_a_model_needs_to_the_command_line_and_the_window(colouriser):
+    """The remote command line and window read a model's advice from GET /v1/models/{key}: strength too."""
+    from studio.serve.remote_cli import model_from_json
+    from studio.serve.replica import model_json
+    from studio.worker.remote_client import model_choice
+
+    described = model_json("emoji-colouriser", colouriser.info)
+    assert cli.recommended_settings(model_from_json(described).info)["strength"] == 1.0
+    assert model_choice(described).recommended.strength == 1.0
+    older = {**described, "recommended": {"steps": 20, "cfg_scale": 3.0}}  # a server from before
+    assert "strength" not in cli.recommended_settings(model_from_json(older).info)

@@ -36,6 +36,7 @@ class ServerAdvice:
     classifier_scale: float = 0.0
     distilled_cfg: float | None = None
     spacing: str | None = None
+    strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def model_from_json(data: dict[str, Any]) -> ServerModel:
     """A model as ``GET /v1/models/{key}`` describes it (a ModelChoice's fields); what it leaves out keeps the
     engine's defaults."""
     advice = data.get("recommended") if isinstance(data.get("recommended"), dict) else {}
-    known = {k: advice[k] for k in ("steps", "cfg_scale", "classifier_scale", "distilled_cfg", "spacing")
+    known = {k: advice[k] for k in ("steps", "cfg_scale", "classifier_scale", "distilled_cfg", "spacing", "strength")
              if k in advice}
     size = data.get("default_size")
     return ServerModel(ServerModelInfo(

@@ -156,7 +156,7 @@ def model_json(key: str, info) -> dict[str, Any]:
             "distilled_guidance": info.distilled_guidance,
             "recommended": {"steps": advice.steps, "cfg_scale": advice.cfg_scale,
                             "classifier_scale": advice.classifier_scale, "distilled_cfg": advice.distilled_cfg,
-                            "spacing": advice.spacing}}
+                            "spacing": advice.spacing, "strength": advice.strength}}
 
 
 def failure_event(exc: BaseException) -> dict[str, Any]:

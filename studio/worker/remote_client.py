@@ -78,7 +78,7 @@ def model_choice(data: dict[str, Any]) -> ModelChoice:
     if isinstance(advice, dict) and "steps" in advice and "cfg_scale" in advice:
         recommended = RecommendedSettings(int(advice["steps"]), float(advice["cfg_scale"]),
                                           float(advice.get("classifier_scale") or 0.0), advice.get("distilled_cfg"),
-                                          advice.get("spacing"))
+                                          advice.get("spacing"), advice.get("strength"))
     size = data.get("default_size")
     return ModelChoice(
         str(data["key"]), str(data.get("label") or data["key"]), data.get("has_classifier"),
