@@ -145,7 +145,9 @@ class RemoteEngineClient(EngineSignals):
             self._spawn(self._describe(model_key))
 
     def submit(self, job: Job) -> None:
-        self._spawn(self._run_job(job), job)
+        # Known at once, before its task first runs: a Cancel right after Generate reaches it.
+        sent = self._jobs[job.job_id] = RemoteJob(job)
+        self._spawn(self._run_job(sent), job)
 
     def upscale(self, job: UpscaleJob) -> None:
         failure = JobFailure(job.job_id, "Upscaling runs on this computer: switch Settings → Engine to This computer "
@@ -305,12 +307,14 @@ class RemoteEngineClient(EngineSignals):
         except (ServerError, ServerUnreachable):
             pass  # the run ended meanwhile, or the stream is gone (which cancels it too)
 
-    async def _run_job(self, job: Job) -> None:
-        sent = self._jobs[job.job_id] = RemoteJob(job)
+    async def _run_job(self, sent: RemoteJob) -> None:
         try:
+            if sent.cancelled:
+                self.failed.emit(JobFailure(sent.job.job_id, "Cancelled before it was sent.", cancelled=True))
+                return
             await self._run_until_settled(sent)
         finally:
-            self._jobs.pop(job.job_id, None)
+            self._jobs.pop(sent.job.job_id, None)
 
     async def _run_until_settled(self, sent: RemoteJob) -> None:
         job = sent.job
