@@ -10,5 +10,5 @@ os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 # The local Ray cluster with the studio's Serve app, shared by every serve test (skips without ray[serve]), and a
 # second ingress in front of the same replicas (two tokens with their own queues, a model folder).
-from serve_cluster import serve_url  # noqa: E402, F401
+from serve_cluster import serve_server, serve_url  # noqa: E402, F401
 from serve_ingress import second_ingress  # noqa: E402, F401
