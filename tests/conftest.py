@@ -12,3 +12,13 @@ os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 # second ingress in front of the same replicas (two tokens with their own queues, a model folder).
 from serve_cluster import serve_server, serve_url  # noqa: E402, F401
 from serve_ingress import second_ingress  # noqa: E402, F401
+
+CLUSTER_FIXTURES = {"serve_server", "serve_url"}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The modules that use the serve cluster run last, in their usual order: the cluster starts with the first
+    of them and stops at the end of the session, so its idle processes (about 15 % of a core) do not run beside
+    every other test. Whole modules move, so their module fixtures are still set up once."""
+    cluster_modules = {item.module for item in items if CLUSTER_FIXTURES & set(item.fixturenames)}
+    items.sort(key=lambda item: item.module in cluster_modules)  # stable: the order inside each group is kept
