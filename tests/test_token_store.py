@@ -122,3 +122,37 @@ def test_an_old_plaintext_token_is_taken_only_when_it_can_be_one(tmp_path, store
     assert loaded.server_token == token
     save_settings(path, loaded)  # what closing the window writes: the next start reads the same
     assert load_settings(path).settings == loaded
+
+
+def test_the_real_keyring_package_keeps_it_through_its_own_backend_api(tmp_path):
+    """The [client] extra's keyring: TokenStore's default finds the package, and a backend it reports as usable
+    keeps the token through keyring's own get/set/delete functions; its null backend (the tests') leaves the file."""
+    keyring = pytest.importorskip("keyring")
+    from keyring.backend import KeyringBackend
+
+    class Memory(KeyringBackend):
+        priority = 1
+        passwords: dict = {}
+
+        def get_password(self, service, username):
+            return self.passwords.get((service, username))
+
+        def set_password(self, service, username, password):
+            self.passwords[(service, username)] = password
+
+        def delete_password(self, service, username):
+            self.passwords.pop((service, username))
+
+    assert TokenStore(tmp_path).where == str(tmp_path / TOKEN_FILE)  # conftest's null backend: no keyring
+    before = keyring.get_keyring()
+    keyring.set_keyring(Memory())
+    try:
+        store = TokenStore(tmp_path)
+        assert store.where == "the system keyring"
+        store.save(SECRET)
+        assert list(Memory.passwords.values()) == [SECRET] and not (tmp_path / TOKEN_FILE).exists()
+        assert TokenStore(tmp_path).load() == SECRET
+        store.save("")
+        assert Memory.passwords == {}
+    finally:
+        keyring.set_keyring(before)
