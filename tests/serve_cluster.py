@@ -32,6 +32,7 @@ import pytest
 
 TOKEN = "t0ken"
 REPLICAS = 2
+UPSCALER = "tiny-2x"  # an ESRGAN file (RRDBNet, 2x) in the server's model folder, for upscales on the server
 APP_NAME = "studio"  # the serve command's default app name
 STARTUP_S = 120  # two replicas loading torch and the toy model on a busy 2-core machine
 STOP_S = 60
@@ -43,6 +44,7 @@ class ServeServer:
     url: str  # http://127.0.0.1:PORT
     first_line: str  # what the command printed once the app was up
     process: subprocess.Popen
+    models: Path  # its --model-dir (ESRGAN/UPSCALER.pth)
 
 
 def _free_port() -> int:
@@ -97,6 +99,13 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def upscaler_file(models: Path) -> Path:
+    """The server's upscaler, where A1111 keeps ESRGAN files: a tiny random RRDBNet in Real-ESRGAN's layout."""
+    from studio.engine.upscalers.testing import save_rrdb
+
+    return save_rrdb(models / "ESRGAN" / f"{UPSCALER}.pth", scale=2, filters=8, seed=3)
+
+
 @pytest.fixture(scope="session")
 def serve_server(tmp_path_factory) -> Iterator[ServeServer]:
     try:
@@ -111,11 +120,13 @@ def serve_server(tmp_path_factory) -> Iterator[ServeServer]:
         ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
                  object_store_memory=128 * 2**20, log_to_driver=False)
     logs = tmp_path_factory.mktemp("serve-command")
+    models = tmp_path_factory.mktemp("serve-models")
+    upscaler_file(models)
     out, err = logs / "stdout.txt", logs / "stderr.txt"
     port = _free_port()
     command = [sys.executable, "-m", "studio", "serve", "--address", ray.get_runtime_context().gcs_address,
                "--port", str(port), "--replicas", str(REPLICAS), "--token", TOKEN, "--default-model", "toy",
-               "--threads", "1"]
+               "--threads", "1", "--model-dir", str(models)]
     process = None
     try:
         with out.open("w") as stdout, err.open("w") as stderr:
@@ -125,7 +136,7 @@ def serve_server(tmp_path_factory) -> Iterator[ServeServer]:
         line = _first_line(out, err, process)
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, REPLICAS)
-        yield ServeServer(url, line, process)
+        yield ServeServer(url, line, process, models)
 
         process.send_signal(signal.SIGINT)  # Ctrl+C
         try:

@@ -33,6 +33,7 @@ from .prompt_help import MAX_PROMPT_CHARS, PromptHelp
 from .replica import STATE, EngineReplica
 from .run_store import RunRecord, RunStore, StepUnavailable, UnknownRun
 from .security import Client, ClientQueues, ClientTokens, TooLarge, check_body_size
+from .upscales import upscale_from_json
 from .wire import API_PREFIX, NDJSON, error_json, event_line, loads_body, request_from_json
 
 RUN_HEADER = "X-Studio-Run"
@@ -90,6 +91,10 @@ class Engine:
 
     async def run(self, run_id: str, request, branch: dict[str, Any] | None, latents: bool):
         async for item in self.replica.run(run_id, request, branch, latents):
+            yield item
+
+    async def upscale(self, upscale_id: str, order):
+        async for item in self.replica.upscale(upscale_id, order):
             yield item
 
 
@@ -198,18 +203,39 @@ class Gateway:
     @api.post(API_PREFIX + "/runs")
     async def start_run(self, request: Request) -> StreamingResponse:
         client = self._auth(request)
-        payload = self._payload(loads_or_400(await self._body(request)))
-        gen_request, branch, latents = payload
+        gen_request, branch, latents = self._payload(loads_or_400(await self._body(request)))
+        return self._stream(client, "run", lambda run: (run, gen_request, branch, latents), branchable=True)
+
+    @api.post(API_PREFIX + "/upscales")
+    async def start_upscale(self, request: Request) -> StreamingResponse:
+        """An upscale of one image on a replica (studio/serve/upscales.py): queued, limited and cancelled as a
+        run is (``POST /v1/runs/{id}/cancel`` stops it after its current tile)."""
+        client = self._auth(request)
+        try:
+            order = upscale_from_json(loads_or_400(await self._body(request)))
+        except TooLarge as exc:
+            raise ApiError(413, str(exc), exc.field) from exc
+        except RequestError as exc:
+            raise ApiError(400, str(exc), exc.field) from exc
+        return self._stream(client, "upscale", lambda upscale: (upscale, order), branchable=False)
+
+    def _stream(self, client: Client, method: str, arguments, branchable: bool) -> StreamingResponse:
+        """A job (``method`` of the engine replicas, called with ``arguments(its id)``) queued for ``client`` and
+        its events streamed back; 429 when the client is over its queue limit."""
         if not self.queues.enter(client.key, client.limit):
             who = "this token" if client.by_token else "this client"
             raise ApiError(429, f"{who} already has {client.limit} runs queued or running here (its limit); wait "
                                 "for one to finish")
-        record = RunRecord(uuid.uuid4().hex, client.key)
+        record = RunRecord(uuid.uuid4().hex, client.key, branchable=branchable)
         self.runs.add(record)
-        call = (record.run, gen_request, branch, latents)
-        record.stream = self.engine.options(stream=True).run.remote(*call)
+        call = (method, arguments(record.run))
+        record.stream = self._call(call)
         # The run id in a header too: a queued run's client can cancel it before its "started" line comes.
         return StreamingResponse(self._events(record, call), media_type=NDJSON, headers={RUN_HEADER: record.run})
+
+    def _call(self, call: tuple[str, tuple]):
+        method, arguments = call
+        return getattr(self.engine.options(stream=True), method).remote(*arguments)
 
     @api.post(API_PREFIX + "/runs/{run}/cancel")
     async def cancel_run(self, run: str, request: Request) -> dict[str, bool]:
@@ -333,7 +359,7 @@ class Gateway:
             except (RayActorError, ActorUnavailableError):
                 if not first or attempt == tries or record.cancelled:
                     raise
-                record.stream = self.engine.options(stream=True).run.remote(*call)
+                record.stream = self._call(call)
 
     # ---- health -------------------------------------------------------------------------------------------------
 

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
+
 from ..engine.request import GenerationRequest
 from . import INSTALL_CLIENT, wire
 from .address import API, server_url
+from .upscales import DEFAULT_TILE, upscale_payload
 
 try:  # the [client] extra: the desktop app and the command line start without it
     import aiohttp
@@ -177,16 +180,26 @@ class StudioServer:
             raise ServerUnreachable(self.url, _reason(exc)) from None
 
     # -- runs ----------------------------------------------------------------------------------------
-    async def run(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def run(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Submit a run (``run_payload``) and yield its events as they come: ``started``, one ``step`` per step
         (``preview`` a uint8 array), then ``result`` (``image`` a uint8 array) or ``cancelled``.
 
         An ``error`` event raises ServerError (status 400 when it names a request field, else 500); a stream
         that ends before the run did raises ServerUnreachable. Closing the iterator early (``aclosing``, or
         breaking out of ``async for`` in one) closes the stream, which cancels the run on the server."""
+        return self._stream("/runs", payload)
+
+    def upscale(self, image: np.ndarray, upscaler: str, scale: float,
+                tile: int = DEFAULT_TILE) -> AsyncIterator[dict[str, Any]]:
+        """Upscale ``image`` (uint8 [H, W, 3]) on the server with ``lanczos`` or one of its upscaler files (by
+        name): ``started``, a ``progress`` event per tile (``done``, ``total``), then ``result`` (``image`` a uint8
+        array, ``label``, ``elapsed``) or ``cancelled``. Errors and closing early as for ``run``."""
+        return self._stream("/upscales", upscale_payload(image, upscaler, scale, tile))
+
+    async def _stream(self, path: str, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         body = json.dumps(payload).encode()
         try:
-            async with self._client().post(self.url + API + "/runs", data=body,
+            async with self._client().post(self.url + API + path, data=body,
                                            headers={"Content-Type": "application/json"}) as response:
                 if response.status >= 300:
                     raise await _refusal(response)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 import traceback
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,7 @@ from ..engine.run_export import export_history, import_history
 from ..engine.runner import Cancelled, NonFiniteError, Runner
 from ..io.parameters import format_parameters
 from .options import ServerOptions
+from .upscales import UpscaleOrder
 from .wire import png_b64, step_to_json
 
 _DONE = object()
@@ -71,10 +73,19 @@ class EngineReplica:
             return failure_event(exc)
         return model_json(key, runner.model.info)
 
-    async def run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None = None,
-                  latents: bool = False) -> AsyncIterator[dict[str, Any]]:
+    def run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None = None,
+            latents: bool = False) -> AsyncIterator[dict[str, Any]]:
         """The run's events: started, then a step event per step (with its _state), then its end (result,
         cancelled or error). Closing the generator stops the run before its next step."""
+        return self._stream(run_id, self._run, (run_id, request, branch, latents))
+
+    def upscale(self, upscale_id: str, order: UpscaleOrder) -> AsyncIterator[dict[str, Any]]:
+        """An upscale's events (studio/serve/upscales.py): started, progress after each tile, then its end.
+        Closing the generator stops it after the tile it is on."""
+        return self._stream(upscale_id, self._upscale, (upscale_id, order))
+
+    async def _stream(self, job_id: str, work: Callable[..., None], args: tuple) -> AsyncIterator[dict[str, Any]]:
+        """``work``'s events as it makes them on the replica's thread, while this event loop stays free."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
@@ -82,25 +93,53 @@ class EngineReplica:
         def emit(item: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        yield {"type": "started", "run": run_id, "replica": self.name}
-        loop.run_in_executor(self._executor, self._run_events, run_id, request, branch, latents, emit, cancel)
+        yield {"type": "started", "run": job_id, "replica": self.name}
+        loop.run_in_executor(self._executor, self._events_of, work, args, emit, cancel)
         try:
             while (item := await queue.get()) is not _DONE:
                 yield item
         finally:
             cancel.set()  # a closed stream (client gone, run cancelled): stop before the next step
 
-    def _run_events(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None, latents: bool,
-                    emit: Callable[[Any], None], cancel: threading.Event) -> None:
+    def _events_of(self, work: Callable[..., None], args: tuple, emit: Callable[[Any], None],
+                   cancel: threading.Event) -> None:
+        """``work(*args, emit, cancel)`` on the replica's thread, its stream always ended: by its own last event,
+        a cancelled event, or an error event that says why."""
         try:
             if not cancel.is_set():
-                self._run(run_id, request, branch, latents, emit, cancel)
+                work(*args, emit, cancel)
         except Cancelled as exc:
-            emit({"type": "cancelled", "run": run_id, "step": exc.step})
+            emit({"type": "cancelled", "run": args[0], "step": exc.step})
         except BaseException as exc:  # noqa: BLE001 - every failure ends the stream with a message, never silence
             emit(failure_event(exc))
         finally:
             emit(_DONE)
+
+    def _upscale(self, upscale_id: str, order: UpscaleOrder, emit: Callable[[Any], None],
+                 cancel: threading.Event) -> None:
+        from ..engine.upscalers import upscale_image, upscaler_label
+
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if cancel.is_set():
+                raise Cancelled(0, done)  # "step": the tiles finished
+            emit({"type": "progress", "run": upscale_id, "done": done, "total": total})
+
+        # The server's folders only, and names only: a client's text never opens a file outside them.
+        library = AdapterLibrary(self.options.model_folders, None, include_defaults=False, allow_paths=False)
+        try:
+            image = upscale_image(order.image, order.scale, order.upscaler, library=library, tile=order.tile,
+                                  device=self.device, on_progress=progress)
+        except ModelLoadError as exc:
+            raise RequestError("upscaler", f"could not use the upscaler file: {exc}") from exc
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise RequestError("scale", "out of memory on the server while upscaling: choose a smaller factor or "
+                                            "tile, or Lanczos") from exc
+            raise
+        emit({"type": "result", "run": upscale_id, "image": png_b64(image), "label": upscaler_label(order.upscaler,
+              library), "scale": order.scale, "elapsed": time.perf_counter() - started})
 
     def _run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None, latents: bool,
              emit: Callable[[Any], None], cancel: threading.Event) -> None:

@@ -33,6 +33,7 @@ class RunRecord:
     cancelled: bool = False  # cancel was asked for (POST .../cancel)
     last_step: int = -1  # the last step event passed on to the client
     finished: bool = False
+    branchable: bool = True  # False for an upscale: nothing to branch from, forgotten once it ends
 
 
 KEEP_BYTES = 2**30  # step states kept for finished runs (1024 px SD runs keep about 15 MiB each)
@@ -64,6 +65,9 @@ class RunStore:
 
     def finish(self, record: RunRecord) -> None:
         record.finished, record.stream = True, None
+        if not record.branchable:  # kept no longer than it runs: it must not push out a run's states
+            self._runs.pop(record.run, None)
+            return
         self._runs.move_to_end(record.run)
         self._trim()
 

@@ -64,7 +64,7 @@ def run_payload(request: GenerationRequest, branch: dict[str, Any] | None = None
             "latents": latents}
 
 
-def _number(name: str, value: Any, kind: type) -> Any:
+def json_number(name: str, value: Any, kind: type) -> Any:
     """``value`` as ``kind`` (int or float); a bool or a string is refused even where Python would take it."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(name, f"must be a number, got {type(value).__name__}")
@@ -86,9 +86,9 @@ def _field_value(name: str, value: Any) -> Any:
             return None
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise RequestError(name, "must be [low, high] or null")
-        return (_number(name, value[0], float), _number(name, value[1], float))
+        return (json_number(name, value[0], float), json_number(name, value[1], float))
     if name in OPTIONAL_NUMBERS:
-        return None if value is None else _number(name, value, float)
+        return None if value is None else json_number(name, value, float)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise RequestError(name, f"must be text, got {type(value).__name__}")
@@ -98,7 +98,7 @@ def _field_value(name: str, value: Any) -> Any:
             raise RequestError(name, f"must be true or false, got {type(value).__name__}")
         return value
     if isinstance(default, int | float):
-        return _number(name, value, type(default))
+        return json_number(name, value, type(default))
     raise RequestError(name, "cannot be sent to a server")
 
 
@@ -145,7 +145,7 @@ def _control_units(units: Any, control_images: Any, limits: dict[str, int]) -> t
         model, pre = unit.get("model", ""), unit.get("preprocessor", "none")
         if not isinstance(model, str) or not isinstance(pre, str):
             raise RequestError("controlnets", f"controlnet {i + 1}: model and preprocessor must be text")
-        numbers = {key: _number("controlnets", unit.get(key, default), float)
+        numbers = {key: json_number("controlnets", unit.get(key, default), float)
                    for key, default in (("weight", 1.0), ("start", 0.0), ("end", 1.0))}
         encoded = control_images[i] if i < len(control_images) else None
         image = image_from_png_b64(encoded, "controlnets", mode="RGB", **limits) if encoded is not None else None

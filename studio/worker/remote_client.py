@@ -9,7 +9,8 @@ A connection that drops is retried: ``connection`` says so (the window shows it 
 running, and once the server answers again it is sent again; the steps that had come stay in the timeline.
 
 The pickers' adapter names and the line under the prompt box come from the server too (``GET /v1/adapters``,
-``POST /v1/prompts/describe``): its own folders, its own models. Upscaling stays on this computer.
+``POST /v1/prompts/describe``): its own folders, its own models. Upscales run there too (``POST /v1/upscales``,
+remote_upscale.py), with the server's upscaler files.
 
 Several jobs run at once (a batch, the cells of an X/Y/Z plot): ``parallel_jobs`` tells the window's queue how many,
 the server's replicas times two (each replica runs one while the next waits, as studio/serve/fanout.py does for the
@@ -45,6 +46,7 @@ from ..state.upscale_jobs import UpscaleJob
 from .engine_signals import EngineSignals
 from .job_request import request_for_job
 from .qt_asyncio import spawn
+from .remote_upscale import RemoteUpscale, upscale_on_server
 
 RETRY_S = 2.0  # how often an unreachable server is asked again
 KEPT_STATE_BYTES = 512 * 2**20  # state blobs kept for branching; the oldest runs' go first
@@ -100,6 +102,7 @@ class RemoteEngineClient(EngineSignals):
         self._runs: OrderedDict[int, RemoteRun] = OrderedDict()  # local run id -> its run on the server
         self._next_token = 1
         self._jobs: dict[int, RemoteJob] = {}  # the jobs sent and not yet settled, by job id
+        self._upscales: dict[int, RemoteUpscale] = {}  # the upscales sent and not yet ended, by job id
         self._parallel = 1  # jobs the server takes at once: replicas x DEFAULT_PER_REPLICA (see its health)
         self._model_key = ""  # the model last described (its adapters are the ones listed)
         self._adapters = AdapterCatalog()  # the server's adapter names last listed (the catalog carries them too)
@@ -150,9 +153,16 @@ class RemoteEngineClient(EngineSignals):
         self._spawn(self._run_job(sent), job)
 
     def upscale(self, job: UpscaleJob) -> None:
-        failure = JobFailure(job.job_id, "Upscaling runs on this computer: switch Settings → Engine to This computer "
-                                         "to upscale.")
-        QTimer.singleShot(0, lambda: self.upscale_failed.emit(failure))
+        """Upscale on the server, with its Lanczos or one of its upscaler files (the picker lists the server's)."""
+        sent = self._upscales[job.job_id] = RemoteUpscale(job)
+
+        async def upscale() -> None:
+            try:
+                await upscale_on_server(self.server, sent, self, lambda run: self._spawn(self._cancel_on_server(run)))
+            finally:
+                self._upscales.pop(job.job_id, None)
+
+        self._spawn(upscale())
 
     def cancel(self, job_id: int | None = None) -> None:
         """Stop ``job_id`` (every job sent, when None) before its next step; returns at once."""
@@ -161,6 +171,11 @@ class RemoteEngineClient(EngineSignals):
                 sent.cancelled = True
                 if sent.run is not None:
                     self._spawn(self._cancel_on_server(sent.run.server_id))
+        for upscale in list(self._upscales.values()):
+            if job_id in (None, upscale.job.job_id) and not upscale.cancelled:
+                upscale.cancelled = True  # the server stops it after its current tile
+                if upscale.server_id:
+                    self._spawn(self._cancel_on_server(upscale.server_id))
 
     def describe(self, model_key: str, prompt: str) -> int:
         """Ask the server what the model makes of ``prompt``; ``described`` answers with this token ("" when the
@@ -179,6 +194,7 @@ class RemoteEngineClient(EngineSignals):
         for task in list(self._tasks):
             task.cancel()
         self._jobs.clear()
+        self._upscales.clear()
         if self.server.is_open:
             spawn(self.server.close())
 

@@ -49,7 +49,11 @@ def resolve_upscaler(name_or_path: str, library: AdapterLibrary | None = None) -
 
     library = library if library is not None else AdapterLibrary()
     text = name_or_path.strip()
-    if ("/" in text or "\\" in text) and not Path(text).expanduser().exists():
+    is_path = "/" in text or "\\" in text
+    if is_path and not library.allow_paths:  # a server's client: refused before the file system is asked anything
+        raise UpscalerNotFound("upscaler", f"{text!r} is a path; name one of the upscalers here instead (their file "
+                                           "names without the folder)")
+    if is_path and not Path(text).expanduser().exists():
         raise UpscalerNotFound("upscaler", f"no such upscaler file: {text}")
     try:
         return library.find("upscaler", text).path

@@ -1,0 +1,134 @@
+"""Upscales on the studio server (``POST /v1/upscales``): the session's server (tests/serve_cluster.py) with an
+ESRGAN file in its model folder, reached over plain HTTP and through the studio's client; the same pixels as an
+upscale on this computer, progress per tile, cancel, and refusals that name the field to fix."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+from contextlib import aclosing
+
+import numpy as np
+import pytest
+from serve_cluster import TOKEN, UPSCALER
+from serve_http import call, error_of
+
+from studio.engine.models.sd.adapter_files import AdapterLibrary
+from studio.engine.upscalers import upscale_image
+from studio.serve.client import ServerError, StudioServer
+from studio.serve.upscales import upscale_payload
+
+needs_spandrel = pytest.mark.skipif(importlib.util.find_spec("spandrel") is None, reason="spandrel not installed")
+RNG = np.random.default_rng(7)
+PICTURE = RNG.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+
+
+def upscale_events(url: str, image: np.ndarray, upscaler: str, scale: float, tile: int = 256) -> list[dict]:
+    async def collect() -> list[dict]:
+        async with StudioServer(url, TOKEN) as server:
+            return [event async for event in server.upscale(image, upscaler, scale, tile)]
+
+    return asyncio.run(collect())
+
+
+def here(image: np.ndarray, upscaler: str, scale: float, tile: int, folder) -> np.ndarray:
+    """The same upscale on this computer, from the server's folder, on one thread as the replicas run."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        library = AdapterLibrary((str(folder),), include_defaults=False, allow_paths=False)
+        return upscale_image(image, scale, upscaler, library=library, tile=tile, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_lanczos_on_the_server_gives_the_pixels_it_gives_here(serve_url):
+    events = upscale_events(serve_url, PICTURE, "lanczos", 1.5)
+    assert [e["type"] for e in events] == ["started", "result"]
+    result = events[-1]
+    assert result["label"] == "Lanczos" and result["scale"] == 1.5 and result["image"].shape == (60, 84, 3)
+    assert np.array_equal(result["image"], upscale_image(PICTURE, 1.5, "lanczos"))
+
+
+@needs_spandrel
+def test_an_upscaler_file_of_the_server_runs_tile_by_tile_with_its_progress(serve_server):
+    events = upscale_events(serve_server.url, PICTURE, UPSCALER, 2, tile=32)
+    kinds = [e["type"] for e in events]
+    progress = [(e["done"], e["total"]) for e in events if e["type"] == "progress"]
+    assert kinds[0] == "started" and kinds[-1] == "result" and len(progress) >= 4
+    assert progress == [(i + 1, progress[0][1]) for i in range(progress[0][1])]  # every tile, in order
+    result = events[-1]
+    assert result["label"] == UPSCALER and result["image"].shape == (80, 112, 3)
+    expected = here(PICTURE, UPSCALER, 2, 32, serve_server.models)
+    assert np.abs(result["image"].astype(int) - expected).max() <= 1  # the same network, weights and tiles
+
+
+@needs_spandrel
+def test_cancel_stops_an_upscale_after_its_current_tile(serve_url):
+    big = RNG.integers(0, 256, (256, 256, 3), dtype=np.uint8)  # 64 tiles of 32 px
+
+    async def cancel_after_two_tiles() -> list[dict]:
+        seen = []
+        async with StudioServer(serve_url, TOKEN) as server:
+            async with aclosing(server.upscale(big, UPSCALER, 2, tile=32)) as events:
+                async for event in events:
+                    seen.append(event)
+                    if event["type"] == "progress" and event["done"] == 2:
+                        assert await server.cancel(seen[0]["run"])
+        return seen
+
+    events = asyncio.run(cancel_after_two_tiles())
+    assert events[-1]["type"] == "cancelled"
+    done = [e["done"] for e in events if e["type"] == "progress"]
+    assert 2 <= done[-1] < 64
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"upscaler": "lanczos", "scale": 2}, "image"),
+    ({"image": "not base64!", "upscaler": "lanczos", "scale": 2}, "image"),
+    ({"upscaler": "lanczos", "scale": "2"}, "scale"),
+    ({"upscaler": "", "scale": 2}, "upscaler"),
+    ({"upscaler": "lanczos", "scale": 2, "tile": 1.5}, "tile"),
+    ({"upscaler": "lanczos", "scale": 2, "denoise": 0.3}, "denoise"),
+])
+def test_a_malformed_upscale_is_400_naming_its_field(serve_url, body, field):
+    image = upscale_payload(PICTURE, "lanczos", 2)["image"]
+    sent = {"image": image} | body if "image" not in body and field != "image" else body
+    status, message, named = error_of(call(serve_url, "/v1/upscales", sent))
+    assert (status, named) == (400, field), message
+
+
+def test_an_oversized_image_is_413_and_a_missing_token_401(serve_url):
+    from studio.serve.security import MAX_IMAGE_SIDE
+
+    wide = np.zeros((1, MAX_IMAGE_SIDE + 1, 3), np.uint8)
+    status, message, field = error_of(call(serve_url, "/v1/upscales", upscale_payload(wide, "lanczos", 1)))
+    assert (status, field) == (413, "image") and str(MAX_IMAGE_SIDE) in message
+    assert call(serve_url, "/v1/upscales", upscale_payload(PICTURE, "lanczos", 2), token=None)[0] == 401
+
+
+@pytest.mark.parametrize(("upscaler", "scale", "field", "words"), [
+    ("lanczos", 0, "scale", "factor"),
+    ("lanczos", 400, "scale", "factor"),
+    ("4x-UltraSharp", 4, "upscaler", "tiny-2x"),  # not on the server: the message names what is
+])
+def test_values_the_engine_refuses_end_the_stream_with_a_message(serve_url, upscaler, scale, field, words):
+    with pytest.raises(ServerError) as raised:
+        upscale_events(serve_url, PICTURE, upscaler, scale)
+    assert raised.value.field == field and words in str(raised.value)
+
+
+@needs_spandrel
+def test_an_upscaler_named_by_a_path_is_never_opened(serve_server, tmp_path):
+    """The server's own file by its full path, and one outside its folders: both refused, neither read."""
+    inside = serve_server.models / "ESRGAN" / f"{UPSCALER}.pth"
+    outside = tmp_path / "elsewhere" / "x4.pth"
+    outside.parent.mkdir()
+    outside.write_bytes(inside.read_bytes())
+    for path in (str(inside), str(outside), f"../{outside.parent.name}/x4.pth", "../../etc/passwd"):
+        status, body = call(serve_server.url, "/v1/upscales", upscale_payload(PICTURE, path, 2))
+        lines = [json.loads(line) for line in body.splitlines()] if status == 200 else [json.loads(body)]
+        assert lines[-1].get("field") == "upscaler" and "result" not in [e.get("type") for e in lines], (path, lines)
