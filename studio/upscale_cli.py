@@ -1,6 +1,7 @@
 """``python -m studio upscale``: make a finished image larger with Lanczos or an upscaler model file.
 
     python -m studio upscale photo.png --upscaler 4x-UltraSharp --scale 4 --out photo-4x.png
+    python -m studio upscale photo.png --upscaler 4x-UltraSharp --server http://gpu-box:8188 --token T
 
 The input's generation parameters are kept and A1111's ``postprocessing`` text is added.
 """
@@ -11,6 +12,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+from .serve.remote_cli import add_server_flags
 
 
 def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +32,7 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--device", default="auto", help="auto (default: CUDA, MPS, else CPU), cuda, cpu, ...")
     up.add_argument("--out", type=Path, default=None, help="default: IN's name with -NAME-SCALEx, as a PNG")
     up.add_argument("--quiet", action="store_true")
+    add_server_flags(up)  # --server: the server's upscaler files, by name (python -m studio serve)
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -48,19 +52,28 @@ def run_upscale(args: argparse.Namespace) -> int:
         parameters = read_parameters(args.image)
     except ValueError:
         parameters = None  # the pixels were readable; a damaged text chunk only loses the old parameters
-    library = AdapterLibrary(kind_folders={"upscaler": tuple(args.upscaler_dir)})
     started = time.perf_counter()
+    tile = DEFAULT_TILE if args.tile is None else args.tile
 
     def progress(done: int, total: int) -> None:
         if not args.quiet and total > 1:
             print(f"\rtile {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    result = upscale_image(image, args.scale, args.upscaler, library=library,
-                           tile=DEFAULT_TILE if args.tile is None else args.tile, device=args.device,
-                           on_progress=progress)
-    label = upscaler_label(args.upscaler, library)
+    if args.server:
+        from .serve.remote_cli import upscale_on_server
+
+        if args.upscaler_dir:
+            raise ValueError("--upscaler-dir names folders on this computer; with --server the server uses the "
+                             "upscalers in its own model folders: leave it out")
+        result, label = upscale_on_server(args, image, tile, progress)
+    else:
+        library = AdapterLibrary(kind_folders={"upscaler": tuple(args.upscaler_dir)})
+        result = upscale_image(image, args.scale, args.upscaler, library=library, tile=tile, device=args.device,
+                               on_progress=progress)
+        label = upscaler_label(args.upscaler, library)
     save_image(out, result, parameters, extra_text={POSTPROCESSING_KEY: upscale_text(label, args.scale)})
     how = "" if is_lanczos(args.upscaler) else f" with {label}"
+    how += f" on {args.server}" if args.server else ""
     print(f"wrote {out} ({result.shape[1]}x{result.shape[0]}{how}, {time.perf_counter() - started:.2f} s)")
     return 0
 

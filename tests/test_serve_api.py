@@ -123,13 +123,13 @@ def test_unknown_runs_and_steps(serve_url):
 
 
 def test_files_named_by_path_are_never_opened(serve_url, tmp_path):
-    # An upscaler file that exists, outside the server's folders: the engine looks for the name, never the path.
+    # An upscaler file that exists, outside the server's folders: refused as a path before the file system is asked.
     outside = tmp_path / "4x-Outside.pth"
     outside.write_bytes(b"not a model")
     payload = {"request": {"model": "toy", "steps": 2, "hires_scale": 2.0, "hires_upscaler": str(outside)}}
     events = run_events(serve_url, payload)
     assert events[-1]["type"] == "error" and events[-1]["field"] == "hires_upscaler"
-    assert "no upscaler named" in events[-1]["error"]
+    assert "is a path" in events[-1]["error"]
     for refiner in ("/etc/passwd", "sd:" + str(outside), "../toy"):
         status, _, field = error_of(call(serve_url, "/v1/runs", {"request": {"model": "toy", "refiner": refiner}}))
         assert status == 404 and field == "refiner"

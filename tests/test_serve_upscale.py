@@ -132,3 +132,67 @@ def test_an_upscaler_named_by_a_path_is_never_opened(serve_server, tmp_path):
         status, body = call(serve_server.url, "/v1/upscales", upscale_payload(PICTURE, path, 2))
         lines = [json.loads(line) for line in body.splitlines()] if status == 200 else [json.loads(body)]
         assert lines[-1].get("field") == "upscaler" and "result" not in [e.get("type") for e in lines], (path, lines)
+
+
+@needs_spandrel
+def test_the_command_line_upscales_on_the_server_as_it_does_here(serve_server, tmp_path):
+    import subprocess
+    import sys
+
+    from studio.io.png import load_image, save_image
+
+    source = tmp_path / "in.png"
+    save_image(source, PICTURE, "red circle\nSteps: 3, Sampler: Euler, Seed: 5, Size: 56x40")
+    out = tmp_path / "out.png"
+    command = [sys.executable, "-m", "studio", "upscale", str(source), "--upscaler", UPSCALER, "--scale", "2",
+               "--tile", "32", "--server", serve_server.url, "--token", TOKEN, "--out", str(out)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"with {UPSCALER} on {serve_server.url}" in proc.stdout and "tile 6/6" in proc.stderr
+    expected = here(PICTURE, UPSCALER, 2, 32, serve_server.models)
+    assert np.abs(load_image(out).astype(int) - expected).max() <= 1
+    from studio.io.png import read_parameters
+
+    assert read_parameters(out).endswith("Seed: 5, Size: 56x40")  # the input's parameters kept
+
+    refused = subprocess.run(command[:-2] + ["--upscaler", "/etc/passwd"], capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode == 2 and "is a path" in refused.stderr and "(--upscaler)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+@needs_spandrel
+def test_the_window_on_a_server_upscales_there_with_the_servers_upscaler(qtbot, tmp_path, serve_url):
+    from test_remote_window import make_studio, on_server
+
+    from studio.worker.qt_asyncio import release_loop
+
+    studio = make_studio(qtbot, tmp_path, on_server(serve_url))
+    try:
+        studio.controller.upscaler.tile = 32
+        studio.window.canvas.set_image(PICTURE)
+        studio.window.upscale_action.trigger()
+        dialog = studio.controller.upscaler.dialog
+        qtbot.waitUntil(lambda: dialog.upscaler.findText(UPSCALER) >= 0, timeout=30_000)  # the server's list
+        dialog.upscaler.setCurrentText(UPSCALER)
+        dialog.scale.setValue(2)
+        progress = []
+        studio.engine.upscale_progress.connect(lambda p: progress.append((p.done, p.total)))
+        with qtbot.waitSignal(studio.controller.upscaler.upscaled, timeout=30_000):
+            dialog.upscale_button.click()
+        assert progress[-1] == (6, 6) and studio.window.canvas.image().shape == (80, 112, 3)
+        assert studio.window.history_view.model.entry(0).parameters.endswith(f"Postprocess upscaler: {UPSCALER}")
+
+        dialog = studio.controller.upscaler.upscale_canvas()  # 80x112 now, 4x: more tiles, stopped at the first
+        dialog.upscaler.setCurrentText(UPSCALER)
+        dialog.scale.setValue(4)
+        before = len(progress)
+        dialog.upscale_button.click()
+        qtbot.waitUntil(lambda: len(progress) > before, timeout=30_000)
+        dialog.close_button.click()  # Cancel while it runs on the server
+        qtbot.waitUntil(lambda: not dialog.running, timeout=30_000)
+        assert dialog.error_label.text().startswith("Upscale cancelled after tile ")
+        assert studio.window.canvas.image().shape == (80, 112, 3)
+    finally:
+        studio.controller.shutdown()
+        release_loop()

@@ -96,6 +96,22 @@ def run_remote_generate(args: argparse.Namespace) -> int:
     return _run(_generate(args))
 
 
+def upscale_on_server(args: argparse.Namespace, image, tile: int, on_progress) -> tuple[Any, str]:
+    """``python -m studio upscale --server URL``: (the upscaled image, the upscaler's label) from the server."""
+    from .client import StudioServer
+
+    async def upscale() -> tuple[Any, str]:
+        async with StudioServer(args.server, server_token(args)) as server:
+            async for event in server.upscale(image, args.upscaler, args.scale, tile):
+                if event["type"] == "progress":
+                    on_progress(int(event["done"]), int(event["total"]))
+                elif event["type"] == "result":
+                    return event["image"], str(event.get("label") or args.upscaler)
+        raise ValueError("the server cancelled the upscale (it is shutting down?); run it again")
+
+    return _run(upscale(), {"upscaler": "--upscaler", "scale": "--scale", "tile": "--tile", "image": "IN"})
+
+
 def refuse_local_files(args: argparse.Namespace) -> None:
     """ValueError for a flag naming files on this computer, which a server cannot open."""
     for dest, flag in LOCAL_ONLY.items():
@@ -104,8 +120,9 @@ def refuse_local_files(args: argparse.Namespace) -> None:
                              "own model folders: leave it out")
 
 
-def _run(coroutine) -> Any:
-    """Run on a loop of its own; a server's refusal or silence becomes the command line's one-line ValueError."""
+def _run(coroutine, flags: dict[str, str] | None = None) -> Any:
+    """Run on a loop of its own; a server's refusal or silence becomes the command line's one-line ValueError
+    (naming the flag of the field at fault: ``flags``, by field, default generate's)."""
     import asyncio
 
     from .client import ServerError, ServerUnreachable
@@ -113,17 +130,18 @@ def _run(coroutine) -> Any:
     try:
         return asyncio.run(coroutine)
     except ServerError as exc:
-        raise ValueError(_with_flag(exc)) from None
+        raise ValueError(_with_flag(exc, flags)) from None
     except ServerUnreachable as exc:
         raise ValueError(str(exc)) from None
 
 
-def _with_flag(exc) -> str:
+def _with_flag(exc, flags: dict[str, str] | None = None) -> str:
     """The server's message, with the flag that sets the field at fault."""
-    from ..cli import FLAG_FIELDS
+    if flags is None:
+        from ..cli import FLAG_FIELDS
 
-    flags = {request_field: "--" + dest.replace("_", "-") for dest, request_field in FLAG_FIELDS.items()}
-    flags.update({"model": "--model", "init_image": "--init", "mask": "--mask", "controlnets": "--controlnet"})
+        flags = {request_field: "--" + dest.replace("_", "-") for dest, request_field in FLAG_FIELDS.items()}
+        flags.update({"model": "--model", "init_image": "--init", "mask": "--mask", "controlnets": "--controlnet"})
     flag = flags.get(exc.field or "")
     return f"{exc} ({flag})" if flag and flag not in str(exc) else str(exc)
 
