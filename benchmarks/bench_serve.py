@@ -37,6 +37,7 @@ from studio.engine.request import GenerationRequest  # noqa: E402
 from studio.engine.runner import Runner  # noqa: E402
 from studio.serve.client import StudioServer, run_payload  # noqa: E402
 from studio.serve.fanout import FanOut  # noqa: E402
+from studio.serve.ray_tuning import server_env  # noqa: E402
 
 REPLICA_THREADS = 1  # what each replica runs on; the local side matches it
 
@@ -112,7 +113,7 @@ class LocalCluster:
 
         root = str(Path(__file__).resolve().parents[1])
         env = {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p),
-               "OMP_WAIT_POLICY": "PASSIVE", "DIFFUSION_STUDIO_TEST_MODELS": "1"}
+               "OMP_WAIT_POLICY": "PASSIVE", "DIFFUSION_STUDIO_TEST_MODELS": "1"} | server_env()
         ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
                  runtime_env={"env_vars": env}, log_to_driver=False)
         with socket.socket() as s:

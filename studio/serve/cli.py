@@ -63,12 +63,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
         from .app import build_app
         from .catalog import ServerCatalog
+        from .ray_tuning import server_env
     except ImportError as exc:
         print(f"error: serving needs Ray Serve ({exc}); install it with: {INSTALL_SERVE}", file=sys.stderr)
         return 2
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(address=args.address, include_dashboard=False, logging_level="WARNING")
+        ray.init(address=args.address, include_dashboard=False, logging_level="WARNING",
+                 runtime_env={"env_vars": server_env()})  # the controller and replicas this command starts
     try:
         options = _options(args, ray.cluster_resources(), tokens)
         options.autoscaling()  # refuse a bad min / max before anything starts

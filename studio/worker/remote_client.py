@@ -185,7 +185,8 @@ class RemoteEngineClient(EngineSignals):
         if self.started:
             self._spawn(self._describe_prompt(token, model_key or self._model_key or self._default_model(), prompt))
         else:
-            QTimer.singleShot(0, lambda: self.described.emit(token, ""))
+            # With self as the context: a client deleted before the timer fires (the window closing) drops it.
+            QTimer.singleShot(0, self, lambda: self.described.emit(token, ""))
         return token
 
     def stop(self, wait_ms: int = 0) -> None:
