@@ -45,6 +45,9 @@ class EngineReplica:
         self.device = str(pick_device(options.device))
         torch.set_num_threads(options.torch_threads())
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="engine")
+        # Where each event is encoded (preview PNG, step state) and sent, in order: beside the run, so the run's
+        # thread goes on to the next step meanwhile (a full-size preview takes milliseconds to encode).
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
         self._runner: Runner | None = None
         self._key: str | None = None
         self._held: OrderedDict[str, int] = OrderedDict()  # run id -> the runner's run id
@@ -90,32 +93,43 @@ class EngineReplica:
         queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
 
-        def emit(item: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+        def send(make: Callable[[], Any]) -> None:
+            """From the run's thread: ``make()`` runs on the encoder thread and its event goes out after every
+            event sent before it."""
+            def encode() -> None:
+                try:
+                    item = make()
+                except BaseException as exc:  # noqa: BLE001 - an event that cannot be made says why instead
+                    item = failure_event(exc)
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+            self._encoder.submit(encode)
 
         yield {"type": "started", "run": job_id, "replica": self.name}
-        loop.run_in_executor(self._executor, self._events_of, work, args, emit, cancel)
+        loop.run_in_executor(self._executor, self._events_of, work, args, send, cancel)
         try:
             while (item := await queue.get()) is not _DONE:
                 yield item
         finally:
             cancel.set()  # a closed stream (client gone, run cancelled): stop before the next step
 
-    def _events_of(self, work: Callable[..., None], args: tuple, emit: Callable[[Any], None],
+    def _events_of(self, work: Callable[..., None], args: tuple, send: Callable[[Callable[[], Any]], None],
                    cancel: threading.Event) -> None:
-        """``work(*args, emit, cancel)`` on the replica's thread, its stream always ended: by its own last event,
+        """``work(*args, send, cancel)`` on the replica's thread, its stream always ended: by its own last event,
         a cancelled event, or an error event that says why."""
         try:
             if not cancel.is_set():
-                work(*args, emit, cancel)
+                work(*args, send, cancel)
         except Cancelled as exc:
-            emit({"type": "cancelled", "run": args[0], "step": exc.step})
+            event = {"type": "cancelled", "run": args[0], "step": exc.step}
+            send(lambda: event)
         except BaseException as exc:  # noqa: BLE001 - every failure ends the stream with a message, never silence
-            emit(failure_event(exc))
+            event = failure_event(exc)
+            send(lambda: event)
         finally:
-            emit(_DONE)
+            send(lambda: _DONE)
 
-    def _upscale(self, upscale_id: str, order: UpscaleOrder, emit: Callable[[Any], None],
+    def _upscale(self, upscale_id: str, order: UpscaleOrder, send: Callable[[Callable[[], Any]], None],
                  cancel: threading.Event) -> None:
         from ..engine.upscalers import upscale_image, upscaler_label
 
@@ -124,7 +138,8 @@ class EngineReplica:
         def progress(done: int, total: int) -> None:
             if cancel.is_set():
                 raise Cancelled(0, done)  # "step": the tiles finished
-            emit({"type": "progress", "run": upscale_id, "done": done, "total": total})
+            event = {"type": "progress", "run": upscale_id, "done": done, "total": total}
+            send(lambda: event)
 
         # The server's folders only, and names only: a client's text never opens a file outside them.
         library = AdapterLibrary(self.options.model_folders, None, include_defaults=False, allow_paths=False)
@@ -138,11 +153,12 @@ class EngineReplica:
                 raise RequestError("scale", "out of memory on the server while upscaling: choose a smaller factor or "
                                             "tile, or Lanczos") from exc
             raise
-        emit({"type": "result", "run": upscale_id, "image": png_b64(image), "label": upscaler_label(order.upscaler,
-              library), "scale": order.scale, "elapsed": time.perf_counter() - started})
+        label, elapsed = upscaler_label(order.upscaler, library), time.perf_counter() - started
+        send(lambda: {"type": "result", "run": upscale_id, "image": png_b64(image), "label": label,
+                      "scale": order.scale, "elapsed": elapsed})
 
     def _run(self, run_id: str, request: GenerationRequest, branch: dict[str, Any] | None, latents: bool,
-             emit: Callable[[Any], None], cancel: threading.Event) -> None:
+             send: Callable[[Callable[[], Any]], None], cancel: threading.Event) -> None:
         runner = self._ensure(request.model or self.default_model)
         branch_from = self._branch_point(runner, branch) if branch else None
         sent = 0
@@ -151,9 +167,14 @@ class EngineReplica:
             nonlocal sent
             history = runner.history(event.run_id)
             self._hold(run_id, event.run_id)
-            blob = export_history(history, first=sent, header=sent == 0)
-            sent = len(history.states)
-            emit(step_to_json(event, run_id, latents) | {STATE: blob})  # one item a step: less to stream
+            first, sent = sent, len(history.states)
+            upto = sent - 1
+
+            def step_item() -> dict[str, Any]:  # one item a step: less to stream
+                blob = export_history(history, upto=upto, first=first, header=first == 0)
+                return step_to_json(event, run_id, latents) | {STATE: blob}
+
+            send(step_item)  # made beside the run (its states are never changed), which goes on to the next step
 
         try:
             result = runner.run(request, on_step=on_step, should_cancel=cancel.is_set, branch_from=branch_from)
@@ -162,10 +183,11 @@ class EngineReplica:
             raise
         self._hold(run_id, result.run_id)
         text = format_parameters(request, runner.model.info.name, result.infotext)
-        emit({"type": "result", "run": run_id, "image": png_b64(result.image, text), "parameters": text,
-              "steps_run": result.steps_run, "elapsed": result.elapsed,
-              "parent": [branch["run"], branch["step"]] if branch else None, "label": runner.model.info.name,
-              "notices": list(runner.notices)})
+        # Read now: the runner may be on its next run (another model, other notices) when the PNG is made.
+        event = {"type": "result", "run": run_id, "parameters": text, "steps_run": result.steps_run,
+                 "elapsed": result.elapsed, "parent": [branch["run"], branch["step"]] if branch else None,
+                 "label": runner.model.info.name, "notices": list(runner.notices)}
+        send(lambda: event | {"image": png_b64(result.image, text)})
 
     def _branch_point(self, runner: Runner, branch: dict[str, Any]) -> tuple[int, int]:
         """(runner run id, step) for a branch: the run as this replica holds it, or adopted from its state."""
