@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"error: serving needs Ray Serve ({exc}); install it with: {INSTALL_SERVE}", file=sys.stderr)
         return 2
+    stop_on_sigterm()
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(address=args.address, include_dashboard=False, logging_level="WARNING",
@@ -95,6 +97,15 @@ def run_serve(args: argparse.Namespace) -> int:
             serve.shutdown()
         if started_ray:
             ray.shutdown()
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (systemd, docker stop, kill) stops the server as Ctrl+C does: the app shut down and the Ray cluster
+    it started stopped, instead of leaving Ray's processes running."""
+    def interrupt(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _tokens(args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
