@@ -68,11 +68,11 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"error: serving needs Ray Serve ({exc}); install it with: {INSTALL_SERVE}", file=sys.stderr)
         return 2
-    stop_on_sigterm()
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(address=args.address, include_dashboard=False, logging_level="WARNING",
                  runtime_env={"env_vars": server_env()})  # the controller and replicas this command starts
+    stop_on_sigterm()  # after ray.init, which puts in a SIGTERM handler of its own that aborts the process
     try:
         options = _options(args, ray.cluster_resources(), tokens)
         options.autoscaling()  # refuse a bad min / max before anything starts
