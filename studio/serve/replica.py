@@ -2,8 +2,10 @@
 
 Ray-free (studio/serve/app.py wraps it in a deployment), so it can be driven directly. ``run`` is an async
 generator of event objects: the NDJSON events of the HTTP API, each step event with a ``_state`` entry (the
-step's state as a run_export blob, for the ingress to keep; never sent to clients). Its event loop stays
-free while a run steps on the replica's own thread, so a closed stream stops the run before its next step.
+step's state as a run_export blob, for the ingress to keep; never sent to clients); ``upscale`` is one for an
+upscale (studio/serve/upscales.py). Its event loop stays free while a run steps on the replica's own thread, so a
+closed stream stops the run before its next step, and each event is encoded on a third thread, in order, while the
+run goes on.
 """
 
 from __future__ import annotations
