@@ -8,10 +8,9 @@ your own pictures, build an npz with ``python -m studio.train.dataset folder``.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
-from studio.engine.models.unet import UNetConfig
+from .networks import DEFAULTS, network
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -36,9 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     for kind in ("base", "sr"):
         s = sub.add_parser(kind, help=f"{kind} diffusion UNet")
         _common(s)
-        s.add_argument("--channels", type=int, default=48 if kind == "base" else 32)
-        s.add_argument("--mults", default="1,2,3" if kind == "base" else "1,2,2")
-        s.add_argument("--blocks", type=int, default=2)
+        defaults = DEFAULTS[kind]
+        s.add_argument("--channels", type=int, default=defaults["channels"])
+        s.add_argument("--mults", default=",".join(str(m) for m in defaults["mults"]))
+        s.add_argument("--blocks", type=int, default=defaults["blocks"])
         s.add_argument("--ema-decay", type=float, default=0.999)
         s.add_argument("--cond-drop", type=float, default=0.1)
         s.add_argument("--init", type=Path, default=None,
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         s.add_argument("--lr-decay-minutes", type=float, default=0.0,
                        help="cosine-decay the learning rate to 10%% over this many minutes of training")
         if kind == "base":
-            s.add_argument("--cross-attention", default="2",
+            s.add_argument("--cross-attention", default=",".join(str(v) for v in defaults["cross_attention"]),
                            help="levels whose blocks attend to the prompt's tokens ('' for none)")
     s = sub.add_parser("palette", help="image-to-image UNet (Palette): colourisation and inpainting")
     _common(s)
@@ -68,15 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.kind in ("base", "sr"):
         from .diffusion import DiffusionArgs, train
 
-        mults = tuple(int(m) for m in a.mults.split(","))
-        config = UNetConfig(
-            base_channels=a.channels, channel_mults=mults, blocks_per_level=a.blocks,
-            attention_levels=(len(mults) - 1,) if a.kind == "base" else (),
-            cond_dim=384 if a.kind == "base" else 0, lowres_channels=3 if a.kind == "sr" else 0,
-        )
         cross = tuple(int(v) for v in a.cross_attention.split(",") if v) if a.kind == "base" else ()
-        if cross:
-            config = replace(config, token_dim=384, cross_attention_levels=cross)
+        config = network(a.kind, a.channels, tuple(int(m) for m in a.mults.split(",")), a.blocks, cross)
         train(DiffusionArgs(
             kind=a.kind, data=a.data, run=a.run, export=a.export, config=config, batch=a.batch, lr=a.lr,
             ema_decay=a.ema_decay, cond_drop=a.cond_drop, steps=a.steps, minutes=a.minutes,

@@ -34,10 +34,10 @@ from .checkpoint import load_checkpoint
 from .classifier import HOLDOUT_EVERY
 from .data import TrainData, flip_where, load, sample_batch, to_unit
 from .diffusion import DiffusionArgs, noised, prompt_cond, train, warm_start
+from .networks import network
 
 # The base's network (README, MODEL_CARD.md) when no --init names one to grow from.
-DEFAULT_CONFIG = UNetConfig(base_channels=48, channel_mults=(1, 2, 3), blocks_per_level=2, attention_levels=(2,),
-                            cond_dim=384, token_dim=384, cross_attention_levels=(2,))
+DEFAULT_CONFIG = network("base")
 
 
 @dataclass
@@ -60,16 +60,13 @@ def palette_config(init: Path | None) -> UNetConfig:
     if not Path(init).is_file():
         raise ValueError(f"--init weights not found: {init}")
     if str(init).endswith(".safetensors"):
-        from safetensors import safe_open
-
-        with safe_open(str(init), "pt") as f:
-            text = (f.metadata() or {}).get("config")
+        config = UNetConfig.stored_in(init)
     else:
         text = (load_checkpoint(Path(init)) or {}).get("config")
-    if not text:
+        config = UNetConfig.from_dict(json.loads(text)) if text else None
+    if config is None:
         raise ValueError(f"{init} does not say which network it holds (no 'config'); use a file written by "
                          "python -m studio.train")
-    config = UNetConfig.from_dict(json.loads(text))
     if config.lowres_channels or not config.cond_dim:
         raise ValueError(f"{init} holds a super-resolution network; grow Palette from the base model's weights")
     return replace(config, concat_channels=CONCAT_CHANNELS)

@@ -15,13 +15,11 @@ model's (models/embedded.py): it is that model with another 32 px network.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
 
 from ..denoisers import Cond
 from ..request import GenerationRequest, RequestError
@@ -48,14 +46,11 @@ def palette_weights_present(root: Path | None = None) -> bool:
 def network_config(path: Path) -> UNetConfig:
     """The network a Palette file holds, from its metadata (written by the training's export)."""
     try:
-        with safe_open(str(path), "pt") as f:
-            text = (f.metadata() or {}).get("config")
-    except SafetensorError as exc:
-        raise ValueError(f"{path} is damaged or not a safetensors file ({exc}); export it again with "
-                         "python -m studio.train palette") from exc
-    if not text:
+        config = UNetConfig.stored_in(path)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; export it again with python -m studio.train palette") from exc
+    if config is None:
         raise ValueError(f"{path} does not say which network it holds; export it with python -m studio.train palette")
-    config = UNetConfig.from_dict(json.loads(text))
     if not config.concat_channels:
         raise ValueError(f"{path} holds a network without an image input, not a Palette model")
     return config

@@ -13,8 +13,10 @@ unconditional branch) is well defined.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +51,19 @@ class UNetConfig:
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
+
+    @classmethod
+    def stored_in(cls, path: str | Path) -> UNetConfig | None:
+        """The network a .safetensors file of the studio's training says it holds (its ``config`` metadata),
+        None when it says nothing; ValueError for a file that is damaged or not safetensors."""
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), "pt") as f:
+                text = (f.metadata() or {}).get("config")
+        except SafetensorError as exc:
+            raise ValueError(f"{path} is damaged or not a safetensors file ({exc})") from exc
+        return cls.from_dict(json.loads(text)) if text else None
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
