@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from ..engine.request import RequestError
+from ..engine.upscalers import DEFAULT_TILE  # torch-free to import, as this module must be
 from .security import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE
 from .wire import image_from_png_b64, json_number, png_b64
 
-DEFAULT_TILE = 256  # as engine/upscalers and state/upscale_jobs: input pixels a side
 FIELDS = ("image", "upscaler", "scale", "tile")
 
 
