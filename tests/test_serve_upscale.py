@@ -12,7 +12,7 @@ from contextlib import aclosing
 import numpy as np
 import pytest
 from serve_cluster import TOKEN, UPSCALER
-from serve_http import call, error_of
+from serve_http import call, error_of, open_run
 
 from studio.engine.models.sd.adapter_files import AdapterLibrary
 from studio.engine.upscalers import upscale_image
@@ -196,3 +196,56 @@ def test_the_window_on_a_server_upscales_there_with_the_servers_upscaler(qtbot, 
     finally:
         studio.controller.shutdown()
         release_loop()
+
+
+def test_an_upscale_over_its_tokens_queue_limit_waits_its_turn(second_ingress):
+    """Alice may have one job on the server: her upscale, sent while her run holds that place, is turned away
+    (429) and sent again until the run ends, then finishes; the window's remote engine does this
+    (studio/worker/remote_upscale.py), with its signals here a recorder."""
+    import threading
+
+    from serve_ingress import ALICE
+
+    from studio.engine.request import GenerationRequest
+    from studio.serve import wire
+    from studio.state.upscale_jobs import UpscaleJob
+    from studio.worker.remote_upscale import RemoteUpscale, upscale_on_server
+
+    class Signal:
+        def __init__(self):
+            self.seen = []
+
+        def emit(self, value):
+            self.seen.append(value)
+
+    class Recorder:
+        upscale_progress, upscale_finished, upscale_failed = Signal(), Signal(), Signal()
+
+    class CountingServer(StudioServer):
+        posted = 0
+
+        def upscale(self, *args, **kwargs):
+            CountingServer.posted += 1
+            return super().upscale(*args, **kwargs)
+
+    url = second_ingress.url
+    long_run = wire.run_payload(GenerationRequest(prompt="red circle", model="toy", steps=1000, width=24, height=16))
+    with open_run(url, long_run, token=ALICE) as alices:
+        started = json.loads(alices.readline())
+        rest = threading.Thread(target=lambda: [None for _ in alices], daemon=True)  # read it to its end
+        rest.start()
+
+        async def upscale_then_end_the_run():
+            async with CountingServer(url, ALICE) as server:
+                sent = RemoteUpscale(UpscaleJob(1, PICTURE, "lanczos", 2.0))
+                job = asyncio.ensure_future(upscale_on_server(server, sent, Recorder(), lambda _run: None))
+                await asyncio.sleep(1.5)  # turned away and sent again meanwhile
+                assert not job.done() and CountingServer.posted >= 2
+                assert await server.cancel(started["run"])
+                await asyncio.wait_for(job, 60)
+
+        asyncio.run(upscale_then_end_the_run())
+        rest.join(30)
+    assert not Recorder.upscale_failed.seen, Recorder.upscale_failed.seen
+    result = Recorder.upscale_finished.seen[0]
+    assert result.job_id == 1 and np.array_equal(result.image, upscale_image(PICTURE, 2.0, "lanczos"))
