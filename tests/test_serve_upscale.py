@@ -209,6 +209,7 @@ def test_an_upscale_over_its_tokens_queue_limit_waits_its_turn(second_ingress):
     from studio.engine.request import GenerationRequest
     from studio.serve import wire
     from studio.state.upscale_jobs import UpscaleJob
+    from studio.worker.remote_client import BUSY_RETRY_S
     from studio.worker.remote_upscale import RemoteUpscale, upscale_on_server
 
     class Signal:
@@ -238,7 +239,8 @@ def test_an_upscale_over_its_tokens_queue_limit_waits_its_turn(second_ingress):
         async def upscale_then_end_the_run():
             async with CountingServer(url, ALICE) as server:
                 sent = RemoteUpscale(UpscaleJob(1, PICTURE, "lanczos", 2.0))
-                job = asyncio.ensure_future(upscale_on_server(server, sent, Recorder(), lambda _run: None))
+                job = asyncio.ensure_future(upscale_on_server(server, sent, Recorder(), lambda _run: None,
+                                                              BUSY_RETRY_S))
                 await asyncio.sleep(1.5)  # turned away and sent again meanwhile
                 assert not job.done() and CountingServer.posted >= 2
                 assert await server.cancel(started["run"])

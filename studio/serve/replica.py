@@ -50,6 +50,8 @@ class EngineReplica:
         # Where each event is encoded (preview PNG, step state) and sent, in order: beside the run, so the run's
         # thread goes on to the next step meanwhile (a full-size preview takes milliseconds to encode).
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="encode")
+        # The upscalers a client may name: the server's folders only, and names only (listed again when they change).
+        self._upscalers = AdapterLibrary(options.model_folders, None, include_defaults=False, allow_paths=False)
         self._runner: Runner | None = None
         self._key: str | None = None
         self._held: OrderedDict[str, int] = OrderedDict()  # run id -> the runner's run id
@@ -143,8 +145,7 @@ class EngineReplica:
             event = {"type": "progress", "run": upscale_id, "done": done, "total": total}
             send(lambda: event)
 
-        # The server's folders only, and names only: a client's text never opens a file outside them.
-        library = AdapterLibrary(self.options.model_folders, None, include_defaults=False, allow_paths=False)
+        library = self._upscalers
         try:
             image = upscale_image(order.image, order.scale, order.upscaler, library=library, tile=order.tile,
                                   device=self.device, on_progress=progress)

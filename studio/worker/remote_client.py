@@ -158,7 +158,8 @@ class RemoteEngineClient(EngineSignals):
 
         async def upscale() -> None:
             try:
-                await upscale_on_server(self.server, sent, self, lambda run: self._spawn(self._cancel_on_server(run)))
+                await upscale_on_server(self.server, sent, self, lambda run: self._spawn(self._cancel_on_server(run)),
+                                        BUSY_RETRY_S)
             finally:
                 self._upscales.pop(job.job_id, None)
 

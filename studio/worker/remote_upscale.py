@@ -14,8 +14,6 @@ from ..state.jobs import JobFailure
 from ..state.upscale_jobs import UpscaleJob, UpscaleProgress, UpscaleResult
 from .engine_signals import EngineSignals
 
-BUSY_RETRY_S = 0.5  # how often an upscale the server's queue limit turned away (429) is sent again
-
 
 @dataclass
 class RemoteUpscale:
@@ -32,10 +30,12 @@ class RemoteUpscale:
         return JobFailure(self.job.job_id, f"Upscale cancelled{where}.", cancelled=True)
 
 
-async def upscale_on_server(server: StudioServer, sent: RemoteUpscale, signals: EngineSignals,
-                            cancel_on_server) -> None:
+async def upscale_on_server(server: StudioServer, sent: RemoteUpscale, signals: EngineSignals, cancel_on_server,
+                            busy_retry_s: float) -> None:
     """Run ``sent`` on ``server``; every ending is one of ``signals``' upscale_finished or upscale_failed.
-    ``cancel_on_server(id)`` is called when a cancel asked for before the server named the upscale can be sent."""
+    ``cancel_on_server(id)`` is called when a cancel asked for before the server named the upscale can be sent;
+    an upscale the server's queue limit turns away (429) is sent again every ``busy_retry_s``, as the window's runs
+    are."""
     job = sent.job
     while True:
         try:
@@ -43,7 +43,7 @@ async def upscale_on_server(server: StudioServer, sent: RemoteUpscale, signals: 
             return
         except ServerError as exc:
             if exc.status == TOO_MANY_RUNS and not sent.cancelled:  # runs of this window fill its queue there
-                await asyncio.sleep(BUSY_RETRY_S)
+                await asyncio.sleep(busy_retry_s)
                 continue
             signals.upscale_failed.emit(sent.cancelled_failure() if sent.cancelled else _refused(job.job_id, exc))
             return
