@@ -10,7 +10,8 @@
     run's median step over theirs: this machine's speed drifts by 20% within a minute (a 2-vCPU VM), which
     taking turns cancels. The median of the repeats' ratios is the figure, with its quartiles; the step as the
     replica timed it (its events' elapsed) tells the wire's share from the replica's own. The whole run's wall
-    time (post to result, load excluded on both sides) is printed beside it.
+    time (post to result, load excluded on both sides) is printed beside it, and, for a server on this machine,
+    the CPU each of its processes spends per step beyond idling (serve_cpu.py).
 (b) A grid of 16 images (16 seeds) fanned out over 2 replicas / the same grid on 1 replica (goal >= 1.7x
     throughput), in rounds of 4 images that take turns between the two, as (a) does.
 
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from serve_cpu import CpuAccount  # noqa: E402
 
 from studio.engine.models.registry import load_model  # noqa: E402
 from studio.engine.request import GenerationRequest  # noqa: E402
@@ -180,10 +182,14 @@ async def step_overhead(args, request: GenerationRequest) -> None:
         local_run(runner, request, Timings())  # warm up both
         for _ in range(max(1, int(health.get("replicas") or 1))):
             await remote_run(server, payload, Timings())
-        before = local_run(runner, request, local)
+        cpu = CpuAccount()  # the server's processes on this machine, if it runs here
+        with cpu.measure(busy=False):
+            before = local_run(runner, request, local)
         for _ in range(args.repeats):
-            step = await remote_run(server, payload, remote)
-            after = local_run(runner, request, local)
+            with cpu.measure(busy=True):
+                step = await remote_run(server, payload, remote)
+            with cpu.measure(busy=False):
+                after = local_run(runner, request, local)
             ratios.append(step / ((before + after) / 2))
             before = after
     lp, rp, rr = (statistics.median(t) for t in (local.steps, remote.steps, remote.replica))
@@ -197,6 +203,9 @@ async def step_overhead(args, request: GenerationRequest) -> None:
     print(f"    whole run  local {lw * 1000:8.1f} ms   remote {rw * 1000:8.1f} ms")
     print(f"    per-step ratio remote / local: {statistics.median(ratios):.3f}  (goal <= 1.05; quartiles "
           f"{quartiles[0]:.3f} to {quartiles[2]:.3f}); whole-run ratio {rw / lw:.3f}")
+    account = cpu.report(args.repeats * request.steps)
+    if account is not None:
+        print(f"    {account}")
 
 
 async def grid_rounds(args, request: GenerationRequest, one: tuple[str, int | None],
