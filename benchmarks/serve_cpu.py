@@ -22,7 +22,8 @@ ROLES = (  # (what a process title holds, the role it plays), first match wins
     ("ServeController", "Serve controller"),
     ("raylet", "Ray's daemons"),
     ("gcs_server", "Ray's daemons"),
-    ("ray", "other Ray processes"),
+    ("ray::", "other Ray processes"),
+    ("/ray/", "other Ray processes"),
 )
 CLIENT = "client (this process)"
 
@@ -32,38 +33,37 @@ def _role(command: str) -> str | None:
 
 
 class CpuAccount:
-    """CPU seconds by role while remote runs go on (``remote()``) and while the server idles (``idle()``)."""
+    """CPU seconds by role over stretches of remote runs and of the server idling (``measure``)."""
 
     def __init__(self):
+        self.processes: list[tuple[str, object]] = []
+        self.busy: dict[str, float] = defaultdict(float)
+        self.resting: dict[str, float] = defaultdict(float)
+        self.run_thread = 0.0  # in each stretch of remote runs, the engine replicas' busiest thread: the run's own
+        self.busy_s = self.resting_s = 0.0
         try:
             import psutil
         except ImportError:
-            self.processes = []
             return
         me = os.getpid()
-        self.processes = []
         for process in psutil.process_iter(["pid", "cmdline"]):
-            command = " ".join(process.info["cmdline"] or [])
-            role = CLIENT if process.info["pid"] == me else _role(command)
+            role = CLIENT if process.info["pid"] == me else _role(" ".join(process.info["cmdline"] or []))
             if role is not None:
                 self.processes.append((role, process))
-        self.busy: dict[str, float] = defaultdict(float)
-        self.resting: dict[str, float] = defaultdict(float)
-        self.run_thread = 0.0  # the engine replica's busiest thread: the run's own
-        self.busy_s = self.resting_s = 0.0
 
-    def _sample(self) -> tuple[float, dict[str, float], float]:
+    def _sample(self) -> tuple[float, dict[str, float], dict[tuple[int, int], float]]:
+        """(now, CPU seconds by role, CPU seconds of each engine replica's threads by (pid, thread id))."""
         totals: dict[str, float] = defaultdict(float)
-        busiest = 0.0
+        threads: dict[tuple[int, int], float] = {}
         for role, process in self.processes:
             try:
                 times = process.cpu_times()
                 totals[role] += times.user + times.system
                 if role == "engine replica":
-                    busiest = max([busiest] + [t.user_time + t.system_time for t in process.threads()])
+                    threads.update({(process.pid, t.id): t.user_time + t.system_time for t in process.threads()})
             except Exception:  # noqa: BLE001 - a process that ended counts for nothing more
                 continue
-        return time.perf_counter(), totals, busiest
+        return time.perf_counter(), totals, threads
 
     @contextmanager
     def measure(self, busy: bool) -> Iterator[None]:
@@ -79,7 +79,8 @@ class CpuAccount:
             into[role] += seconds - start[1].get(role, 0.0)
         if busy:
             self.busy_s += end[0] - start[0]
-            self.run_thread += end[2] - start[2]
+            self.run_thread += max((seconds - start[2].get(key, 0.0) for key, seconds in end[2].items()),
+                                   default=0.0)
         else:
             self.resting_s += end[0] - start[0]
 
