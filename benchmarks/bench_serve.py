@@ -1,7 +1,7 @@
 """The studio as a server: what a remote run costs over a local one, and what a second replica buys.
 
-    python benchmarks/bench_serve.py [--url URL --token T] [--model embedded] [--steps 20] [--repeats 9]
-                                     [--grid 16] [--quick]
+    python benchmarks/bench_serve.py [--url URL --token T [--device cuda]] [--model embedded] [--steps 20]
+                                     [--repeats 9] [--grid 16] [--quick]
 
 (a) Per-step time of a run streamed from the server over loopback / the same run in this process (goal <= 1.05).
     Both sides run the same request on one torch thread (a replica's), as the studio's engine runs it; a step's
@@ -18,6 +18,7 @@
 Without --url it starts a local Ray cluster with the app twice, on 1 and on 2 CPU replicas of one torch thread
 (``/one``, ``/two``; (a) runs on the lone replica), and stops it at the end. --url reuses a running server with
 2 replicas (the tests' cluster; its replicas must serve --model): there "1 replica" is one run at a time.
+--device cuda runs the local side on the GPU, for a server at --url whose replicas run on one.
 --quick: the toy model, 3 steps, 2 repeats, a 4-image grid: a check that the script runs (its ratios mean little
 on the toy model, whose step takes a millisecond).
 """
@@ -171,7 +172,7 @@ class LocalCluster:
 
 async def step_overhead(args, request: GenerationRequest) -> None:
     """(a): each repeat a remote run between two local ones, so the machine's drift hits both sides alike."""
-    runner = Runner(load_model(request.model))
+    runner = Runner(load_model(request.model, args.device))
     payload = run_payload(request)
     local, remote = Timings(), Timings()
     ratios: list[float] = []
@@ -255,7 +256,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--grid", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="toy model, 3 steps, 2 repeats, a 4-image grid")
+    parser.add_argument("--device", default="cpu", help="where the local side runs: the device of --url's replicas "
+                                                        "(cuda for a GPU server; default cpu)")
     args = parser.parse_args()
+    if args.device != "cpu" and args.url is None:
+        parser.error("--device is for a running server's device: give its --url too (the local cluster's replicas "
+                     "run on the CPU)")
     if args.quick:
         args.model, args.steps, args.repeats, args.grid = "toy", 3, 2, 4
     torch.set_num_threads(REPLICA_THREADS)
