@@ -170,9 +170,8 @@ class LocalCluster:
         ray.shutdown()
 
 
-async def step_overhead(args, request: GenerationRequest) -> None:
+async def step_overhead(args, request: GenerationRequest, runner: Runner) -> None:
     """(a): each repeat a remote run between two local ones, so the machine's drift hits both sides alike."""
-    runner = Runner(load_model(request.model, args.device))
     payload = run_payload(request)
     local, remote = Timings(), Timings()
     ratios: list[float] = []
@@ -265,11 +264,12 @@ def main() -> None:
     if args.quick:
         args.model, args.steps, args.repeats, args.grid = "toy", 3, 2, 4
     torch.set_num_threads(REPLICA_THREADS)
-    size = load_model(args.model).info.default_size
+    runner = Runner(load_model(args.model, args.device))  # the local side's, loaded once
+    size = runner.model.info.default_size
     request = GenerationRequest(prompt="red heart", model=args.model, steps=args.steps, cfg_scale=3.0, seed=1,
                                 width=size[0], height=size[1])
     if args.url is not None:  # a running server: "one replica" is one run at a time, the other replica idle
-        asyncio.run(step_overhead(args, request))
+        asyncio.run(step_overhead(args, request, runner))
         report_grid(args, request, *asyncio.run(grid_rounds(args, request, (args.url, 1), (args.url, None))),
                     "one run at a time (1 replica busy)")
         return
@@ -277,7 +277,7 @@ def main() -> None:
     try:
         base, args.token = cluster.start(), cluster.TOKEN
         args.url = f"{base}/one"
-        asyncio.run(step_overhead(args, request))
+        asyncio.run(step_overhead(args, request, runner))
         report_grid(args, request, *asyncio.run(grid_rounds(args, request, (f"{base}/one", None),
                                                             (f"{base}/two", None))), "1 replica")
     finally:
